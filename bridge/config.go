@@ -1,0 +1,488 @@
+package bridge
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration file; config.example.yaml documents
+// every key.
+type Config struct {
+	Issuer  string         `yaml:"issuer"`
+	Listen  string         `yaml:"listen"`
+	Subject string         `yaml:"subject"`
+	WeChat  WeChatConfig   `yaml:"wechat"`
+	Clients []ClientConfig `yaml:"clients"`
+	Store   StoreConfig    `yaml:"store"`
+	Keys    KeysConfig     `yaml:"keys"`
+	Tokens  TokensConfig   `yaml:"tokens"`
+	Login   LoginConfig    `yaml:"login"`
+	Log     LogConfig      `yaml:"log"`
+}
+
+// Subject modes.
+const (
+	SubjectUnionID = "unionid"
+	SubjectOpenID  = "openid"
+)
+
+type WeChatConfig struct {
+	OfficialAccount *WeChatAppConfig `yaml:"official_account"`
+	OpenBaseURL     string           `yaml:"open_base_url"`
+	APIBaseURL      string           `yaml:"api_base_url"`
+	// Timeout bounds each call to WeChat's API.
+	Timeout Duration `yaml:"timeout"`
+}
+
+type WeChatAppConfig struct {
+	AppID     string `yaml:"app_id"`
+	AppSecret string `yaml:"app_secret"`
+	// Scope is snsapi_userinfo (default: consent popup, profile) or snsapi_base (silent, openid only).
+	Scope string `yaml:"scope"`
+}
+
+type ClientConfig struct {
+	ID           string   `yaml:"id"`
+	Name         string   `yaml:"name"`
+	Secret       string   `yaml:"secret"`
+	RedirectURIs []string `yaml:"redirect_uris"`
+	// TokenEndpointAuthMethod: client_secret_basic, client_secret_post,
+	// none (public client, PKCE required). Empty: basic or post.
+	TokenEndpointAuthMethod string `yaml:"token_endpoint_auth_method"`
+	RequirePKCE             bool   `yaml:"require_pkce"`
+	AllowPlainPKCE          bool   `yaml:"allow_plain_pkce"`
+}
+
+type StoreConfig struct {
+	Type  string      `yaml:"type"`
+	Redis RedisConfig `yaml:"redis"`
+}
+
+type RedisConfig struct {
+	Addr     string `yaml:"addr"`
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	DB       int    `yaml:"db"`
+	Prefix   string `yaml:"prefix"`
+}
+
+type KeysConfig struct {
+	Dir string `yaml:"dir"`
+}
+
+type TokensConfig struct {
+	CodeTTL        Duration `yaml:"code_ttl"`
+	AccessTokenTTL Duration `yaml:"access_token_ttl"`
+	IDTokenTTL     Duration `yaml:"id_token_ttl"`
+}
+
+type LoginConfig struct {
+	// PendingTTL is how long a started login may take (WeChat page, consent)
+	// before it is forgotten.
+	PendingTTL Duration `yaml:"pending_ttl"`
+}
+
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text, json
+}
+
+// Duration is a time.Duration written as "60s", "5m", "1h".
+type Duration time.Duration
+
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (write e.g. 60s, 5m, 1h)", n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// LoadConfig reads, expands, parses, defaults and validates a config file.
+func LoadConfig(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg, err := ParseConfig(raw, os.LookupEnv)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// ParseConfig parses YAML config text. ${VAR} in any value expands from
+// lookup; an unset variable is an error naming it and the key.
+func ParseConfig(raw []byte, lookup func(string) (string, bool)) (*Config, error) {
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("the file is empty: at least issuer, wechat.official_account and clients are required (see config.example.yaml)")
+		}
+		return nil, fmt.Errorf("not valid YAML: %v", err)
+	}
+	if len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
+		return nil, errors.New("the top level must be a mapping of keys (issuer:, wechat:, clients:, ...)")
+	}
+	if err := checkKeys(root.Content[0], reflect.TypeOf(Config{}), ""); err != nil {
+		return nil, err
+	}
+	if err := expandEnv(root.Content[0], "", lookup); err != nil {
+		return nil, err
+	}
+	var cfg Config
+	if err := root.Content[0].Decode(&cfg); err != nil {
+		return nil, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	cfg.applyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// checkKeys refuses keys that the Config type does not have, naming the key
+// path, its line and the keys that are allowed there.
+func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if t == reflect.TypeOf(Duration(0)) || n.Kind != yaml.MappingNode {
+			return nil
+		}
+		fields := map[string]reflect.Type{}
+		var names []string
+		for i := 0; i < t.NumField(); i++ {
+			tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+			if tag != "" && tag != "-" {
+				fields[tag] = t.Field(i).Type
+				names = append(names, tag)
+			}
+		}
+		sort.Strings(names)
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i].Value
+			key := joinPath(path, k)
+			ft, ok := fields[k]
+			if !ok {
+				return fmt.Errorf("unknown key %q (line %d): remove it or fix its spelling; keys allowed here: %s",
+					key, n.Content[i].Line, strings.Join(names, ", "))
+			}
+			if seen[k] {
+				return fmt.Errorf("key %q appears twice (line %d): keep one", key, n.Content[i].Line)
+			}
+			seen[k] = true
+			if err := checkKeys(n.Content[i+1], ft, key); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			return nil
+		}
+		for i, c := range n.Content {
+			if err := checkKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func joinPath(path, k string) string {
+	if path == "" {
+		return k
+	}
+	return path + "." + k
+}
+
+var envRef = regexp.MustCompile(`\$\{([^}]*)\}`)
+
+// expandEnv replaces ${VAR} in scalar values (never in keys). $${VAR} is a
+// literal ${VAR}.
+func expandEnv(n *yaml.Node, path string, lookup func(string) (string, bool)) error {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if err := expandEnv(n.Content[i+1], joinPath(path, n.Content[i].Value), lookup); err != nil {
+				return err
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if err := expandEnv(c, fmt.Sprintf("%s[%d]", path, i), lookup); err != nil {
+				return err
+			}
+		}
+	case yaml.ScalarNode:
+		if !strings.Contains(n.Value, "${") {
+			return nil
+		}
+		var firstErr error
+		const escaped = "\x00dollar\x00"
+		v := strings.ReplaceAll(n.Value, "$${", escaped)
+		v = envRef.ReplaceAllStringFunc(v, func(m string) string {
+			name := m[2 : len(m)-1]
+			if !validEnvName(name) {
+				if firstErr == nil {
+					firstErr = fmt.Errorf("%s (line %d): %q is not a valid environment variable reference", path, n.Line, m)
+				}
+				return m
+			}
+			val, ok := lookup(name)
+			if !ok {
+				if firstErr == nil {
+					firstErr = fmt.Errorf("%s (line %d): environment variable %s is not set: export it before starting, or write the value in the file", path, n.Line, name)
+				}
+				return m
+			}
+			return val
+		})
+		if firstErr != nil {
+			return firstErr
+		}
+		n.Value = strings.ReplaceAll(v, escaped, "${")
+		// An expanded value is text: a secret of digits stays a string.
+		n.Tag = "!!str"
+	}
+	return nil
+}
+
+func validEnvName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		if !(r == '_' || ('A' <= r && r <= 'Z') || ('a' <= r && r <= 'z') || (i > 0 && '0' <= r && r <= '9')) {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Config) applyDefaults() {
+	if c.Listen == "" {
+		c.Listen = "0.0.0.0:8080"
+	}
+	if c.Subject == "" {
+		c.Subject = SubjectUnionID
+	}
+	if c.WeChat.OpenBaseURL == "" {
+		c.WeChat.OpenBaseURL = "https://open.weixin.qq.com"
+	}
+	if c.WeChat.APIBaseURL == "" {
+		c.WeChat.APIBaseURL = "https://api.weixin.qq.com"
+	}
+	if c.WeChat.Timeout == 0 {
+		c.WeChat.Timeout = Duration(5 * time.Second)
+	}
+	if oa := c.WeChat.OfficialAccount; oa != nil && oa.Scope == "" {
+		oa.Scope = "snsapi_userinfo"
+	}
+	if c.Store.Type == "" {
+		c.Store.Type = "memory"
+	}
+	if c.Tokens.CodeTTL == 0 {
+		c.Tokens.CodeTTL = Duration(60 * time.Second)
+	}
+	if c.Tokens.AccessTokenTTL == 0 {
+		c.Tokens.AccessTokenTTL = Duration(time.Hour)
+	}
+	if c.Tokens.IDTokenTTL == 0 {
+		c.Tokens.IDTokenTTL = Duration(time.Hour)
+	}
+	if c.Login.PendingTTL == 0 {
+		c.Login.PendingTTL = Duration(10 * time.Minute)
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+}
+
+// Validate checks the whole configuration; each message names the key and the fix.
+func (c *Config) Validate() error {
+	if c.Issuer == "" {
+		return errors.New("issuer is missing: set it to the public URL of this service, e.g. issuer: https://sso.example.com")
+	}
+	if err := validateIssuer(c.Issuer); err != nil {
+		return err
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen %q is not host:port (e.g. 0.0.0.0:8080)", c.Listen)
+	}
+	switch c.Subject {
+	case SubjectUnionID, SubjectOpenID:
+	default:
+		return fmt.Errorf("subject %q is not supported: use unionid (one identity across all your WeChat apps) or openid", c.Subject)
+	}
+	oa := c.WeChat.OfficialAccount
+	if oa == nil {
+		return errors.New("wechat.official_account is missing: add { app_id: wx..., app_secret: ${WECHAT_OA_SECRET} } for your verified Official Account")
+	}
+	if oa.AppID == "" {
+		return errors.New("wechat.official_account.app_id is missing: copy the AppID from the Official Account admin (开发 → 基本配置)")
+	}
+	if oa.AppSecret == "" {
+		return errors.New("wechat.official_account.app_secret is missing: set it, preferably as ${WECHAT_OA_SECRET} from the environment")
+	}
+	if oa.Scope != "snsapi_userinfo" && oa.Scope != "snsapi_base" {
+		return fmt.Errorf("wechat.official_account.scope %q is not supported: use snsapi_userinfo or snsapi_base", oa.Scope)
+	}
+	for _, k := range []struct{ key, val string }{{"wechat.open_base_url", c.WeChat.OpenBaseURL}, {"wechat.api_base_url", c.WeChat.APIBaseURL}} {
+		u, err := url.Parse(k.val)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("%s %q must be an absolute http(s) URL without query or fragment", k.key, k.val)
+		}
+	}
+	if c.WeChat.Timeout.D() <= 0 || c.WeChat.Timeout.D() > time.Minute {
+		return errors.New("wechat.timeout must be between 1ms and 1m (e.g. 5s)")
+	}
+	if len(c.Clients) == 0 {
+		return errors.New("clients is empty: register at least one application (id, secret, redirect_uris)")
+	}
+	ids := map[string]bool{}
+	for i, cl := range c.Clients {
+		key := fmt.Sprintf("clients[%d]", i)
+		if cl.ID == "" {
+			return fmt.Errorf("%s.id is missing: give each client a unique id", key)
+		}
+		if ids[cl.ID] {
+			return fmt.Errorf("%s.id %q is a duplicate: client ids must be unique; rename one of them", key, cl.ID)
+		}
+		ids[cl.ID] = true
+		switch cl.TokenEndpointAuthMethod {
+		case "", "client_secret_basic", "client_secret_post":
+			if cl.Secret == "" {
+				return fmt.Errorf("%s (%s).secret is missing: set a long random secret (e.g. ${%s_SECRET}), or token_endpoint_auth_method: none for a public client", key, cl.ID, envName(cl.ID))
+			}
+		case "none":
+			if cl.Secret != "" {
+				return fmt.Errorf("%s (%s): a public client (token_endpoint_auth_method: none) has no secret; remove secret", key, cl.ID)
+			}
+		default:
+			return fmt.Errorf("%s (%s).token_endpoint_auth_method %q is not supported: use client_secret_basic, client_secret_post or none", key, cl.ID, cl.TokenEndpointAuthMethod)
+		}
+		if len(cl.RedirectURIs) == 0 {
+			return fmt.Errorf("%s (%s).redirect_uris is empty: list the exact callback URL(s) of the application", key, cl.ID)
+		}
+		for j, r := range cl.RedirectURIs {
+			if err := validateRedirectURI(r); err != nil {
+				return fmt.Errorf("%s (%s).redirect_uris[%d] %q: %v", key, cl.ID, j, r, err)
+			}
+		}
+	}
+	switch c.Store.Type {
+	case "memory":
+	case "redis":
+		if c.Store.Redis.Addr == "" {
+			return errors.New("store.redis.addr is missing: set host:port of the Redis server (store.type is redis)")
+		}
+	default:
+		return fmt.Errorf("store.type %q is not supported: use memory (one instance) or redis (several replicas)", c.Store.Type)
+	}
+	if c.Keys.Dir == "" {
+		return errors.New("keys.dir is missing: set a directory for the signing keys (e.g. /var/lib/wechat-oidc/keys) so ID tokens stay valid across restarts")
+	}
+	for _, d := range []struct {
+		key string
+		v   Duration
+		max time.Duration
+	}{
+		{"tokens.code_ttl", c.Tokens.CodeTTL, 10 * time.Minute},
+		{"tokens.access_token_ttl", c.Tokens.AccessTokenTTL, 24 * time.Hour},
+		{"tokens.id_token_ttl", c.Tokens.IDTokenTTL, 24 * time.Hour},
+		{"login.pending_ttl", c.Login.PendingTTL, time.Hour},
+	} {
+		if d.v.D() <= 0 || d.v.D() > d.max {
+			return fmt.Errorf("%s must be positive and at most %s", d.key, d.max)
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level %q: use debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return fmt.Errorf("log.format %q: use text or json", c.Log.Format)
+	}
+	return nil
+}
+
+func envName(id string) string {
+	return strings.ToUpper(regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(id, "_"))
+}
+
+// validateIssuer: an https URL (http only for loopback hosts), no query, no
+// fragment (OpenID Connect Discovery 1.0 §2; Core §16.15 on TLS).
+func validateIssuer(issuer string) error {
+	u, err := url.Parse(issuer)
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		return fmt.Errorf("issuer %q is not an absolute URL: write e.g. https://sso.example.com", issuer)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || strings.Contains(issuer, "#") || strings.Contains(issuer, "?") {
+		return fmt.Errorf("issuer %q must not have a query or fragment", issuer)
+	}
+	if u.User != nil {
+		return fmt.Errorf("issuer %q must not contain user information", issuer)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopbackHost(u.Hostname()) {
+			return fmt.Errorf("issuer %q uses http on a non-loopback host: use https (http is only allowed for 127.0.0.1, ::1 and localhost)", issuer)
+		}
+	default:
+		return fmt.Errorf("issuer %q must use https", issuer)
+	}
+	return nil
+}
+
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// validateRedirectURI: absolute, no fragment (RFC 6749 §3.1.2).
+func validateRedirectURI(r string) error {
+	u, err := url.Parse(r)
+	if err != nil || u.Scheme == "" {
+		return errors.New("not an absolute URL")
+	}
+	if u.Fragment != "" || strings.Contains(r, "#") {
+		return errors.New("a redirect URI must not contain a fragment (RFC 6749 §3.1.2)")
+	}
+	if (u.Scheme == "http" || u.Scheme == "https") && u.Host == "" {
+		return errors.New("the URL has no host")
+	}
+	if u.User != nil {
+		return errors.New("a redirect URI must not contain user information (user@host)")
+	}
+	return nil
+}

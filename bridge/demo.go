@@ -1,0 +1,206 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
+	"github.com/labstack/echo/v4"
+	"golang.org/x/oauth2"
+)
+
+// demoRP is the small relying party of dev mode. It is a real OIDC client
+// (go-oidc + x/oauth2) talking to the provider over HTTP, with state, nonce
+// and PKCE, so what it shows is what any RP would get.
+type demoRP struct {
+	issuer, clientID, secret string
+	log                      *slog.Logger
+	http                     *http.Client
+
+	mu       sync.Mutex
+	provider *gooidc.Provider
+	pending  map[string]demoPending // by state
+}
+
+type demoPending struct {
+	nonce, verifier string
+	expires         time.Time
+}
+
+func newDemoRP(issuer, clientID, secret string, log *slog.Logger) *demoRP {
+	return &demoRP{
+		issuer: issuer, clientID: clientID, secret: secret, log: log,
+		http:    &http.Client{Timeout: 10 * time.Second},
+		pending: map[string]demoPending{},
+	}
+}
+
+func (d *demoRP) mount(e *echo.Echo) {
+	e.GET("/", d.home)
+	e.GET("/demo/login", d.login)
+	e.GET("/demo/callback", d.callback)
+}
+
+func (d *demoRP) oauth(ctx context.Context) (*oauth2.Config, *gooidc.Provider, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.provider == nil {
+		p, err := gooidc.NewProvider(gooidc.ClientContext(ctx, d.http), d.issuer)
+		if err != nil {
+			return nil, nil, err
+		}
+		d.provider = p
+	}
+	return &oauth2.Config{
+		ClientID: d.clientID, ClientSecret: d.secret,
+		Endpoint:    d.provider.Endpoint(),
+		RedirectURL: d.issuer + "/demo/callback",
+		Scopes:      []string{gooidc.ScopeOpenID, "profile", ScopeWeChat},
+	}, d.provider, nil
+}
+
+var demoTemplate = template.Must(template.New("demo").Parse(`<!DOCTYPE html>
+<html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}}</title>
+<style>
+body { margin: 0; font-family: -apple-system, "PingFang SC", "Helvetica Neue", sans-serif; background: #f5f6f7; color: #1f2328; }
+main { max-width: 760px; margin: 0 auto; padding: 40px 20px; }
+h1 { font-size: 24px; } h2 { font-size: 17px; margin-top: 28px; }
+.card { background: #fff; border-radius: 12px; padding: 24px; box-shadow: 0 1px 3px rgba(0,0,0,.08); }
+a.button { display: inline-block; padding: 12px 22px; border-radius: 8px; background: #07c160; color: #fff; text-decoration: none; font-size: 16px; }
+a.secondary { background: #fff; color: #07c160; border: 1px solid #07c160; margin-left: 8px; }
+pre { background: #0d1117; color: #e6edf3; padding: 16px; border-radius: 8px; overflow-x: auto; font-size: 13px; }
+.error { color: #cf222e; }
+p.muted { color: #656d76; font-size: 14px; }
+</style></head><body><main>
+<h1>{{.Title}}</h1>
+<div class="card">
+{{if .Error}}
+<p class="error">error: <b>{{.Error}}</b></p>
+{{if .ErrorDescription}}<p>{{.ErrorDescription}}</p>{{end}}
+<p><a class="button" href="/demo/login">Log in with WeChat again</a></p>
+{{else if .Claims}}
+<p>Signed in as <b>{{.Name}}</b> (sub <code>{{.Subject}}</code>).</p>
+<h2>ID token claims (verified by go-oidc)</h2><pre>{{.Claims}}</pre>
+<h2>userinfo</h2><pre>{{.Userinfo}}</pre>
+<p><a class="button" href="/demo/login">Log in again</a><a class="button secondary" href="/">Home</a></p>
+{{else}}
+<p>This is a demo application (an OpenID Connect relying party) running next to wechat-oidc and a WeChat simulator.
+Nothing leaves this machine.</p>
+<p><a class="button" href="/demo/login">Log in with WeChat</a></p>
+<p class="muted">You will see a page that looks like WeChat's authorization page: pick a simulated WeChat user.
+alice and bob have a unionid; carol has none (so subject: unionid refuses her); the snapshot user shows what
+happens on WeChat's snapshot page.</p>
+{{end}}
+</div>
+<p class="muted">Issuer: <code>{{.Issuer}}</code> · <a href="{{.Issuer}}/.well-known/openid-configuration">discovery</a> · <a href="{{.Issuer}}/jwks">JWKS</a></p>
+</main></body></html>`))
+
+type demoView struct {
+	Title, Issuer, Error, ErrorDescription string
+	Name, Subject, Claims, Userinfo        string
+}
+
+func (d *demoRP) render(c echo.Context, status int, v demoView) error {
+	v.Issuer = d.issuer
+	if v.Title == "" {
+		v.Title = "wechat-oidc demo app"
+	}
+	var b strings.Builder
+	if err := demoTemplate.Execute(&b, v); err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.HTML(status, b.String())
+}
+
+func (d *demoRP) home(c echo.Context) error { return d.render(c, http.StatusOK, demoView{}) }
+
+func (d *demoRP) login(c echo.Context) error {
+	conf, _, err := d.oauth(c.Request().Context())
+	if err != nil {
+		d.log.Error("demo: discovery failed", "error", err)
+		return d.render(c, http.StatusBadGateway, demoView{Error: "discovery failed", ErrorDescription: err.Error()})
+	}
+	state, nonce, verifier := randomToken(), randomToken(), oauth2.GenerateVerifier()
+	d.mu.Lock()
+	now := time.Now()
+	for k, p := range d.pending {
+		if now.After(p.expires) {
+			delete(d.pending, k)
+		}
+	}
+	d.pending[state] = demoPending{nonce: nonce, verifier: verifier, expires: now.Add(15 * time.Minute)}
+	d.mu.Unlock()
+	c.SetCookie(&http.Cookie{Name: "demo_state", Value: state, Path: "/demo/", HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: 900})
+	return c.Redirect(http.StatusFound, conf.AuthCodeURL(state, gooidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)))
+}
+
+func (d *demoRP) callback(c echo.Context) error {
+	ctx := gooidc.ClientContext(c.Request().Context(), d.http)
+	q := c.QueryParams()
+	ck, err := c.Cookie("demo_state")
+	if err != nil || ck.Value == "" || ck.Value != q.Get("state") {
+		return d.render(c, http.StatusBadRequest, demoView{Error: "state mismatch", ErrorDescription: "the state returned does not match this browser's login"})
+	}
+	d.mu.Lock()
+	p, ok := d.pending[ck.Value]
+	delete(d.pending, ck.Value)
+	d.mu.Unlock()
+	if !ok {
+		return d.render(c, http.StatusBadRequest, demoView{Error: "unknown state", ErrorDescription: "this login was already finished or expired"})
+	}
+	if q.Get("iss") != d.issuer {
+		return d.render(c, http.StatusBadRequest, demoView{Error: "issuer mismatch", ErrorDescription: "iss in the response is not the expected issuer (RFC 9207)"})
+	}
+	if e := q.Get("error"); e != "" {
+		return d.render(c, http.StatusOK, demoView{Title: "Sign-in failed", Error: e, ErrorDescription: q.Get("error_description")})
+	}
+	conf, provider, err := d.oauth(ctx)
+	if err != nil {
+		return d.render(c, http.StatusBadGateway, demoView{Error: "discovery failed", ErrorDescription: err.Error()})
+	}
+	tok, err := conf.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(p.verifier))
+	if err != nil {
+		return d.render(c, http.StatusBadGateway, demoView{Error: "token exchange failed", ErrorDescription: err.Error()})
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	idt, err := provider.Verifier(&gooidc.Config{ClientID: d.clientID}).Verify(ctx, raw)
+	if err != nil {
+		return d.render(c, http.StatusBadGateway, demoView{Error: "ID token rejected", ErrorDescription: err.Error()})
+	}
+	if idt.Nonce != p.nonce {
+		return d.render(c, http.StatusBadGateway, demoView{Error: "nonce mismatch", ErrorDescription: "the ID token's nonce is not the one sent"})
+	}
+	if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
+		return d.render(c, http.StatusBadGateway, demoView{Error: "at_hash mismatch", ErrorDescription: err.Error()})
+	}
+	var claims map[string]any
+	_ = idt.Claims(&claims)
+	ui, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+	uiJSON := ""
+	if err != nil {
+		uiJSON = "userinfo failed: " + err.Error()
+	} else {
+		var m map[string]any
+		_ = ui.Claims(&m)
+		uiJSON = prettyJSON(m)
+	}
+	name, _ := claims["name"].(string)
+	if name == "" {
+		name = idt.Subject
+	}
+	return d.render(c, http.StatusOK, demoView{Title: "Signed in", Name: name, Subject: idt.Subject, Claims: prettyJSON(claims), Userinfo: uiJSON})
+}
+
+func prettyJSON(v any) string {
+	b, _ := json.MarshalIndent(v, "", "  ")
+	return string(b)
+}
+

@@ -1,0 +1,95 @@
+package bridge
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/wechat-oidc/wechat-oidc/keys"
+	"github.com/wechat-oidc/wechat-oidc/store"
+	"github.com/wechat-oidc/wechat-oidc/wechat/simulator"
+)
+
+// Dev is `wechat-oidc dev`: the provider, an embedded WeChat simulator at
+// /wechat-sim and a demo relying party at /, on one listener. No account, no
+// config file, no network beyond loopback.
+type Dev struct {
+	*Server
+	BaseURL      string
+	SimulatorURL string
+	ClientID     string
+	Simulator    *simulator.Simulator
+}
+
+// Dev-mode WeChat app: a made-up appid; its secret is generated per run.
+const (
+	devAppID    = "wx0d0e0v0000000001"
+	devClientID = "demo"
+	devSimPath  = "/wechat-sim"
+)
+
+// NewDev builds dev mode for a listen address host:port.
+func NewDev(listen string, logger *slog.Logger) (*Dev, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil || port == "" || port == "0" {
+		return nil, fmt.Errorf("--listen %q must be host:port with a fixed port (e.g. 127.0.0.1:8080)", listen)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	base := "http://" + net.JoinHostPort(host, port)
+	oaSecret := randomToken()
+	sim := simulator.New(simulator.Config{
+		Apps: []simulator.App{{
+			ID: devAppID, Secret: oaSecret, Kind: simulator.OfficialAccount, Bound: true,
+			Name: "wechat-oidc 演示服务号",
+		}},
+		CallbackHosts: []string{net.JoinHostPort(host, port)},
+		AllowPort:     true, // real WeChat refuses ports (10003); dev runs on one
+	})
+	clientSecret := randomToken()
+	cfg := &Config{
+		Issuer:  base,
+		Listen:  listen,
+		Subject: SubjectUnionID,
+		WeChat: WeChatConfig{
+			OfficialAccount: &WeChatAppConfig{AppID: devAppID, AppSecret: oaSecret, Scope: "snsapi_userinfo"},
+			OpenBaseURL:     base + devSimPath,
+			APIBaseURL:      base + devSimPath,
+		},
+		Clients: []ClientConfig{{
+			ID: devClientID, Name: "Demo app", Secret: clientSecret,
+			RedirectURIs: []string{base + "/demo/callback"},
+		}},
+		Store: StoreConfig{Type: "memory"},
+		Keys:  KeysConfig{Dir: "(ephemeral)"},
+	}
+	cfg.applyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("dev config: %w", err)
+	}
+	ks, err := keys.NewEphemeral()
+	if err != nil {
+		return nil, err
+	}
+	srv, err := New(cfg, Deps{Store: store.NewMemory(), Keys: ks, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	e := srv.Echo()
+	simHandler := echo.WrapHandler(http.StripPrefix(devSimPath, sim))
+	e.Any(devSimPath+"/*", simHandler)
+	demo := newDemoRP(base, devClientID, clientSecret, logger)
+	demo.mount(e)
+	return &Dev{
+		Server:       srv,
+		BaseURL:      base,
+		SimulatorURL: base + devSimPath,
+		ClientID:     devClientID,
+		Simulator:    sim,
+	}, nil
+}
+

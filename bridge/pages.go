@@ -1,0 +1,85 @@
+package bridge
+
+import (
+	"bytes"
+	"embed"
+	"html/template"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/wechat-oidc/wechat-oidc/oidc"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+var pageTemplates = template.Must(template.ParseFS(templateFS, "templates/*.html"))
+
+// page is what every page of ours shows: a Chinese heading and message with
+// an English line below, and the request id for support.
+type page struct {
+	Title     string
+	Heading   string
+	Message   string // zh-CN
+	Detail    string // en
+	ErrorCode string
+	RetryURL  string
+	RequestID string
+	Icon      string // "warn" or "info"
+}
+
+var (
+	pageLoginExpired = page{
+		Title:   "登录已失效 · Sign-in expired",
+		Heading: "登录已失效",
+		Message: "这个登录链接已过期或无效。请回到原来的应用重新登录。",
+		Detail:  "This sign-in link has expired or is not valid. Go back to the application and sign in again.",
+		Icon:    "warn",
+	}
+	pageOtherBrowser = page{
+		Title:   "请在同一浏览器中完成登录 · Finish in the same browser",
+		Heading: "请在发起登录的浏览器中完成登录",
+		Message: "这次登录是在另一个浏览器中发起的，为保护你的账号，不能在这里完成。请回到原来的浏览器重新登录。",
+		Detail:  "This sign-in was started in a different browser. To protect your account it cannot be finished here: go back to the application in the browser where you started and sign in again.",
+		Icon:    "warn",
+	}
+	pageUnavailable = page{
+		Title:   "服务暂时不可用 · Temporarily unavailable",
+		Heading: "服务暂时不可用",
+		Message: "登录服务暂时无法处理请求，请稍后重试。",
+		Detail:  "The sign-in service cannot handle the request right now. Please try again shortly.",
+		Icon:    "warn",
+	}
+	pageSnapshot = page{
+		Title:   "请使用完整服务 · Open the full service",
+		Heading: "请点击「使用完整服务」",
+		Message: "你正在微信的快照页中浏览，快照页中无法确认你的身份。请点击页面底部的「使用完整服务」并同意授权，或点击下方按钮重试。",
+		Detail:  "WeChat opened this page in snapshot mode, where it cannot tell who you are. Tap \"使用完整服务\" (use full service) at the bottom of the page and allow access, or try again below.",
+		Icon:    "info",
+	}
+)
+
+func (s *Server) renderPage(c echo.Context, status int, p page) error {
+	p.RequestID = requestID(c.Request().Context())
+	var buf bytes.Buffer
+	if err := pageTemplates.ExecuteTemplate(&buf, "page.html", p); err != nil {
+		s.log.ErrorContext(c.Request().Context(), "render page", "error", err)
+		return c.String(http.StatusInternalServerError, "internal error")
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// errorPage shows a protocol error that must not be redirected.
+func (s *Server) errorPage(c echo.Context, status int, e *oidc.Error) error {
+	s.log.InfoContext(c.Request().Context(), "request refused on an error page", "error", e.Code, "detail", e.Error())
+	return s.renderPage(c, status, page{
+		Title:     "无法登录 · Cannot sign in",
+		Heading:   "无法登录",
+		Message:   "应用发来的登录请求无效，请联系应用的管理员。",
+		Detail:    e.Description,
+		ErrorCode: e.Code,
+		Icon:      "warn",
+	})
+}

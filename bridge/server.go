@@ -1,0 +1,287 @@
+package bridge
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/wechat-oidc/wechat-oidc/keys"
+	"github.com/wechat-oidc/wechat-oidc/oidc"
+	"github.com/wechat-oidc/wechat-oidc/store"
+	"github.com/wechat-oidc/wechat-oidc/wechat"
+)
+
+// Bridge paths, relative to the issuer (the oidc endpoints are in package oidc).
+const (
+	PathWeChatCallback = "/wechat/callback"
+)
+
+// Deps are the parts a Server is built from; cmd wires them.
+type Deps struct {
+	Store  store.Store
+	Keys   *keys.Set
+	Logger *slog.Logger
+	// HTTPClient is used for calls to WeChat; nil means a default client.
+	HTTPClient *http.Client
+	Now        func() time.Time
+}
+
+// Server is the wechat-oidc HTTP server.
+type Server struct {
+	cfg      *Config
+	store    store.Store
+	keys     *keys.Set
+	log      *slog.Logger
+	provider *oidc.Provider
+	wechat   *wechat.Client
+	oa       wechat.App
+	echo     *echo.Echo
+	prefix   string // issuer path without trailing slash
+	secure   bool   // issuer is https: cookies are Secure
+	now      func() time.Time
+}
+
+// ScopeWeChat releases the raw WeChat identifiers.
+const ScopeWeChat = "wechat"
+
+// scopeClaims is the claims table of the README: which scope releases which claim.
+var scopeClaims = map[string][]string{
+	"profile":   {"name", "picture", "preferred_username"},
+	ScopeWeChat: {"openid", "unionid"},
+}
+
+// New builds a server from a validated config.
+func New(cfg *Config, d Deps) (*Server, error) {
+	if d.Store == nil || d.Keys == nil {
+		return nil, errors.New("bridge: a store and keys are required")
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	iss, err := url.Parse(cfg.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("bridge: issuer: %w", err)
+	}
+	var clients []*oidc.Client
+	for _, cc := range cfg.Clients {
+		c := oidc.NewClient(cc.ID, cc.Secret, cc.RedirectURIs)
+		c.Name = cc.Name
+		if cc.TokenEndpointAuthMethod != "" {
+			c.AuthMethods = []string{cc.TokenEndpointAuthMethod}
+		}
+		c.RequirePKCE = cc.RequirePKCE
+		c.AllowPlainPKCE = cc.AllowPlainPKCE
+		clients = append(clients, c)
+	}
+	s := &Server{
+		cfg:    cfg,
+		store:  d.Store,
+		keys:   d.Keys,
+		log:    d.Logger,
+		wechat: wechat.NewClient(cfg.WeChat.APIBaseURL, cfg.WeChat.Timeout.D(), d.HTTPClient),
+		oa:     wechat.App{ID: cfg.WeChat.OfficialAccount.AppID, Secret: cfg.WeChat.OfficialAccount.AppSecret},
+		prefix: strings.TrimSuffix(iss.EscapedPath(), "/"),
+		secure: iss.Scheme == "https",
+		now:    d.Now,
+	}
+	s.provider = &oidc.Provider{
+		Issuer:         cfg.Issuer,
+		Clients:        oidc.NewRegistry(clients...),
+		Storage:        oidcStorage{d.Store},
+		Signer:         d.Keys,
+		ScopeClaims:    scopeClaims,
+		CodeTTL:        cfg.Tokens.CodeTTL.D(),
+		AccessTokenTTL: cfg.Tokens.AccessTokenTTL.D(),
+		IDTokenTTL:     cfg.Tokens.IDTokenTTL.D(),
+		Now:            d.Now,
+	}
+	s.echo = s.routes()
+	return s, nil
+}
+
+// Echo returns the router, for mounting extra routes (dev mode).
+func (s *Server) Echo() *echo.Echo { return s.echo }
+
+// Provider returns the OpenID Provider (tests, dev mode).
+func (s *Server) Provider() *oidc.Provider { return s.provider }
+
+// ServeHTTP serves every route.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+func (s *Server) url(path string) string { return s.provider.URL(path) }
+
+func (s *Server) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.httpError
+	e.Use(s.recoverMiddleware, s.requestLog, securityHeaders)
+
+	wrap := func(h http.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error { h(c.Response(), c.Request()); return nil }
+	}
+	p := s.prefix
+	e.GET(p+oidc.PathDiscovery, wrap(s.provider.HandleDiscovery))
+	e.GET(p+oidc.PathJWKS, s.handleJWKS)
+	e.GET(p+oidc.PathAuthorize, s.handleAuthorize)
+	e.POST(p+oidc.PathAuthorize, s.handleAuthorize)
+	e.GET(p+PathWeChatCallback, s.handleWeChatCallback)
+	e.POST(p+oidc.PathToken, wrap(s.provider.HandleToken))
+	e.GET(p+oidc.PathUserinfo, wrap(s.provider.HandleUserinfo))
+	e.POST(p+oidc.PathUserinfo, wrap(s.provider.HandleUserinfo))
+	e.GET(p+"/healthz", s.handleHealth)
+	return e
+}
+
+func (s *Server) handleJWKS(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "public, max-age=300")
+	return c.JSON(http.StatusOK, s.keys.JWKS())
+}
+
+func (s *Server) handleHealth(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.ErrorContext(ctx, "health: store unreachable", "error", err)
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "store unavailable"})
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// httpError renders echo's own errors (404, 405, ...) without leaking details.
+func (s *Server) httpError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	code := http.StatusInternalServerError
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		code = he.Code
+	} else {
+		s.log.ErrorContext(c.Request().Context(), "unhandled error", "error", err)
+	}
+	msg := http.StatusText(code)
+	s.renderPage(c, code, page{
+		Title:   msg,
+		Heading: msg,
+		Message: "请检查链接是否正确。",
+		Detail:  "Check that the address is correct.",
+	})
+}
+
+type ctxKey int
+
+const requestIDKey ctxKey = iota
+
+// requestLog writes one line per request with a request id. The query is
+// never logged: it carries codes and state.
+func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		id := c.Request().Header.Get("X-Request-Id")
+		if !validRequestID(id) {
+			id = randomID(12)
+		}
+		c.Response().Header().Set("X-Request-Id", id)
+		ctx := context.WithValue(c.Request().Context(), requestIDKey, id)
+		c.SetRequest(c.Request().WithContext(ctx))
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		s.log.InfoContext(ctx, "request",
+			"request_id", id,
+			"method", c.Request().Method,
+			"path", c.Request().URL.Path,
+			"status", c.Response().Status,
+			"duration_ms", time.Since(start).Milliseconds(),
+			"remote", c.RealIP())
+		return nil
+	}
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r == '-' || r == '_' || ('0' <= r && r <= '9') || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z')) {
+			return false
+		}
+	}
+	return true
+}
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+func (s *Server) recoverMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				s.log.ErrorContext(c.Request().Context(), "panic while serving a request", "panic", fmt.Sprint(r), "path", c.Request().URL.Path)
+				err = echo.NewHTTPError(http.StatusInternalServerError)
+			}
+		}()
+		return next(c)
+	}
+}
+
+// securityHeaders: no page of ours may be framed (clickjacking), sniffed, or
+// leak its URL (codes, state) in a Referer. Handlers may tighten the CSP.
+func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data: https:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		return next(c)
+	}
+}
+
+// randomID returns n random bytes as [A-Za-z0-9] characters (WeChat's state alphabet).
+func randomID(n int) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("bridge: crypto/rand failed: %v", err))
+	}
+	out := make([]byte, n)
+	for i, v := range b {
+		// 256 = 4*62 + 8: reject the top 8 values to avoid modulo bias.
+		for v >= 248 {
+			var one [1]byte
+			if _, err := rand.Read(one[:]); err != nil {
+				panic(fmt.Sprintf("bridge: crypto/rand failed: %v", err))
+			}
+			v = one[0]
+		}
+		out[i] = alphabet[int(v)%62]
+	}
+	return string(out)
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("bridge: crypto/rand failed: %v", err))
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}

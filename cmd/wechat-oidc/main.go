@@ -1,0 +1,188 @@
+// Command wechat-oidc is an OpenID Provider that signs people in with WeChat.
+//
+//	wechat-oidc serve --config FILE   run the provider
+//	wechat-oidc dev [--listen ADDR]   run the provider, a WeChat simulator and a demo app
+//	wechat-oidc version               print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/wechat-oidc/wechat-oidc/bridge"
+	"github.com/wechat-oidc/wechat-oidc/keys"
+	"github.com/wechat-oidc/wechat-oidc/store"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `wechat-oidc: an OpenID Provider that signs people in with WeChat
+
+Usage:
+  wechat-oidc serve --config FILE   run the provider with a configuration file
+  wechat-oidc dev [--listen ADDR]   run everything locally: provider, WeChat simulator, demo app
+                                    (default 127.0.0.1:8080; open http://127.0.0.1:8080/)
+  wechat-oidc version               print the version
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch args[0] {
+	case "serve":
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		configPath := fs.String("config", "", "path to the YAML configuration file")
+		if err := fs.Parse(args[1:]); err != nil {
+			return 2
+		}
+		if *configPath == "" {
+			fmt.Fprintln(stderr, "serve: --config FILE is required (see config.example.yaml)")
+			return 2
+		}
+		if err := serve(ctx, *configPath, stderr); err != nil {
+			fmt.Fprintln(stderr, "wechat-oidc:", err)
+			return 1
+		}
+		return 0
+	case "dev":
+		fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		listen := fs.String("listen", "127.0.0.1:8080", "address to listen on")
+		if err := fs.Parse(args[1:]); err != nil {
+			return 2
+		}
+		if err := dev(ctx, *listen, stdout, stderr); err != nil {
+			fmt.Fprintln(stderr, "wechat-oidc dev:", err)
+			return 1
+		}
+		return 0
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "wechat-oidc", version)
+		return 0
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+}
+
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func serve(ctx context.Context, configPath string, stderr io.Writer) error {
+	cfg, err := bridge.LoadConfig(configPath)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(stderr, cfg.Log.Level, cfg.Log.Format)
+	slog.SetDefault(logger)
+	ks, err := keys.LoadOrCreate(cfg.Keys.Dir)
+	if err != nil {
+		return fmt.Errorf("keys.dir %s: %w", cfg.Keys.Dir, err)
+	}
+	st, err := openStore(ctx, cfg.Store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	srv, err := bridge.New(cfg, bridge.Deps{Store: st, Keys: ks, Logger: logger})
+	if err != nil {
+		return err
+	}
+	logger.Info("wechat-oidc starting", "version", version, "issuer", cfg.Issuer, "listen", cfg.Listen,
+		"subject", cfg.Subject, "store", cfg.Store.Type, "clients", len(cfg.Clients), "kid", ks.KeyID())
+	return listenAndServe(ctx, cfg.Listen, srv, logger)
+}
+
+func openStore(ctx context.Context, sc bridge.StoreConfig) (store.Store, error) {
+	switch sc.Type {
+	case "redis":
+		st, err := store.NewRedis(ctx, store.RedisOptions{
+			Addr: sc.Redis.Addr, Username: sc.Redis.Username, Password: sc.Redis.Password,
+			DB: sc.Redis.DB, Prefix: sc.Redis.Prefix,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("store.redis: %w", err)
+		}
+		return st, nil
+	default:
+		return store.NewMemory(), nil
+	}
+}
+
+func dev(ctx context.Context, listen string, stdout, stderr io.Writer) error {
+	logger := newLogger(stderr, "info", "text")
+	slog.SetDefault(logger)
+	d, err := bridge.NewDev(listen, logger)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\n  wechat-oidc dev mode: open %s/ in a browser\n\n  issuer:          %s\n  WeChat simulator: %s\n  demo client:      id %q (secret generated for this run)\n\n",
+		d.BaseURL, d.BaseURL, d.SimulatorURL, d.ClientID)
+	return listenAndServe(ctx, listen, d, logger)
+}
+
+// listenAndServe runs an HTTP server with timeouts until ctx ends, then shuts
+// down gracefully.
+func listenAndServe(ctx context.Context, addr string, h http.Handler, logger *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	logger.Info("listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,189 @@
+package oidc
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Client authentication methods (OpenID Connect Core 1.0 §9).
+const (
+	AuthMethodBasic = "client_secret_basic"
+	AuthMethodPost  = "client_secret_post"
+	AuthMethodNone  = "none"
+)
+
+// Client is a registered relying party.
+type Client struct {
+	ID   string
+	Name string
+	// secretHash is SHA-256 of the secret. A fast hash is right here: client
+	// secrets are high-entropy, and the token endpoint is a hot path (never
+	// bcrypt there).
+	secretHash [32]byte
+	hasSecret  bool
+	// AuthMethods are the token endpoint authentication methods this client
+	// may use. Empty means client_secret_basic and client_secret_post.
+	AuthMethods []string
+	// RedirectURIs are compared byte for byte (RFC 9700 §4.1.3, exact match).
+	RedirectURIs []string
+	// RequirePKCE forces PKCE for a confidential client; public clients always
+	// need it (RFC 9700 §2.1.1).
+	RequirePKCE bool
+	// AllowPlainPKCE permits code_challenge_method=plain (RFC 7636 §4.2).
+	AllowPlainPKCE bool
+}
+
+// NewClient registers a client with a plain secret (kept only as a hash).
+func NewClient(id, secret string, redirectURIs []string) *Client {
+	c := &Client{ID: id, RedirectURIs: redirectURIs}
+	c.SetSecret(secret)
+	return c
+}
+
+// SetSecret replaces the client's secret; an empty secret removes it.
+func (c *Client) SetSecret(secret string) {
+	c.hasSecret = secret != ""
+	c.secretHash = sha256.Sum256([]byte(secret))
+}
+
+// SetSecretHash sets the SHA-256 of the secret directly (hashed secrets in config).
+func (c *Client) SetSecretHash(h [32]byte) {
+	c.hasSecret = true
+	c.secretHash = h
+}
+
+// Public reports whether the client cannot keep a secret (method none).
+func (c *Client) Public() bool {
+	return len(c.AuthMethods) == 1 && c.AuthMethods[0] == AuthMethodNone
+}
+
+func (c *Client) allowsMethod(m string) bool {
+	if len(c.AuthMethods) == 0 {
+		return m == AuthMethodBasic || m == AuthMethodPost
+	}
+	for _, a := range c.AuthMethods {
+		if a == m {
+			return true
+		}
+	}
+	return false
+}
+
+// checkSecret compares in constant time: both sides are hashed first, so
+// neither the length nor the content of the stored secret leaks through timing.
+func (c *Client) checkSecret(secret string) bool {
+	h := sha256.Sum256([]byte(secret))
+	ok := subtle.ConstantTimeCompare(h[:], c.secretHash[:]) == 1
+	return ok && c.hasSecret
+}
+
+// HasRedirectURI reports an exact, byte-for-byte match with a registered URI.
+// No normalisation of any kind: case, trailing slash, port, query and
+// percent-encoding all count (RFC 6749 §3.1.2.3, RFC 9700 §4.1.3).
+func (c *Client) HasRedirectURI(uri string) bool {
+	for _, r := range c.RedirectURIs {
+		if r == uri {
+			return true
+		}
+	}
+	return false
+}
+
+// Registry holds the registered clients.
+type Registry struct {
+	clients map[string]*Client
+}
+
+// NewRegistry builds a registry; ids must be unique (the config checks that).
+func NewRegistry(clients ...*Client) *Registry {
+	r := &Registry{clients: make(map[string]*Client, len(clients))}
+	for _, c := range clients {
+		r.clients[c.ID] = c
+	}
+	return r
+}
+
+// Lookup returns the client with the id, or nil.
+func (r *Registry) Lookup(id string) *Client {
+	return r.clients[id]
+}
+
+// Authenticate identifies and authenticates the client of a token-endpoint
+// style request (RFC 6749 §2.3). form is the parsed request body.
+//
+//   - client_secret_basic: the Authorization header; id and secret are
+//     form-urlencoded before base64 (RFC 6749 §2.3.1), so both are decoded.
+//   - client_secret_post: client_id and client_secret in the body.
+//   - none: client_id in the body, no secret (public clients).
+//
+// A request that uses more than one method is refused (RFC 6749 §2.3).
+// Every failure is invalid_client with HTTP 401; when the client tried the
+// Authorization header the caller must answer with WWW-Authenticate (§5.2).
+func (r *Registry) Authenticate(req *http.Request, form Params) (*Client, *Error) {
+	formID, formSecret := form["client_id"], form["client_secret"]
+	authz := req.Header.Get("Authorization")
+	if authz != "" {
+		id, secret, ok := ParseBasicAuth(authz)
+		if !ok {
+			return nil, ErrInvalidClient("the Authorization header is not valid HTTP Basic authentication")
+		}
+		if formSecret != "" {
+			return nil, ErrInvalidRequest("client authenticated with more than one method (Authorization header and client_secret)")
+		}
+		if formID != "" && formID != id {
+			return nil, ErrInvalidRequest("client_id in the body does not match the Authorization header")
+		}
+		c := r.Lookup(id)
+		if c == nil || !c.allowsMethod(AuthMethodBasic) || !c.checkSecret(secret) {
+			return nil, ErrInvalidClient("client authentication failed")
+		}
+		return c, nil
+	}
+	if formID == "" {
+		return nil, ErrInvalidClient("client authentication is required (HTTP Basic or client_id/client_secret in the body)")
+	}
+	c := r.Lookup(formID)
+	if c == nil {
+		// Hash anyway so an unknown id costs the same as a wrong secret.
+		(&Client{}).checkSecret(formSecret)
+		return nil, ErrInvalidClient("client authentication failed")
+	}
+	if formSecret == "" {
+		if c.allowsMethod(AuthMethodNone) {
+			return c, nil
+		}
+		return nil, ErrInvalidClient("client authentication failed")
+	}
+	if !c.allowsMethod(AuthMethodPost) || !c.checkSecret(formSecret) {
+		return nil, ErrInvalidClient("client authentication failed")
+	}
+	return c, nil
+}
+
+// ParseBasicAuth parses an HTTP Basic Authorization header value whose user
+// and password are application/x-www-form-urlencoded (RFC 6749 §2.3.1).
+func ParseBasicAuth(header string) (id, secret string, ok bool) {
+	const prefix = "basic "
+	if len(header) < len(prefix) || !strings.EqualFold(header[:len(prefix)], prefix) {
+		return "", "", false
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(header[len(prefix):]))
+	if err != nil {
+		return "", "", false
+	}
+	user, pass, found := strings.Cut(string(raw), ":")
+	if !found {
+		return "", "", false
+	}
+	if id, err = url.QueryUnescape(user); err != nil || id == "" {
+		return "", "", false
+	}
+	if secret, err = url.QueryUnescape(pass); err != nil {
+		return "", "", false
+	}
+	return id, secret, true
+}

@@ -1,0 +1,134 @@
+package oidc
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Endpoint paths, relative to the issuer.
+const (
+	PathDiscovery = "/.well-known/openid-configuration"
+	PathAuthorize = "/authorize"
+	PathToken     = "/token"
+	PathUserinfo  = "/userinfo"
+	PathJWKS      = "/jwks"
+)
+
+// Storage is the narrow key-value store this package needs. A Get or Take of
+// an absent key returns (nil, nil). Take is an atomic get-and-delete: of
+// concurrent Takes of one key exactly one sees the value.
+type Storage interface {
+	Put(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	Get(ctx context.Context, key string) ([]byte, error)
+	Take(ctx context.Context, key string) ([]byte, error)
+	Delete(ctx context.Context, key string) error
+}
+
+// Signer signs ID tokens and verifies tokens this provider signed.
+type Signer interface {
+	Sign(payload []byte) (string, error)
+	Verify(token string) ([]byte, error)
+	Algorithm() string
+}
+
+// Provider is the OpenID Provider: configuration plus the stores and keys it
+// works with. Fields are set once before serving and not changed after.
+type Provider struct {
+	// Issuer is the issuer identifier exactly as configured; it is echoed
+	// byte for byte in discovery and in every token.
+	Issuer  string
+	Clients *Registry
+	Storage Storage
+	Signer  Signer
+	// ScopeClaims maps each supported scope (besides openid) to the claims
+	// it releases. Identity claims not listed under a granted scope are
+	// never sent.
+	ScopeClaims map[string][]string
+	// ExtraAuthorizeParams are authorize parameters kept in AuthRequest.Extra.
+	ExtraAuthorizeParams []string
+
+	CodeTTL        time.Duration
+	AccessTokenTTL time.Duration
+	IDTokenTTL     time.Duration
+	Now            func() time.Time
+}
+
+// URL returns the absolute URL of an endpoint path, derived from the issuer
+// (never from the request's Host header).
+func (p *Provider) URL(path string) string {
+	return strings.TrimSuffix(p.Issuer, "/") + path
+}
+
+func (p *Provider) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+// Identity is the authenticated person the bridge hands to the provider.
+type Identity struct {
+	Subject  string
+	AuthTime time.Time
+	// SessionID is the SSO session (sid claim), if any.
+	SessionID string
+	// Claims are every claim known about the person (name, picture, ...);
+	// the provider releases only those the granted scopes allow.
+	Claims map[string]any
+}
+
+// ReleasedClaims filters claims to those the scopes allow; empty values are
+// omitted (a claim with no value is not sent at all).
+func (p *Provider) ReleasedClaims(scopes []string, claims map[string]any) map[string]any {
+	out := map[string]any{}
+	for _, s := range scopes {
+		for _, name := range p.ScopeClaims[s] {
+			v, ok := claims[name]
+			if !ok || isEmptyClaim(v) {
+				continue
+			}
+			out[name] = v
+		}
+	}
+	return out
+}
+
+func isEmptyClaim(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case string:
+		return x == ""
+	case []string:
+		return len(x) == 0
+	case []any:
+		return len(x) == 0
+	case map[string]any:
+		return len(x) == 0
+	}
+	return false
+}
+
+// NewToken returns a fresh opaque token: 32 random bytes, base64url. Only its
+// hash (HashToken) is ever stored.
+func NewToken() string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("oidc: crypto/rand failed: %v", err)) // unrecoverable: never degrade to weak tokens
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// HashToken is the storage key form of an opaque token: SHA-256, hex.
+// Tokens are high-entropy, so a fast unsalted hash is sufficient; a leaked
+// store does not reveal usable tokens.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}

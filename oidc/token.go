@@ -1,0 +1,219 @@
+package oidc
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Grant types (RFC 6749 §4.1.3).
+const GrantAuthorizationCode = "authorization_code"
+
+// TokenResponse is the successful token response (RFC 6749 §5.1, OpenID
+// Connect Core 1.0 §3.1.3.3).
+type TokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	IDToken      string `json:"id_token,omitempty"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	Scope        string `json:"scope,omitempty"`
+}
+
+// ErrorResponse is the error body of the token, userinfo, revocation and
+// introspection endpoints (RFC 6749 §5.2).
+type ErrorResponse struct {
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description,omitempty"`
+}
+
+// HandleToken is the token endpoint (RFC 6749 §3.2, §4.1.3).
+func (p *Provider) HandleToken(w http.ResponseWriter, r *http.Request) {
+	// RFC 6749 §5.1: responses with tokens (and their errors) must not be cached.
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	params, e := ReadForm(w, r)
+	if e != nil {
+		p.writeTokenError(w, r, e)
+		return
+	}
+	client, e := p.Clients.Authenticate(r, params)
+	if e != nil {
+		p.writeTokenError(w, r, e)
+		return
+	}
+	switch gt := params["grant_type"]; gt {
+	case GrantAuthorizationCode:
+		resp, e := p.exchangeCode(r.Context(), client, params)
+		if e != nil {
+			p.writeTokenError(w, r, e)
+			return
+		}
+		writeJSON(w, http.StatusOK, resp)
+	case "":
+		p.writeTokenError(w, r, ErrInvalidRequest("the grant_type parameter is missing"))
+	default:
+		p.writeTokenError(w, r, ErrUnsupportedGrantType("grant_type %q is not supported", printable(gt)))
+	}
+}
+
+// ReadForm reads a POSTed application/x-www-form-urlencoded body strictly
+// (size limit, no repeated parameters, valid UTF-8). Parameters in the URL
+// query are not read: RFC 6749 §3.2 puts them in the body.
+func ReadForm(w http.ResponseWriter, r *http.Request) (Params, *Error) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		e := ErrInvalidRequest("this endpoint accepts POST only")
+		e.Status = http.StatusMethodNotAllowed
+		return nil, e
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return nil, ErrInvalidRequest("the request body must be application/x-www-form-urlencoded")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxParamsBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			e := ErrInvalidRequest("the request body is too large")
+			e.Status = http.StatusRequestEntityTooLarge
+			return nil, e
+		}
+		return nil, ErrInvalidRequest("the request body could not be read")
+	}
+	return ParseParams(string(body))
+}
+
+func (p *Provider) exchangeCode(ctx context.Context, client *Client, params Params) (*TokenResponse, *Error) {
+	code := params["code"]
+	if code == "" {
+		return nil, ErrInvalidRequest("the code parameter is missing")
+	}
+	codeHash := HashToken(code)
+	raw, err := p.Storage.Take(ctx, keyCode+codeHash)
+	if err != nil {
+		return nil, ErrServerError("storage unavailable").WithDebug(err)
+	}
+	if raw == nil {
+		p.revokeReplayedCode(ctx, codeHash)
+		return nil, ErrInvalidGrant("the authorization code is invalid, expired or was already used")
+	}
+	var g codeGrant
+	if err := json.Unmarshal(raw, &g); err != nil {
+		return nil, ErrServerError("stored code is unreadable").WithDebug(err)
+	}
+	// RFC 6749 §4.1.3: the code must have been issued to the authenticated
+	// client (code injection across clients) ...
+	if g.ClientID != client.ID {
+		return nil, ErrInvalidGrant("the authorization code was not issued to this client")
+	}
+	// ... and redirect_uri must be identical to the one in the request.
+	if params["redirect_uri"] != g.RedirectURI {
+		return nil, ErrInvalidGrant("redirect_uri does not match the one used in the authorization request")
+	}
+	if e := VerifyPKCE(g.CodeChallenge, g.CodeChallengeMethod, params["code_verifier"]); e != nil {
+		return nil, e
+	}
+
+	now := p.now()
+	accessToken := NewToken()
+	atHash := HashToken(accessToken)
+	// Remember the redemption before the token exists, so that a replay that
+	// races this request still finds what to revoke.
+	used, _ := json.Marshal(usedCode{ClientID: client.ID, AccessTokens: []string{atHash}})
+	if err := p.Storage.Put(ctx, keyUsedCode+codeHash, used, p.AccessTokenTTL); err != nil {
+		return nil, ErrServerError("storage unavailable").WithDebug(err)
+	}
+	ag, _ := json.Marshal(accessGrant{
+		ClientID: client.ID, Subject: g.Subject, Scopes: g.Scopes, Claims: g.Claims,
+		ExpiresAt: now.Add(p.AccessTokenTTL).Unix(), SessionID: g.SessionID,
+	})
+	if err := p.Storage.Put(ctx, keyAccess+atHash, ag, p.AccessTokenTTL); err != nil {
+		return nil, ErrServerError("storage unavailable").WithDebug(err)
+	}
+	if raw, _ := p.Storage.Get(ctx, keyUsedCode+codeHash); raw != nil {
+		var u usedCode
+		if json.Unmarshal(raw, &u) == nil && u.Revoked {
+			_ = p.Storage.Delete(ctx, keyAccess+atHash)
+			return nil, ErrInvalidGrant("the authorization code was used twice; its tokens are revoked")
+		}
+	}
+
+	idToken, err := p.signIDToken(idTokenInput{
+		ClientID: client.ID, Subject: g.Subject, AuthTime: g.AuthTime, Nonce: g.Nonce,
+		AccessToken: accessToken, SessionID: g.SessionID, Claims: g.Claims, Now: now,
+	})
+	if err != nil {
+		return nil, ErrServerError("could not sign the ID token").WithDebug(err)
+	}
+	return &TokenResponse{
+		AccessToken: accessToken,
+		TokenType:   "Bearer",
+		ExpiresIn:   int64(p.AccessTokenTTL / time.Second),
+		IDToken:     idToken,
+		Scope:       strings.Join(g.Scopes, " "),
+	}, nil
+}
+
+// revokeReplayedCode handles a code presented a second time: "If an
+// authorization code is used more than once, the authorization server MUST
+// deny the request and SHOULD revoke (when possible) all tokens previously
+// issued based on that authorization code" (RFC 6749 §4.1.2).
+func (p *Provider) revokeReplayedCode(ctx context.Context, codeHash string) {
+	raw, err := p.Storage.Get(ctx, keyUsedCode+codeHash)
+	if err != nil || raw == nil {
+		return
+	}
+	var u usedCode
+	if json.Unmarshal(raw, &u) != nil {
+		return
+	}
+	u.Revoked = true
+	if b, err := json.Marshal(u); err == nil {
+		_ = p.Storage.Put(ctx, keyUsedCode+codeHash, b, p.AccessTokenTTL)
+	}
+	for _, h := range u.AccessTokens {
+		_ = p.Storage.Delete(ctx, keyAccess+h)
+	}
+	slog.WarnContext(ctx, "authorization code replayed: tokens issued from it are revoked", "client_id", u.ClientID)
+}
+
+func (p *Provider) writeTokenError(w http.ResponseWriter, r *http.Request, e *Error) {
+	status := e.Status
+	if status == 0 {
+		status = http.StatusBadRequest
+	}
+	if e.Code == CodeInvalidClient {
+		// RFC 6749 §5.2: 401 with WWW-Authenticate when the client used the
+		// Authorization header.
+		status = http.StatusUnauthorized
+		if r.Header.Get("Authorization") != "" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="`+p.Issuer+`", charset="UTF-8"`)
+		}
+	}
+	if e.Debug != nil || status >= 500 {
+		slog.ErrorContext(r.Context(), "token endpoint error", "error", e.Code, "detail", e.Error())
+	}
+	writeJSON(w, status, ErrorResponse{Error: e.Code, ErrorDescription: e.Description})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// leftHalfHash is the at_hash construction of OpenID Connect Core 1.0
+// §3.1.3.6 for RS256: the left-most half of SHA-256, base64url.
+func leftHalfHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
+}
