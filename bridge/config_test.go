@@ -1,0 +1,123 @@
+package bridge
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const validConfig = `
+issuer: https://sso.example.com
+subject: unionid
+wechat:
+  official_account: { app_id: wx123, app_secret: "${OA_SECRET}" }
+clients:
+  - id: grafana
+    secret: ${GRAFANA_SECRET}
+    redirect_uris: [https://grafana.example.com/login/generic_oauth]
+store: { type: memory }
+keys: { dir: /tmp/keys }
+`
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+var testEnv = env(map[string]string{"OA_SECRET": "oa-secret", "GRAFANA_SECRET": "0123456789"})
+
+func TestParseConfigValid(t *testing.T) {
+	cfg, err := ParseConfig([]byte(validConfig), testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.WeChat.OfficialAccount.AppSecret != "oa-secret" {
+		t.Errorf("env not expanded: %q", cfg.WeChat.OfficialAccount.AppSecret)
+	}
+	if cfg.Clients[0].Secret != "0123456789" {
+		t.Errorf("a secret of digits must stay a string, got %q", cfg.Clients[0].Secret)
+	}
+	if cfg.WeChat.OfficialAccount.Scope != "snsapi_userinfo" || cfg.WeChat.APIBaseURL != "https://api.weixin.qq.com" ||
+		cfg.Tokens.CodeTTL.D().Seconds() != 60 || cfg.Listen != "0.0.0.0:8080" {
+		t.Errorf("defaults not applied: %+v", cfg)
+	}
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	cases := []struct {
+		name, edit, from string
+		want          []string // substrings of the error
+	}{
+		{"unknown top-level key", "issuer: https://sso.example.com\nissuerr: x", "issuer: https://sso.example.com", []string{`unknown key "issuerr"`, "keys allowed here"}},
+		{"unknown nested key", "    redirect_uri: [https://x]", "    redirect_uris: [https://grafana.example.com/login/generic_oauth]", []string{`"clients[0].redirect_uri"`}},
+		{"missing issuer", "", "issuer: https://sso.example.com", []string{"issuer is missing"}},
+		{"http non-loopback issuer", "issuer: http://sso.example.com", "issuer: https://sso.example.com", []string{"non-loopback", "use https"}},
+		{"issuer with query", "issuer: https://sso.example.com/?a=1", "issuer: https://sso.example.com", []string{"query"}},
+		{"client without redirect URIs", "    redirect_uris: []", "    redirect_uris: [https://grafana.example.com/login/generic_oauth]", []string{"clients[0] (grafana).redirect_uris is empty"}},
+		{"redirect URI with fragment", "    redirect_uris: [https://g.example.com/cb#x]", "    redirect_uris: [https://grafana.example.com/login/generic_oauth]", []string{"fragment"}},
+		{"duplicate client ids", "clients:\n  - {id: a, secret: s, redirect_uris: [https://a/cb]}\n  - {id: a, secret: s, redirect_uris: [https://a/cb]}", "clients:\n  - id: grafana\n    secret: ${GRAFANA_SECRET}\n    redirect_uris: [https://grafana.example.com/login/generic_oauth]", []string{`clients[1].id "a" is a duplicate`}},
+		{"unset env var", "  official_account: { app_id: wx123, app_secret: \"${NOPE_SECRET}\" }", "  official_account: { app_id: wx123, app_secret: \"${OA_SECRET}\" }", []string{"NOPE_SECRET is not set", "wechat.official_account.app_secret"}},
+		{"bad subject", "subject: email", "subject: unionid", []string{`subject "email"`, "unionid"}},
+		{"missing official account", "wechat: {}", "wechat:\n  official_account: { app_id: wx123, app_secret: \"${OA_SECRET}\" }", []string{"wechat.official_account is missing"}},
+		{"bad store", "store: { type: etcd }", "store: { type: memory }", []string{`store.type "etcd"`}},
+		{"redis without addr", "store: { type: redis }", "store: { type: memory }", []string{"store.redis.addr"}},
+		{"missing keys dir", "", "keys: { dir: /tmp/keys }", []string{"keys.dir is missing"}},
+		{"bad duration", "keys: { dir: /tmp/keys }\ntokens: { code_ttl: soon }", "keys: { dir: /tmp/keys }", []string{"duration"}},
+		{"duplicate key", "issuer: https://sso.example.com\nissuer: https://b.example.com", "issuer: https://sso.example.com", []string{"issuer"}},
+		{"public client with secret", "    token_endpoint_auth_method: none\n    redirect_uris: [https://grafana.example.com/login/generic_oauth]", "    redirect_uris: [https://grafana.example.com/login/generic_oauth]", []string{"public client", "remove secret"}},
+		{"bad scope", "  official_account: { app_id: wx123, app_secret: x, scope: snsapi_login }", "  official_account: { app_id: wx123, app_secret: \"${OA_SECRET}\" }", []string{"scope", "snsapi_base"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if !strings.Contains(validConfig, tc.from) {
+				t.Fatalf("test setup: %q not in the valid config", tc.from)
+			}
+			text := strings.Replace(validConfig, tc.from, tc.edit, 1)
+			_, err := ParseConfig([]byte(text), testEnv)
+			if err == nil {
+				t.Fatalf("accepted:\n%s", text)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "oa-secret") || strings.Contains(err.Error(), "0123456789") {
+				t.Errorf("error leaks a secret: %q", err)
+			}
+		})
+	}
+}
+
+func TestParseConfigLiteralDollar(t *testing.T) {
+	text := strings.Replace(validConfig, `"${OA_SECRET}"`, `"a$${NOT_EXPANDED}b"`, 1)
+	cfg, err := ParseConfig([]byte(text), testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.WeChat.OfficialAccount.AppSecret; got != "a${NOT_EXPANDED}b" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+func TestParseConfigEmptyAndGarbage(t *testing.T) {
+	for name, text := range map[string]string{"empty": "", "list": "- a\n- b", "not yaml": "a: [b", "scalar": "hello"} {
+		if _, err := ParseConfig([]byte(text), testEnv); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestExampleConfigParses(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "config.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ParseConfig(raw, env(map[string]string{"WECHAT_OA_SECRET": "x", "GRAFANA_OIDC_SECRET": "y"}))
+	if err != nil {
+		t.Fatalf("config.example.yaml does not parse: %v", err)
+	}
+	if cfg.Issuer != "https://sso.example.com" || len(cfg.Clients) != 1 {
+		t.Fatalf("unexpected example config: %+v", cfg)
+	}
+}

@@ -1,0 +1,297 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/wechat-oidc/wechat-oidc/keys"
+	"github.com/wechat-oidc/wechat-oidc/store"
+	"github.com/wechat-oidc/wechat-oidc/wechat/simulator"
+)
+
+const (
+	testAppID     = "wxtest00000000001"
+	testAppSecret = "oa-app-secret-0123456789"
+	rpHost        = "rp.test"
+	rpRedirect    = "http://rp.test/callback"
+	rpClientID    = "rp"
+	rpSecret      = "rp-secret-0123456789abcdef"
+	rp2ClientID   = "rp2"
+	rp2Secret     = "rp2-secret-0123456789abcdef"
+	rp2Redirect   = "http://rp.test/callback2"
+)
+
+// harness runs the real server over HTTP against the WeChat simulator.
+type harness struct {
+	t      *testing.T
+	sim    *simulator.Simulator
+	simURL string
+	srv    *Server
+	ts     *httptest.Server
+	cfg    *Config
+	logs   *syncBuffer
+	keyDir string
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type harnessOption func(*Config)
+
+func withSubject(sub string) harnessOption { return func(c *Config) { c.Subject = sub } }
+func withScope(scope string) harnessOption {
+	return func(c *Config) { c.WeChat.OfficialAccount.Scope = scope }
+}
+func withIssuerPath(p string) harnessOption { return func(c *Config) { c.Issuer += p } }
+func withKeyDir(d string) harnessOption     { return func(c *Config) { c.Keys.Dir = d } }
+
+func newHarness(t *testing.T, opts ...harnessOption) *harness {
+	t.Helper()
+	h := &harness{t: t, logs: &syncBuffer{}}
+	h.sim = simulator.New(simulator.Config{
+		Apps:      []simulator.App{{ID: testAppID, Secret: testAppSecret, Kind: simulator.OfficialAccount, Bound: true, Name: "Test OA"}},
+		AllowPort: true, // httptest servers have ports; real WeChat would answer 10003
+	})
+	simSrv := httptest.NewServer(h.sim)
+	t.Cleanup(simSrv.Close)
+	h.simURL = simSrv.URL
+
+	var handler http.Handler
+	h.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	t.Cleanup(h.ts.Close)
+
+	h.cfg = &Config{
+		Issuer:  h.ts.URL,
+		Subject: SubjectUnionID,
+		WeChat: WeChatConfig{
+			OfficialAccount: &WeChatAppConfig{AppID: testAppID, AppSecret: testAppSecret},
+			OpenBaseURL:     simSrv.URL,
+			APIBaseURL:      simSrv.URL,
+			Timeout:         Duration(2 * time.Second),
+		},
+		Clients: []ClientConfig{
+			{ID: rpClientID, Secret: rpSecret, RedirectURIs: []string{rpRedirect}},
+			{ID: rp2ClientID, Secret: rp2Secret, RedirectURIs: []string{rp2Redirect}},
+		},
+		Keys: KeysConfig{Dir: t.TempDir()},
+	}
+	for _, o := range opts {
+		o(h.cfg)
+	}
+	h.cfg.applyDefaults()
+	if err := h.cfg.Validate(); err != nil {
+		t.Fatalf("harness config: %v", err)
+	}
+	h.keyDir = h.cfg.Keys.Dir
+	ks, err := keys.LoadOrCreate(h.keyDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h.srv, err = New(h.cfg, Deps{Store: store.NewMemory(), Keys: ks, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	handler = h.srv
+	t.Cleanup(func() {
+		// No secret, token or code may ever reach the log.
+		logs := h.logs.String()
+		for _, secret := range []string{testAppSecret, rpSecret, rp2Secret} {
+			if strings.Contains(logs, secret) {
+				t.Errorf("the log contains a secret")
+			}
+		}
+	})
+	return h
+}
+
+func (h *harness) issuer() string { return h.cfg.Issuer }
+
+// browser is a cookie-keeping HTTP client that follows redirects through the
+// provider and the simulator, and stops at the RP's redirect_uri.
+func (h *harness) browser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{
+		Jar:     jar,
+		Timeout: 10 * time.Second,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if req.URL.Host == rpHost || len(via) > 10 {
+				return http.ErrUseLastResponse
+			}
+			return nil
+		},
+	}
+}
+
+// rp is a relying party built with go-oidc and x/oauth2.
+type rp struct {
+	provider *gooidc.Provider
+	conf     *oauth2.Config
+	verifier *gooidc.IDTokenVerifier
+	ctx      context.Context
+}
+
+func (h *harness) rp(clientID, secret, redirect string, scopes ...string) *rp {
+	h.t.Helper()
+	ctx := gooidc.ClientContext(context.Background(), &http.Client{Timeout: 10 * time.Second})
+	p, err := gooidc.NewProvider(ctx, h.issuer())
+	if err != nil {
+		h.t.Fatalf("go-oidc discovery: %v", err)
+	}
+	if len(scopes) == 0 {
+		scopes = []string{gooidc.ScopeOpenID, "profile", ScopeWeChat}
+	}
+	return &rp{
+		provider: p,
+		conf:     &oauth2.Config{ClientID: clientID, ClientSecret: secret, Endpoint: p.Endpoint(), RedirectURL: redirect, Scopes: scopes},
+		verifier: p.Verifier(&gooidc.Config{ClientID: clientID}),
+		ctx:      ctx,
+	}
+}
+
+// authorize opens url in the browser and returns the final response (the
+// redirect to the RP, or a page) and, if it reached the RP, its query.
+func (h *harness) authorize(b *http.Client, authURL string) (*http.Response, url.Values) {
+	h.t.Helper()
+	resp, err := b.Get(authURL)
+	if err != nil {
+		h.t.Fatalf("authorize: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	if resp.StatusCode == http.StatusFound {
+		loc, err := url.Parse(resp.Header.Get("Location"))
+		if err == nil && loc.Host == rpHost {
+			return resp, loc.Query()
+		}
+	}
+	return resp, nil
+}
+
+func readBody(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// loginResult is what a whole go-oidc login produced.
+type loginResult struct {
+	token   *oauth2.Token
+	idToken *gooidc.IDToken
+	claims  map[string]any
+	query   url.Values
+}
+
+// login runs the whole flow for user with PKCE and a nonce, and verifies the ID token.
+func (h *harness) login(r *rp, b *http.Client, user string) *loginResult {
+	h.t.Helper()
+	h.sim.AutoApprove(user)
+	state, nonce, verifier := "st-"+randomID(8), "n-"+randomID(8), oauth2.GenerateVerifier()
+	_, q := h.authorize(b, r.conf.AuthCodeURL(state, gooidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)))
+	if q == nil {
+		h.t.Fatalf("login of %s did not reach the RP; logs:\n%s", user, h.logs.String())
+	}
+	if q.Get("error") != "" {
+		h.t.Fatalf("login of %s failed: %s: %s", user, q.Get("error"), q.Get("error_description"))
+	}
+	if q.Get("state") != state {
+		h.t.Fatalf("state not echoed: got %q want %q", q.Get("state"), state)
+	}
+	if q.Get("iss") != h.issuer() {
+		h.t.Fatalf("iss (RFC 9207) = %q", q.Get("iss"))
+	}
+	tok, err := r.conf.Exchange(r.ctx, q.Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		h.t.Fatalf("exchange: %v", err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	idt, err := r.verifier.Verify(r.ctx, raw)
+	if err != nil {
+		h.t.Fatalf("ID token verification: %v", err)
+	}
+	if idt.Nonce != nonce {
+		h.t.Fatalf("nonce = %q, want %q", idt.Nonce, nonce)
+	}
+	if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
+		h.t.Fatalf("at_hash: %v", err)
+	}
+	var claims map[string]any
+	if err := idt.Claims(&claims); err != nil {
+		h.t.Fatal(err)
+	}
+	return &loginResult{token: tok, idToken: idt, claims: claims, query: q}
+}
+
+// tokenRequest posts a raw token request.
+func (h *harness) tokenRequest(form url.Values, basicID, basicSecret string) (int, map[string]any, http.Header) {
+	h.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, h.issuer()+"/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if basicID != "" {
+		req.SetBasicAuth(url.QueryEscape(basicID), url.QueryEscape(basicSecret))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	return resp.StatusCode, body, resp.Header
+}
+
+// authorizeURL builds a raw authorize URL for the test RP.
+func (h *harness) authorizeURL(over map[string]string) string {
+	v := url.Values{
+		"client_id": {rpClientID}, "redirect_uri": {rpRedirect}, "response_type": {"code"},
+		"scope": {"openid profile"}, "state": {"client-state"}, "nonce": {"client-nonce"},
+	}
+	for k, val := range over {
+		if val == "-" {
+			v.Del(k)
+		} else {
+			v.Set(k, val)
+		}
+	}
+	return h.issuer() + "/authorize?" + v.Encode()
+}
+
+// codeFor runs the browser part for user and returns the code given to the RP.
+func (h *harness) codeFor(user string, over map[string]string) string {
+	h.t.Helper()
+	h.sim.AutoApprove(user)
+	_, q := h.authorize(h.browser(), h.authorizeURL(over))
+	if q == nil || q.Get("code") == "" {
+		h.t.Fatalf("no code for %s: %v\n%s", user, q, h.logs.String())
+	}
+	return q.Get("code")
+}
