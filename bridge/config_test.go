@@ -46,7 +46,7 @@ func TestParseConfigValid(t *testing.T) {
 func TestParseConfigErrors(t *testing.T) {
 	cases := []struct {
 		name, edit, from string
-		want          []string // substrings of the error
+		want             []string // substrings of the error
 	}{
 		{"unknown top-level key", "issuer: https://sso.example.com\nissuerr: x", "issuer: https://sso.example.com", []string{`unknown key "issuerr"`, "keys allowed here"}},
 		{"unknown nested key", "    redirect_uri: [https://x]", "    redirect_uris: [https://grafana.example.com/login/generic_oauth]", []string{`"clients[0].redirect_uri"`}},

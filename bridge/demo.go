@@ -203,4 +203,3 @@ func prettyJSON(v any) string {
 	b, _ := json.MarshalIndent(v, "", "  ")
 	return string(b)
 }
-

@@ -92,4 +92,3 @@ func NewDev(listen string, logger *slog.Logger) (*Dev, error) {
 		Simulator:    sim,
 	}, nil
 }
-

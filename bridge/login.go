@@ -285,4 +285,3 @@ func (s *Server) snapshotPage(c echo.Context, pl pendingLogin) error {
 	pg.RetryURL = retry
 	return s.renderPage(c, http.StatusOK, pg)
 }
-
