@@ -1,0 +1,241 @@
+package keys
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	_ "crypto/sha256" // thumbprints (kid) are SHA-256
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// Algorithm is the one JWS algorithm this package signs and verifies with.
+const algorithm = jose.RS256
+
+// rsaBits is the size of generated keys; loaded keys may be larger, not smaller.
+const rsaBits = 2048
+
+// signingKey is one RSA key with what the set needs to know about it.
+type signingKey struct {
+	kid     string
+	private *rsa.PrivateKey
+	created time.Time
+	file    string // "" for an ephemeral key
+}
+
+// Set is the provider's signing keys: the newest signs, all verify. A Set is
+// safe for concurrent use and does not change after it is made (rotation
+// makes a new Set).
+type Set struct {
+	keys  []*signingKey // newest first: keys[0] signs
+	byKID map[string]*signingKey
+	jwks  []jose.JSONWebKey
+
+	// signers holds one jose.Signer per token type ("JWT", "logout+jwt"),
+	// built on first use and then kept: a signer is not rebuilt per token.
+	mu      sync.RWMutex
+	signers map[string]jose.Signer
+}
+
+// NewEphemeral returns a Set with one new RSA key that lives only in memory:
+// for tests and for development without a key directory. Tokens it signs do
+// not verify after the process ends.
+func NewEphemeral() (*Set, error) {
+	k, err := generate(time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return newSet([]*signingKey{k})
+}
+
+// generate makes a new RSA key created at the given time.
+func generate(created time.Time) (*signingKey, error) {
+	priv, err := rsa.GenerateKey(rand.Reader, rsaBits)
+	if err != nil {
+		return nil, fmt.Errorf("keys: generate RSA-%d key: %w", rsaBits, err)
+	}
+	return newSigningKey(priv, created, "")
+}
+
+func newSigningKey(priv *rsa.PrivateKey, created time.Time, file string) (*signingKey, error) {
+	kid, err := thumbprint(&priv.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	return &signingKey{kid: kid, private: priv, created: created.UTC(), file: file}, nil
+}
+
+// thumbprint is the RFC 7638 JWK thumbprint of pub: SHA-256, base64url
+// without padding.
+func thumbprint(pub *rsa.PublicKey) (string, error) {
+	jwk := jose.JSONWebKey{Key: pub}
+	sum, err := jwk.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return "", fmt.Errorf("keys: thumbprint: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(sum), nil
+}
+
+// newSet orders keys newest first (ties broken by file name, then kid, so
+// that every replica picks the same signer) and prepares the JWKS and the
+// JWT signer.
+func newSet(keys []*signingKey) (*Set, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("keys: no signing key")
+	}
+	keys = slices.Clone(keys)
+	slices.SortFunc(keys, func(a, b *signingKey) int {
+		if c := b.created.Compare(a.created); c != 0 {
+			return c
+		}
+		if a.file != b.file {
+			if a.file > b.file {
+				return -1
+			}
+			return 1
+		}
+		if a.kid > b.kid {
+			return -1
+		}
+		if a.kid < b.kid {
+			return 1
+		}
+		return 0
+	})
+	s := &Set{
+		keys:    keys,
+		byKID:   make(map[string]*signingKey, len(keys)),
+		signers: make(map[string]jose.Signer),
+	}
+	for _, k := range keys {
+		if other, dup := s.byKID[k.kid]; dup {
+			return nil, fmt.Errorf("keys: %s and %s hold the same key (kid %s): remove one of them", other.file, k.file, k.kid)
+		}
+		s.byKID[k.kid] = k
+		s.jwks = append(s.jwks, jose.JSONWebKey{
+			Key:       &k.private.PublicKey,
+			KeyID:     k.kid,
+			Algorithm: string(algorithm),
+			Use:       "sig",
+		})
+	}
+	if _, err := s.signer("JWT"); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// KeyID returns the kid of the key that signs.
+func (s *Set) KeyID() string { return s.keys[0].kid }
+
+// Algorithm returns the JWS algorithm of every signature: "RS256".
+func (s *Set) Algorithm() string { return string(algorithm) }
+
+// Sign returns payload as a compact JWS signed with the active key, with the
+// protected header {"alg":"RS256","kid":KeyID(),"typ":"JWT"}. The payload is
+// signed as given: the caller marshals the claims.
+func (s *Set) Sign(payload []byte) (string, error) {
+	return s.SignWithType(payload, "JWT")
+}
+
+// SignWithType is Sign with another typ header, such as "logout+jwt" for
+// back-channel logout tokens (OpenID Connect Back-Channel Logout 1.0 §2.4).
+func (s *Set) SignWithType(payload []byte, typ string) (string, error) {
+	signer, err := s.signer(typ)
+	if err != nil {
+		return "", err
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		return "", fmt.Errorf("keys: sign with key %s: %w", s.KeyID(), err)
+	}
+	token, err := jws.CompactSerialize()
+	if err != nil {
+		return "", fmt.Errorf("keys: serialize token: %w", err)
+	}
+	return token, nil
+}
+
+// signer returns the active key's signer for typ, building it the first time.
+func (s *Set) signer(typ string) (jose.Signer, error) {
+	if typ == "" {
+		return nil, errors.New("keys: token type (typ header) is empty")
+	}
+	s.mu.RLock()
+	signer, ok := s.signers[typ]
+	s.mu.RUnlock()
+	if ok {
+		return signer, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if signer, ok := s.signers[typ]; ok {
+		return signer, nil
+	}
+	active := s.keys[0]
+	signer, err := jose.NewSigner(
+		jose.SigningKey{Algorithm: algorithm, Key: jose.JSONWebKey{Key: active.private, KeyID: active.kid}},
+		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("keys: signer for key %s: %w", active.kid, err)
+	}
+	s.signers[typ] = signer
+	return signer, nil
+}
+
+// JWKS returns the public halves of every key, the signing key first, each
+// with its kid, "use":"sig" and "alg":"RS256". It never contains private
+// key material. The returned set is the caller's to modify.
+func (s *Set) JWKS() jose.JSONWebKeySet {
+	keys := make([]jose.JSONWebKey, len(s.jwks))
+	for i, k := range s.jwks {
+		pub := *k.Key.(*rsa.PublicKey)
+		k.Key = &pub
+		keys[i] = k
+	}
+	return jose.JSONWebKeySet{Keys: keys}
+}
+
+// Verify checks token, a compact JWS, against the set's public keys and
+// returns its payload. It verifies that:
+//   - the token is in compact serialization with exactly one signature;
+//   - its alg is RS256 (so "none", HS256 keyed with a public key, and every
+//     other algorithm are refused before any key is tried);
+//   - if it names a kid, that kid is one of ours, and the signature verifies
+//     with that key; without a kid, with one of our keys.
+//
+// It does not look inside the payload: expiry, issuer and audience are the
+// caller's to check.
+func (s *Set) Verify(token string) ([]byte, error) {
+	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{algorithm})
+	if err != nil {
+		return nil, fmt.Errorf("keys: malformed or not RS256: %w", err)
+	}
+	if len(jws.Signatures) != 1 {
+		return nil, fmt.Errorf("keys: token has %d signatures, want 1", len(jws.Signatures))
+	}
+	if kid := jws.Signatures[0].Protected.KeyID; kid != "" {
+		k, ok := s.byKID[kid]
+		if !ok {
+			return nil, fmt.Errorf("keys: token signed with unknown key %q", kid)
+		}
+		payload, err := jws.Verify(&k.private.PublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("keys: signature does not verify with key %s: %w", kid, err)
+		}
+		return payload, nil
+	}
+	for _, k := range s.keys {
+		if payload, err := jws.Verify(&k.private.PublicKey); err == nil {
+			return payload, nil
+		}
+	}
+	return nil, errors.New("keys: signature does not verify with any of our keys")
+}

@@ -1,0 +1,229 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// DefaultRedisPrefix is put in front of every key when RedisOptions.Prefix is
+// empty, so that the provider can share a Redis database with other programs.
+const DefaultRedisPrefix = "wechat-oidc:"
+
+// Update retries when a watched key changed between its read and its write.
+// The backoff is jittered so that competing replicas do not retry in
+// lockstep; the bound keeps a request from spinning forever on a hot key.
+const (
+	redisUpdateAttempts   = 32
+	redisUpdateBackoffMin = time.Millisecond
+	redisUpdateBackoffMax = 50 * time.Millisecond
+)
+
+// RedisOptions says how to reach the Redis server.
+type RedisOptions struct {
+	Addr     string // host:port
+	Username string // Redis 6 ACL user; empty for the default user
+	Password string
+	DB       int
+	// Prefix is put in front of every key; DefaultRedisPrefix when empty.
+	// Replicas of one provider must use the same prefix to share state.
+	Prefix string
+	// DialTimeout and ReadTimeout default to go-redis's (5s and 3s) when zero.
+	DialTimeout time.Duration
+	ReadTimeout time.Duration
+}
+
+// Redis is a Store in a Redis server (6.2 or later: Take uses GETDEL), shared
+// by every replica that uses the same server, DB and prefix.
+type Redis struct {
+	client    *redis.Client
+	prefix    string
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ Store = (*Redis)(nil)
+
+// NewRedis connects to the server in o and pings it, so that a wrong address
+// or password is reported at start rather than at the first login. Errors
+// name the address, never the password.
+func NewRedis(ctx context.Context, o RedisOptions) (*Redis, error) {
+	if o.Addr == "" {
+		return nil, errors.New("store: redis address is empty: set the address as host:port")
+	}
+	prefix := o.Prefix
+	if prefix == "" {
+		prefix = DefaultRedisPrefix
+	}
+	client := redis.NewClient(&redis.Options{
+		Addr:        o.Addr,
+		Username:    o.Username,
+		Password:    o.Password,
+		DB:          o.DB,
+		DialTimeout: o.DialTimeout,
+		ReadTimeout: o.ReadTimeout,
+		// A request's deadline bounds its Redis calls too.
+		ContextTimeoutEnabled: true,
+	})
+	r := &Redis{client: client, prefix: prefix}
+	if err := client.Ping(ctx).Err(); err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("store: redis at %s (db %d): ping: %w", o.Addr, o.DB, err)
+	}
+	return r, nil
+}
+
+// key maps a caller's key to the Redis key.
+func (r *Redis) key(key string) string { return r.prefix + key }
+
+// px is ttl in whole milliseconds, rounded up: Redis rejects PX 0, and an
+// entry must never outlive less than it was asked to.
+func px(ttl time.Duration) string {
+	return strconv.FormatInt(int64((ttl+time.Millisecond-1)/time.Millisecond), 10)
+}
+
+// mapErr turns go-redis's errors into this package's.
+func mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, redis.Nil):
+		return ErrNotFound
+	case errors.Is(err, redis.ErrClosed):
+		return ErrClosed
+	default:
+		return fmt.Errorf("store: redis: %w", err)
+	}
+}
+
+// Put implements Store with SET key value PX ttl.
+func (r *Redis) Put(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if err := checkTTL(ttl); err != nil {
+		return err
+	}
+	return mapErr(r.client.Do(ctx, "set", r.key(key), nonNil(value), "px", px(ttl)).Err())
+}
+
+// PutNew implements Store with SET key value PX ttl NX.
+func (r *Redis) PutNew(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	if err := checkTTL(ttl); err != nil {
+		return false, err
+	}
+	err := r.client.Do(ctx, "set", r.key(key), nonNil(value), "px", px(ttl), "nx").Err()
+	if errors.Is(err, redis.Nil) {
+		return false, nil // NX: the key exists
+	}
+	if err != nil {
+		return false, mapErr(err)
+	}
+	return true, nil
+}
+
+// Get implements Store.
+func (r *Redis) Get(ctx context.Context, key string) ([]byte, error) {
+	v, err := r.client.Get(ctx, r.key(key)).Bytes()
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return v, nil
+}
+
+// Take implements Store with GETDEL, which is atomic on the server.
+func (r *Redis) Take(ctx context.Context, key string) ([]byte, error) {
+	v, err := r.client.GetDel(ctx, r.key(key)).Bytes()
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return v, nil
+}
+
+// Delete implements Store.
+func (r *Redis) Delete(ctx context.Context, key string) error {
+	return mapErr(r.client.Del(ctx, r.key(key)).Err())
+}
+
+// Update implements Store with optimistic locking: WATCH the key, GET it,
+// call fn, and write in MULTI/EXEC, which Redis aborts if the key changed
+// after WATCH. On abort it retries with jittered backoff, up to
+// redisUpdateAttempts times, then returns ErrConflict.
+func (r *Redis) Update(ctx context.Context, key string, ttl time.Duration, fn func(old []byte) ([]byte, error)) error {
+	if err := checkTTL(ttl); err != nil {
+		return err
+	}
+	k := r.key(key)
+	// fnErr is fn's own error, kept apart so that it is returned unchanged
+	// and never mistaken for a Redis error or retried.
+	var fnErr error
+	txn := func(tx *redis.Tx) error {
+		old, err := tx.Get(ctx, k).Bytes()
+		switch {
+		case errors.Is(err, redis.Nil):
+			old = nil
+		case err != nil:
+			return err
+		case old == nil:
+			old = []byte{} // present but empty is not absent
+		}
+		value, err := fn(old)
+		if err != nil {
+			fnErr = err
+			return err
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			if value == nil {
+				p.Del(ctx, k)
+			} else {
+				p.Do(ctx, "set", k, value, "px", px(ttl))
+			}
+			return nil
+		})
+		return err
+	}
+
+	backoff := redisUpdateBackoffMin
+	for range redisUpdateAttempts {
+		fnErr = nil
+		err := r.client.Watch(ctx, txn, k)
+		if fnErr != nil {
+			return fnErr
+		}
+		if !errors.Is(err, redis.TxFailedErr) {
+			return mapErr(err)
+		}
+		// Another writer changed the key between our read and our write.
+		wait := backoff/2 + rand.N(backoff/2+1)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("store: redis: update of a contended key: %w", ctx.Err())
+		case <-time.After(wait):
+		}
+		backoff = min(2*backoff, redisUpdateBackoffMax)
+	}
+	return fmt.Errorf("%w: key changed by other writers in each of %d attempts", ErrConflict, redisUpdateAttempts)
+}
+
+// Ping implements Store.
+func (r *Redis) Ping(ctx context.Context) error {
+	return mapErr(r.client.Ping(ctx).Err())
+}
+
+// Close implements Store: it closes the connection pool, once.
+func (r *Redis) Close() error {
+	r.closeOnce.Do(func() { r.closeErr = r.client.Close() })
+	return r.closeErr
+}
+
+// nonNil makes a nil value an empty one: go-redis would send nil as "" anyway,
+// this only says so.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}

@@ -1,0 +1,323 @@
+package store_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wechat-oidc/wechat-oidc/store"
+	"github.com/wechat-oidc/wechat-oidc/store/storetest"
+)
+
+// startRedis starts a private redis-server on a free loopback port, without
+// persistence, waits until it answers PING and kills it when tb ends. Without
+// redis-server on PATH the test is skipped, except under CI (CI set), where
+// a missing server is a broken pipeline and fails.
+func startRedis(tb testing.TB) (addr string) {
+	tb.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			tb.Fatalf("redis-server not on PATH, and CI is set: install it (apt-get install redis-server) so the Redis store is tested")
+		}
+		tb.Skip("redis-server not on PATH: install it (apt-get install redis-server) to test the Redis store")
+	}
+	// A port found free can be taken before redis binds it; try a few.
+	var lastErr error
+	for range 5 {
+		addr, lastErr = tryStartRedis(tb, bin)
+		if lastErr == nil {
+			return addr
+		}
+	}
+	tb.Fatalf("starting redis-server: %v", lastErr)
+	return ""
+}
+
+func tryStartRedis(tb testing.TB, bin string) (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+
+	var logs bytes.Buffer
+	cmd := exec.Command(bin,
+		"--port", strconv.Itoa(port),
+		"--bind", "127.0.0.1",
+		"--save", "",
+		"--appendonly", "no",
+		"--dir", tb.TempDir(),
+	)
+	cmd.Stdout = &syncWriter{w: &logs}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	stop := func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if pingRaw(addr) == nil {
+			tb.Cleanup(stop)
+			return addr, nil
+		}
+		select {
+		case <-exited:
+			return "", fmt.Errorf("redis-server on %s exited: %s", addr, logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return "", fmt.Errorf("redis-server on %s did not answer PING within 10s: %s", addr, logs.String())
+		}
+	}
+}
+
+// pingRaw speaks just enough RESP to know the server is serving.
+func pingRaw(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "+PONG") {
+		return fmt.Errorf("PING answered %q", line)
+	}
+	return nil
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+var prefixSeq atomic.Int64
+
+// uniquePrefix keeps tests sharing one server out of each other's keys.
+func uniquePrefix(tb testing.TB) string {
+	return fmt.Sprintf("test-%d-%s:", prefixSeq.Add(1), strings.ReplaceAll(tb.Name(), "/", "."))
+}
+
+func newRedis(tb testing.TB, addr, prefix string) *store.Redis {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := store.NewRedis(ctx, store.RedisOptions{Addr: addr, Prefix: prefix})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = r.Close() })
+	return r
+}
+
+func TestRedis(t *testing.T) {
+	addr := startRedis(t)
+	storetest.Run(t, func(t *testing.T) store.Store { return newRedis(t, addr, uniquePrefix(t)) })
+}
+
+// TestRedisReplicas checks what Redis is for: two replicas, each with its own
+// client, share state under the same prefix.
+func TestRedisReplicas(t *testing.T) {
+	addr := startRedis(t)
+	prefix := uniquePrefix(t)
+	a, b := newRedis(t, addr, prefix), newRedis(t, addr, prefix)
+	ctx := t.Context()
+
+	if err := a.Put(ctx, "session", []byte("from-a"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.Get(ctx, "session"); err != nil || string(got) != "from-a" {
+		t.Fatalf("replica b Get = %q, %v; want from-a", got, err)
+	}
+	if ok, err := b.PutNew(ctx, "session", []byte("from-b"), time.Minute); ok || err != nil {
+		t.Fatalf("replica b PutNew over a's key = %v, %v; want false, nil", ok, err)
+	}
+	if err := b.Delete(ctx, "session"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Get(ctx, "session"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("replica a Get after b's Delete: %v; want ErrNotFound", err)
+	}
+
+	// Another prefix is another tenant: it sees nothing.
+	other := newRedis(t, addr, uniquePrefix(t))
+	if err := a.Put(ctx, "code", []byte("x"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Get(ctx, "code"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("store with another prefix sees a's key: %v", err)
+	}
+
+	// An authorization code redeemed at both replicas at once is redeemed once.
+	const goroutines, rounds = 50, 10
+	for round := range rounds {
+		key := "code-" + strconv.Itoa(round)
+		if err := a.Put(ctx, key, []byte("grant"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		var winners atomic.Int32
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range goroutines {
+			replica := a
+			if i%2 == 1 {
+				replica = b
+			}
+			wg.Go(func() {
+				<-start
+				got, err := replica.Take(ctx, key)
+				switch {
+				case err == nil && string(got) == "grant":
+					winners.Add(1)
+				case errors.Is(err, store.ErrNotFound):
+				default:
+					t.Errorf("Take = %q, %v", got, err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if n := winners.Load(); n != 1 {
+			t.Fatalf("round %d: %d Takes across two replicas got the code; want exactly 1", round, n)
+		}
+	}
+
+	// Updates from both replicas are serialised.
+	var wg sync.WaitGroup
+	for i := range 10 {
+		replica := a
+		if i%2 == 1 {
+			replica = b
+		}
+		wg.Go(func() {
+			for range 10 {
+				err := replica.Update(ctx, "counter", time.Minute, func(old []byte) ([]byte, error) {
+					n, _ := strconv.Atoi(string(old))
+					return []byte(strconv.Itoa(n + 1)), nil
+				})
+				if err != nil {
+					t.Errorf("Update: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if got, err := b.Get(ctx, "counter"); err != nil || string(got) != "100" {
+		t.Fatalf("counter = %q, %v; want 100", got, err)
+	}
+}
+
+// TestRedisUpdateConflict checks that Update gives up with ErrConflict, and
+// writes nothing, when another writer changes the key on every attempt.
+func TestRedisUpdateConflict(t *testing.T) {
+	addr := startRedis(t)
+	prefix := uniquePrefix(t)
+	a, b := newRedis(t, addr, prefix), newRedis(t, addr, prefix)
+	ctx := t.Context()
+
+	calls := 0
+	err := a.Update(ctx, "family", time.Minute, func(old []byte) ([]byte, error) {
+		calls++
+		// The other replica writes between our read and our write.
+		if err := b.Put(ctx, "family", []byte("b-"+strconv.Itoa(calls)), time.Minute); err != nil {
+			return nil, err
+		}
+		return []byte("from-a"), nil
+	})
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("Update = %v; want ErrConflict", err)
+	}
+	if calls < 2 {
+		t.Fatalf("fn called %d times; want retries before ErrConflict", calls)
+	}
+	if got, err := a.Get(ctx, "family"); err != nil || string(got) != "b-"+strconv.Itoa(calls) {
+		t.Fatalf("after conflict, value = %q, %v; want the other writer's last value", got, err)
+	}
+}
+
+func TestNewRedisErrors(t *testing.T) {
+	addr := startRedis(t)
+	ctx := t.Context()
+	const password = "s3cret-do-not-log"
+
+	// Wrong credentials: the error names the address, never the password.
+	_, err := store.NewRedis(ctx, store.RedisOptions{Addr: addr, Username: "nobody", Password: password})
+	if err == nil {
+		t.Fatal("NewRedis with a wrong user and password: no error")
+	}
+	if !strings.Contains(err.Error(), addr) || strings.Contains(err.Error(), password) {
+		t.Fatalf("NewRedis error %q: want the address %s and not the password", err, addr)
+	}
+
+	// Nothing listening.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	l.Close()
+	_, err = store.NewRedis(ctx, store.RedisOptions{Addr: dead, Password: password, DialTimeout: time.Second})
+	if err == nil {
+		t.Fatalf("NewRedis to %s where nothing listens: no error", dead)
+	}
+	if !strings.Contains(err.Error(), dead) || strings.Contains(err.Error(), password) {
+		t.Fatalf("NewRedis error %q: want the address %s and not the password", err, dead)
+	}
+
+	if _, err := store.NewRedis(ctx, store.RedisOptions{}); err == nil {
+		t.Fatal("NewRedis without an address: no error")
+	}
+}
+
+func TestRedisDefaultPrefix(t *testing.T) {
+	addr := startRedis(t)
+	ctx := t.Context()
+	r := newRedis(t, addr, "")
+	explicit := newRedis(t, addr, store.DefaultRedisPrefix)
+	if err := r.Put(ctx, "k", []byte("v"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := explicit.Get(ctx, "k"); err != nil || string(got) != "v" {
+		t.Fatalf("store with prefix %q Get = %q, %v; want the default-prefixed key", store.DefaultRedisPrefix, got, err)
+	}
+}
+
+func BenchmarkRedisPutGet(b *testing.B) {
+	addr := startRedis(b)
+	s := newRedis(b, addr, uniquePrefix(b))
+	benchmarkPutGet(b, s)
+}
