@@ -29,7 +29,33 @@ type Config struct {
 	Keys    KeysConfig     `yaml:"keys"`
 	Tokens  TokensConfig   `yaml:"tokens"`
 	Login   LoginConfig    `yaml:"login"`
-	Log     LogConfig      `yaml:"log"`
+	Session SessionConfig  `yaml:"session"`
+	Limits  LimitsConfig   `yaml:"limits"`
+	// TrustedProxies are the CIDRs of reverse proxies whose X-Forwarded-For
+	// is believed when finding a client's IP (rate limits, logs). Empty:
+	// the connection's address is used and the header is ignored.
+	TrustedProxies []string  `yaml:"trusted_proxies"`
+	Log            LogConfig `yaml:"log"`
+}
+
+type SessionConfig struct {
+	// IdleTTL ends an SSO session not used for this long.
+	IdleTTL Duration `yaml:"idle_ttl"`
+	// AbsoluteTTL ends an SSO session this long after the WeChat login, used or not.
+	AbsoluteTTL Duration `yaml:"absolute_ttl"`
+}
+
+type LimitsConfig struct {
+	// TokenPerClient limits token endpoint requests per client_id.
+	TokenPerClient RateConfig `yaml:"token_per_client"`
+	// AuthorizePerIP limits authorization requests per client IP.
+	AuthorizePerIP RateConfig `yaml:"authorize_per_ip"`
+}
+
+// RateConfig is a token bucket: Rate requests per second on average, bursts of Burst.
+type RateConfig struct {
+	Rate  float64 `yaml:"rate"`
+	Burst int     `yaml:"burst"`
 }
 
 // Subject modes.
@@ -63,6 +89,14 @@ type ClientConfig struct {
 	TokenEndpointAuthMethod string `yaml:"token_endpoint_auth_method"`
 	RequirePKCE             bool   `yaml:"require_pkce"`
 	AllowPlainPKCE          bool   `yaml:"allow_plain_pkce"`
+	// RefreshTokens issues refresh tokens even when offline_access is not requested.
+	RefreshTokens bool `yaml:"refresh_tokens"`
+	// PostLogoutRedirectURIs are where RP-initiated logout may return (exact match).
+	PostLogoutRedirectURIs []string `yaml:"post_logout_redirect_uris"`
+	// BackchannelLogoutURI receives a logout_token when a session ends.
+	BackchannelLogoutURI string `yaml:"backchannel_logout_uri"`
+	// AllowedOrigins may call discovery, JWKS, token, userinfo and revocation from a browser (CORS).
+	AllowedOrigins []string `yaml:"allowed_origins"`
 }
 
 type StoreConfig struct {
@@ -313,6 +347,18 @@ func (c *Config) applyDefaults() {
 	if c.Login.PendingTTL == 0 {
 		c.Login.PendingTTL = Duration(10 * time.Minute)
 	}
+	if c.Session.IdleTTL == 0 {
+		c.Session.IdleTTL = Duration(8 * time.Hour)
+	}
+	if c.Session.AbsoluteTTL == 0 {
+		c.Session.AbsoluteTTL = Duration(7 * 24 * time.Hour)
+	}
+	if c.Limits.TokenPerClient == (RateConfig{}) {
+		c.Limits.TokenPerClient = RateConfig{Rate: 20, Burst: 40}
+	}
+	if c.Limits.AuthorizePerIP == (RateConfig{}) {
+		c.Limits.AuthorizePerIP = RateConfig{Rate: 5, Burst: 30}
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -392,6 +438,24 @@ func (c *Config) Validate() error {
 				return fmt.Errorf("%s (%s).redirect_uris[%d] %q: %v", key, cl.ID, j, r, err)
 			}
 		}
+		for j, r := range cl.PostLogoutRedirectURIs {
+			if err := validateRedirectURI(r); err != nil {
+				return fmt.Errorf("%s (%s).post_logout_redirect_uris[%d] %q: %v", key, cl.ID, j, r, err)
+			}
+		}
+		if u := cl.BackchannelLogoutURI; u != "" {
+			// OpenID Connect Back-Channel Logout 1.0 §2.2: absolute, no fragment.
+			pu, err := url.Parse(u)
+			if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" || pu.Fragment != "" || strings.Contains(u, "#") {
+				return fmt.Errorf("%s (%s).backchannel_logout_uri %q must be an absolute http(s) URL without a fragment", key, cl.ID, u)
+			}
+		}
+		for j, o := range cl.AllowedOrigins {
+			pu, err := url.Parse(o)
+			if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" || pu.Path != "" || pu.RawQuery != "" || o != pu.Scheme+"://"+pu.Host {
+				return fmt.Errorf("%s (%s).allowed_origins[%d] %q must be an origin: scheme://host[:port], nothing after it", key, cl.ID, j, o)
+			}
+		}
 	}
 	switch c.Store.Type {
 	case "memory":
@@ -417,6 +481,22 @@ func (c *Config) Validate() error {
 	} {
 		if d.v.D() <= 0 || d.v.D() > d.max {
 			return fmt.Errorf("%s must be positive and at most %s", d.key, d.max)
+		}
+	}
+	if c.Session.IdleTTL.D() <= 0 || c.Session.AbsoluteTTL.D() < c.Session.IdleTTL.D() {
+		return errors.New("session.idle_ttl must be positive and session.absolute_ttl at least as long")
+	}
+	for _, l := range []struct {
+		key string
+		r   RateConfig
+	}{{"limits.token_per_client", c.Limits.TokenPerClient}, {"limits.authorize_per_ip", c.Limits.AuthorizePerIP}} {
+		if l.r.Rate <= 0 || l.r.Burst < 1 {
+			return fmt.Errorf("%s needs rate > 0 (requests per second) and burst >= 1", l.key)
+		}
+	}
+	for i, p := range c.TrustedProxies {
+		if _, _, err := net.ParseCIDR(p); err != nil {
+			return fmt.Errorf("trusted_proxies[%d] %q is not a CIDR (e.g. 10.0.0.0/8 or 127.0.0.1/32)", i, p)
 		}
 	}
 	switch c.Log.Level {

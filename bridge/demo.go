@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -89,7 +90,8 @@ p.muted { color: #656d76; font-size: 14px; }
 <p>Signed in as <b>{{.Name}}</b> (sub <code>{{.Subject}}</code>).</p>
 <h2>ID token claims (verified by go-oidc)</h2><pre>{{.Claims}}</pre>
 <h2>userinfo</h2><pre>{{.Userinfo}}</pre>
-<p><a class="button" href="/demo/login">Log in again</a><a class="button secondary" href="/">Home</a></p>
+<p class="muted">Logging in again now is silent: the SSO session answers without WeChat (see auth_time and sid).</p>
+<p><a class="button" href="/demo/login">Log in again (SSO)</a><a class="button secondary" href="/demo/login?prompt=login">Log in as someone else</a><a class="button secondary" href="{{.LogoutURL}}">Log out</a></p>
 {{else}}
 <p>This is a demo application (an OpenID Connect relying party) running next to wechat-oidc and a WeChat simulator.
 Nothing leaves this machine.</p>
@@ -105,6 +107,7 @@ happens on WeChat's snapshot page.</p>
 type demoView struct {
 	Title, Issuer, Error, ErrorDescription string
 	Name, Subject, Claims, Userinfo        string
+	LogoutURL                              string
 }
 
 func (d *demoRP) render(c echo.Context, status int, v demoView) error {
@@ -129,6 +132,11 @@ func (d *demoRP) login(c echo.Context) error {
 		return d.render(c, http.StatusBadGateway, demoView{Error: "discovery failed", ErrorDescription: err.Error()})
 	}
 	state, nonce, verifier := randomToken(), randomToken(), oauth2.GenerateVerifier()
+	opts := []oauth2.AuthCodeOption{gooidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)}
+	if c.QueryParam("prompt") == "login" {
+		// "Log in as someone else": skip the SSO session.
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", "login"))
+	}
 	d.mu.Lock()
 	now := time.Now()
 	for k, p := range d.pending {
@@ -139,7 +147,7 @@ func (d *demoRP) login(c echo.Context) error {
 	d.pending[state] = demoPending{nonce: nonce, verifier: verifier, expires: now.Add(15 * time.Minute)}
 	d.mu.Unlock()
 	c.SetCookie(&http.Cookie{Name: "demo_state", Value: state, Path: "/demo/", HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: 900})
-	return c.Redirect(http.StatusFound, conf.AuthCodeURL(state, gooidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)))
+	return c.Redirect(http.StatusFound, conf.AuthCodeURL(state, opts...))
 }
 
 func (d *demoRP) callback(c echo.Context) error {
@@ -196,7 +204,10 @@ func (d *demoRP) callback(c echo.Context) error {
 	if name == "" {
 		name = idt.Subject
 	}
-	return d.render(c, http.StatusOK, demoView{Title: "Signed in", Name: name, Subject: idt.Subject, Claims: prettyJSON(claims), Userinfo: uiJSON})
+	logout := d.issuer + PathLogout + "?" + url.Values{
+		"id_token_hint": {raw}, "post_logout_redirect_uri": {d.issuer + "/"}, "state": {randomID(8)},
+	}.Encode()
+	return d.render(c, http.StatusOK, demoView{Title: "Signed in", Name: name, Subject: idt.Subject, Claims: prettyJSON(claims), Userinfo: uiJSON, LogoutURL: logout})
 }
 
 func prettyJSON(v any) string {

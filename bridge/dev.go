@@ -62,7 +62,8 @@ func NewDev(listen string, logger *slog.Logger) (*Dev, error) {
 		},
 		Clients: []ClientConfig{{
 			ID: devClientID, Name: "Demo app", Secret: clientSecret,
-			RedirectURIs: []string{base + "/demo/callback"},
+			RedirectURIs:           []string{base + "/demo/callback"},
+			PostLogoutRedirectURIs: []string{base + "/"},
 		}},
 		Store: StoreConfig{Type: "memory"},
 		Keys:  KeysConfig{Dir: "(ephemeral)"},

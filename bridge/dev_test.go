@@ -44,8 +44,8 @@ func TestDevModeDemoLogin(t *testing.T) {
 	if !strings.Contains(home, "Log in with WeChat") {
 		t.Fatalf("home page:\n%s", home)
 	}
-	pick := func(user string) string {
-		page := get(d.BaseURL + "/demo/login")
+	pick := func(user, login string) string {
+		page := get(d.BaseURL + login)
 		if !strings.Contains(page, "<title>微信授权</title>") {
 			t.Fatalf("not the simulated WeChat page:\n%s", page)
 		}
@@ -63,13 +63,27 @@ func TestDevModeDemoLogin(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return string(body)
 	}
-	result := pick("alice")
+	result := pick("alice", "/demo/login")
 	for _, want := range []string{"Signed in as <b>Alice 爱丽丝</b>", "ID token claims (verified by go-oidc)", "preferred_username", "userinfo"} {
 		if !strings.Contains(result, want) {
 			t.Fatalf("result page lacks %q:\n%s", want, result)
 		}
 	}
-	denied := pick("carol")
+	// The SSO session now answers silently, without the WeChat page.
+	again := get(d.BaseURL + "/demo/login")
+	if !strings.Contains(again, "Signed in as <b>Alice 爱丽丝</b>") {
+		t.Fatalf("second login was not answered from the SSO session:\n%s", again)
+	}
+	// Log out (RP-initiated, with id_token_hint): back to the home page, session gone.
+	logout := regexp.MustCompile(`href="([^"]*/logout\?[^"]+)"`).FindStringSubmatch(again)
+	if logout == nil {
+		t.Fatalf("no logout link:\n%s", again)
+	}
+	if home := get(strings.ReplaceAll(logout[1], "&amp;", "&")); !strings.Contains(home, "Log in with WeChat") {
+		t.Fatalf("logout did not return home:\n%s", home)
+	}
+	// After logout the session is gone: the WeChat page shows again.
+	denied := pick("carol", "/demo/login")
 	if !strings.Contains(denied, "access_denied") || !strings.Contains(denied, "unionid") {
 		t.Fatalf("carol (no unionid) should be refused with an explanation:\n%s", denied)
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -33,6 +34,8 @@ type pendingLogin struct {
 	// that started the login: the callback must come from the same browser.
 	Browser string `json:"browser"`
 	Scope   string `json:"scope"`
+	// HintSubject is the sub of a verified id_token_hint: the login must yield it.
+	HintSubject string `json:"hint_sub,omitempty"`
 }
 
 // handleAuthorize is the authorization endpoint (OpenID Connect Core 1.0
@@ -59,31 +62,75 @@ func (s *Server) handleAuthorize(c echo.Context) error {
 		s.provider.WriteAuthorizeError(c.Response(), aerr.Request, aerr.Error)
 		return nil
 	}
-	if req.HasPrompt(oidc.PromptNone) {
-		// Every sign-in goes through WeChat, which always shows a page (or
-		// needs the WeChat app); without an SSO session nothing can be
-		// done silently (OpenID Connect Core 1.0 §3.1.2.1).
-		s.provider.WriteAuthorizeError(c.Response(), req, oidc.ErrLoginRequired("the user is not signed in and prompt=none forbids showing a page"))
-		return nil
-	}
+	return s.authorizeWithSession(c, req)
+}
+
+// authorizeWithSession decides between the SSO session and a fresh WeChat
+// login (OpenID Connect Core 1.0 §3.1.2.1 on prompt, max_age and
+// id_token_hint):
+//   - prompt=none: a usable session yields a code without any page; no
+//     usable session yields login_required.
+//   - prompt=login and prompt=select_account: a fresh WeChat login (WeChat
+//     has one account per person, so choosing an account is a new login).
+//   - prompt=consent: a fresh WeChat login with WeChat's consent popup forced
+//     (forcePopup); the bridge has no consent screen of its own.
+//   - max_age: a session older than max_age seconds is not used.
+//   - id_token_hint: verified (our signature; expiry ignored); a session of
+//     another subject is not used, and a fresh login must yield that subject.
+func (s *Server) authorizeWithSession(c echo.Context, req *oidc.AuthRequest) error {
+	ctx := c.Request().Context()
+	var hintSub string
 	if req.IDTokenHint != "" {
-		if _, e := s.provider.VerifyIDTokenHint(req.IDTokenHint); e != nil {
-			s.log.InfoContext(r.Context(), "authorize: bad id_token_hint", "client_id", req.ClientID, "detail", e.Error())
+		hint, e := s.provider.VerifyIDTokenHint(req.IDTokenHint)
+		if e != nil {
+			s.log.InfoContext(ctx, "authorize: bad id_token_hint", "client_id", req.ClientID, "detail", e.Error())
 			s.provider.WriteAuthorizeError(c.Response(), req, e)
 			return nil
 		}
+		hintSub = hint.Subject
 	}
-	return s.startWeChatLogin(c, req)
+	sess, key := s.currentSession(c)
+	usable := sess != nil
+	if usable && req.MaxAge >= 0 && s.now().Unix()-sess.AuthTime > int64(req.MaxAge) {
+		usable = false
+	}
+	if usable && hintSub != "" && hintSub != sess.Subject {
+		usable = false
+	}
+	if req.HasPrompt(oidc.PromptNone) {
+		if !usable {
+			s.provider.WriteAuthorizeError(c.Response(), req, oidc.ErrLoginRequired("the user is not signed in (or not as required) and prompt=none forbids showing a page"))
+			return nil
+		}
+		return s.codeFromSession(c, req, sess, key)
+	}
+	fresh := req.HasPrompt(oidc.PromptLogin) || req.HasPrompt(oidc.PromptSelectAccount) || req.HasPrompt(oidc.PromptConsent)
+	if usable && !fresh {
+		return s.codeFromSession(c, req, sess, key)
+	}
+	return s.startWeChatLogin(c, req, hintSub)
+}
+
+// codeFromSession answers from the SSO session: no WeChat, no page.
+func (s *Server) codeFromSession(c echo.Context, req *oidc.AuthRequest, sess *ssoSession, key string) error {
+	if err := s.touchSession(c.Request().Context(), key, req.ClientID); err != nil {
+		// The session ended between the read and now: log in again.
+		return s.startWeChatLogin(c, req, "")
+	}
+	s.log.InfoContext(c.Request().Context(), "authorize: answered from the SSO session", "client_id", req.ClientID)
+	return s.completeLogin(c, req, oidc.Identity{
+		Subject: sess.Subject, AuthTime: time.Unix(sess.AuthTime, 0), SessionID: sess.ID, Claims: sess.Claims,
+	})
 }
 
 // startWeChatLogin remembers the request under a fresh handle bound to this
 // browser and sends the browser to WeChat's authorization page.
-func (s *Server) startWeChatLogin(c echo.Context, req *oidc.AuthRequest) error {
+func (s *Server) startWeChatLogin(c echo.Context, req *oidc.AuthRequest, hintSub string) error {
 	ctx := c.Request().Context()
 	browser := s.browserBinding(c)
 	scope := s.cfg.WeChat.OfficialAccount.Scope
 	handle := randomID(handleLen)
-	raw, err := json.Marshal(pendingLogin{Request: req, Browser: browser, Scope: scope})
+	raw, err := json.Marshal(pendingLogin{Request: req, Browser: browser, Scope: scope, HintSubject: hintSub})
 	if err != nil {
 		return s.redirectServerError(c, req, err)
 	}
@@ -97,6 +144,7 @@ func (s *Server) startWeChatLogin(c echo.Context, req *oidc.AuthRequest) error {
 		RedirectURI: s.url(PathWeChatCallback),
 		Scope:       scope,
 		State:       handle,
+		ForcePopup:  req.HasPrompt(oidc.PromptConsent),
 	})
 	s.log.InfoContext(ctx, "authorize: sending the browser to WeChat", "client_id", req.ClientID, "wechat_scope", scope)
 	c.Response().Header().Set("Cache-Control", "no-store")
@@ -203,6 +251,19 @@ func (s *Server) handleWeChatCallback(c echo.Context) error {
 		s.provider.WriteAuthorizeError(c.Response(), req, e)
 		return nil
 	}
+	if pl.HintSubject != "" && pl.HintSubject != id.Subject {
+		// §3.1.2.1: the person identified by id_token_hint did not log in.
+		s.provider.WriteAuthorizeError(c.Response(), req, oidc.ErrLoginRequired("the WeChat user who signed in is not the one named by id_token_hint"))
+		return nil
+	}
+	sess, key, err := s.startSession(c, id.Subject, id.AuthTime, id.Claims)
+	if err != nil {
+		return s.redirectServerError(c, req, err)
+	}
+	if err := s.touchSession(ctx, key, req.ClientID); err != nil {
+		return s.redirectServerError(c, req, err)
+	}
+	id.SessionID = sess.ID
 	return s.completeLogin(c, req, id)
 }
 

@@ -25,11 +25,40 @@ type page struct {
 	Detail    string // en
 	ErrorCode string
 	RetryURL  string
+	Form      *pageForm
 	RequestID string
 	Icon      string // "warn" or "info"
 }
 
+// pageForm is a POST form on a page (e.g. sign-out confirmation).
+type pageForm struct {
+	Action string
+	Fields map[string]string
+	Button string
+}
+
 var (
+	pageSignedOut = page{
+		Title:   "已退出登录 · Signed out",
+		Heading: "你已退出登录",
+		Message: "你已退出所有通过微信登录的应用。",
+		Detail:  "You are signed out of every application you signed in to with WeChat.",
+		Icon:    "info",
+	}
+	pageLogoutConfirm = page{
+		Title:   "退出登录 · Sign out",
+		Heading: "要退出登录吗？",
+		Message: "退出后，你需要重新用微信登录所有应用。",
+		Detail:  "Signing out ends your WeChat sign-in for every application; you will sign in again next time.",
+		Icon:    "info",
+	}
+	pageTooManyRequests = page{
+		Title:   "请求过于频繁 · Too many requests",
+		Heading: "请求过于频繁",
+		Message: "请稍等片刻再试。",
+		Detail:  "Too many sign-in requests from your network. Wait a moment and try again.",
+		Icon:    "warn",
+	}
 	pageLoginExpired = page{
 		Title:   "登录已失效 · Sign-in expired",
 		Heading: "登录已失效",

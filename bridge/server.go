@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -48,6 +49,12 @@ type Server struct {
 	prefix   string // issuer path without trailing slash
 	secure   bool   // issuer is https: cookies are Secure
 	now      func() time.Time
+
+	clientConfigs map[string]*ClientConfig
+	bc            backchannel
+	tokenLimit    *rateLimiter
+	authLimit     *rateLimiter
+	corsOrigins   map[string]bool
 }
 
 // ScopeWeChat releases the raw WeChat identifiers.
@@ -57,6 +64,8 @@ const ScopeWeChat = "wechat"
 var scopeClaims = map[string][]string{
 	"profile":   {"name", "picture", "preferred_username"},
 	ScopeWeChat: {"openid", "unionid"},
+	// offline_access releases no claim: it asks for a refresh token.
+	"offline_access": nil,
 }
 
 // New builds a server from a validated config.
@@ -95,6 +104,19 @@ func New(cfg *Config, d Deps) (*Server, error) {
 		prefix: strings.TrimSuffix(iss.EscapedPath(), "/"),
 		secure: iss.Scheme == "https",
 		now:    d.Now,
+
+		clientConfigs: map[string]*ClientConfig{},
+		bc:            backchannel{client: &http.Client{Timeout: backchannelTimeout, CheckRedirect: noRedirects}},
+		tokenLimit:    newRateLimiter(cfg.Limits.TokenPerClient.Rate, cfg.Limits.TokenPerClient.Burst, d.Now),
+		authLimit:     newRateLimiter(cfg.Limits.AuthorizePerIP.Rate, cfg.Limits.AuthorizePerIP.Burst, d.Now),
+		corsOrigins:   map[string]bool{},
+	}
+	for i := range cfg.Clients {
+		cc := &cfg.Clients[i]
+		s.clientConfigs[cc.ID] = cc
+		for _, o := range cc.AllowedOrigins {
+			s.corsOrigins[o] = true
+		}
 	}
 	s.provider = &oidc.Provider{
 		Issuer:         cfg.Issuer,
@@ -125,6 +147,18 @@ func (s *Server) url(path string) string { return s.provider.URL(path) }
 func (s *Server) routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	// Only believe X-Forwarded-For from configured proxies: a forged header
+	// must not move a client to another rate-limit bucket.
+	e.IPExtractor = echo.ExtractIPDirect()
+	if len(s.cfg.TrustedProxies) > 0 {
+		var opts []echo.TrustOption
+		for _, p := range s.cfg.TrustedProxies {
+			_, n, _ := net.ParseCIDR(p)
+			opts = append(opts, echo.TrustIPRange(n))
+		}
+		opts = append(opts, echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false))
+		e.IPExtractor = echo.ExtractIPFromXFFHeader(opts...)
+	}
 	e.HTTPErrorHandler = s.httpError
 	e.Use(s.recoverMiddleware, s.requestLog, securityHeaders)
 
@@ -132,16 +166,50 @@ func (s *Server) routes() *echo.Echo {
 		return func(c echo.Context) error { h(c.Response(), c.Request()); return nil }
 	}
 	p := s.prefix
-	e.GET(p+oidc.PathDiscovery, wrap(s.provider.HandleDiscovery))
-	e.GET(p+oidc.PathJWKS, s.handleJWKS)
-	e.GET(p+oidc.PathAuthorize, s.handleAuthorize)
-	e.POST(p+oidc.PathAuthorize, s.handleAuthorize)
+	cors := s.cors
+	e.GET(p+oidc.PathDiscovery, s.handleDiscovery, cors)
+	e.GET(p+oidc.PathJWKS, s.handleJWKS, cors)
+	e.GET(p+oidc.PathAuthorize, s.handleAuthorize, s.limitAuthorize)
+	e.POST(p+oidc.PathAuthorize, s.handleAuthorize, s.limitAuthorize)
 	e.GET(p+PathWeChatCallback, s.handleWeChatCallback)
-	e.POST(p+oidc.PathToken, wrap(s.provider.HandleToken))
-	e.GET(p+oidc.PathUserinfo, wrap(s.provider.HandleUserinfo))
-	e.POST(p+oidc.PathUserinfo, wrap(s.provider.HandleUserinfo))
+	e.POST(p+oidc.PathToken, wrap(s.provider.HandleToken), cors, s.limitToken)
+	e.GET(p+oidc.PathUserinfo, wrap(s.provider.HandleUserinfo), cors)
+	e.POST(p+oidc.PathUserinfo, wrap(s.provider.HandleUserinfo), cors)
+	e.GET(p+PathLogout, s.handleLogout)
+	e.POST(p+PathLogout, s.handleLogout)
 	e.GET(p+"/healthz", s.handleHealth)
+	for _, path := range []string{oidc.PathDiscovery, oidc.PathJWKS, oidc.PathToken, oidc.PathUserinfo} {
+		e.OPTIONS(p+path, s.preflight)
+	}
 	return e
+}
+
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// handleDiscovery serves the provider metadata plus what the bridge adds
+// (logout). Every URL derives from the issuer.
+func (s *Server) handleDiscovery(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "public, max-age=300")
+	return c.JSON(http.StatusOK, s.discovery())
+}
+
+// discoveryDocument is oidc's metadata with the bridge's endpoints.
+type discoveryDocument struct {
+	*oidc.Discovery
+	EndSessionEndpoint                string `json:"end_session_endpoint"`
+	BackchannelLogoutSupported        bool   `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported bool   `json:"backchannel_logout_session_supported"`
+	FrontchannelLogoutSupported       bool   `json:"frontchannel_logout_supported"`
+}
+
+func (s *Server) discovery() discoveryDocument {
+	return discoveryDocument{
+		Discovery:                         s.provider.Discovery(),
+		EndSessionEndpoint:                s.url(PathLogout),
+		BackchannelLogoutSupported:        true,
+		BackchannelLogoutSessionSupported: true,
+		FrontchannelLogoutSupported:       false,
+	}
 }
 
 func (s *Server) handleJWKS(c echo.Context) error {

@@ -35,6 +35,9 @@ type Client struct {
 	RequirePKCE bool
 	// AllowPlainPKCE permits code_challenge_method=plain (RFC 7636 §4.2).
 	AllowPlainPKCE bool
+	// RefreshTokens makes the authorization_code grant issue a refresh token
+	// to this client even when offline_access was not requested.
+	RefreshTokens bool
 }
 
 // NewClient registers a client with a plain secret (kept only as a hash).

@@ -10,6 +10,8 @@ const (
 	keyCode     = "oidc:code:"
 	keyUsedCode = "oidc:usedcode:"
 	keyAccess   = "oidc:at:"
+	keyRefresh  = "oidc:rt:"
+	keyFamily   = "oidc:family:"
 )
 
 // codeGrant is what an authorization code stands for (stored under its hash).
@@ -31,7 +33,10 @@ type codeGrant struct {
 type usedCode struct {
 	ClientID     string   `json:"client_id"`
 	AccessTokens []string `json:"access_tokens"` // hashes
-	Revoked      bool     `json:"revoked"`
+	// FamilyID is the refresh token family the redemption started, if any:
+	// a replay revokes it with everything descended from it.
+	FamilyID string `json:"family,omitempty"`
+	Revoked  bool   `json:"revoked"`
 }
 
 // accessGrant is what an opaque access token stands for (stored under its hash).
@@ -41,7 +46,11 @@ type accessGrant struct {
 	Scopes    []string       `json:"scopes"`
 	Claims    map[string]any `json:"claims,omitempty"`
 	ExpiresAt int64          `json:"exp"`
+	IssuedAt  int64          `json:"iat,omitempty"`
 	SessionID string         `json:"sid,omitempty"`
+	// FamilyID is the refresh token family the token descends from, if any;
+	// the token is dead once that family is revoked.
+	FamilyID string `json:"family,omitempty"`
 }
 
 // IssueCode mints a single-use authorization code for a validated request and

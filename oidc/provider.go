@@ -18,6 +18,17 @@ const (
 	PathToken     = "/token"
 	PathUserinfo  = "/userinfo"
 	PathJWKS      = "/jwks"
+	// PathRevoke is the token revocation endpoint (RFC 7009).
+	PathRevoke = "/revoke"
+	// PathIntrospect is the token introspection endpoint (RFC 7662).
+	PathIntrospect = "/introspect"
+)
+
+// Default refresh token lifetimes, used when the Provider field is zero.
+const (
+	DefaultRefreshTokenIdleTTL     = 7 * 24 * time.Hour
+	DefaultRefreshTokenAbsoluteTTL = 30 * 24 * time.Hour
+	DefaultRefreshReuseGrace       = 10 * time.Second
 )
 
 // Storage is the narrow key-value store this package needs. A Get or Take of
@@ -56,13 +67,47 @@ type Provider struct {
 	CodeTTL        time.Duration
 	AccessTokenTTL time.Duration
 	IDTokenTTL     time.Duration
-	Now            func() time.Time
+
+	// RefreshTokenIdleTTL is how long a refresh token stays usable when it is
+	// not used; each use returns a new one with a fresh idle lifetime. Zero
+	// means DefaultRefreshTokenIdleTTL.
+	RefreshTokenIdleTTL time.Duration
+	// RefreshTokenAbsoluteTTL bounds the life of everything descended from one
+	// login (a refresh token family), however often it is refreshed. Zero
+	// means DefaultRefreshTokenAbsoluteTTL.
+	RefreshTokenAbsoluteTTL time.Duration
+	// RefreshReuseGrace is how long after its first use a refresh token may
+	// be presented again (concurrent refreshes by one relying party) before
+	// such a use counts as theft and revokes the family (RFC 9700 §4.14.2).
+	// Zero means DefaultRefreshReuseGrace.
+	RefreshReuseGrace time.Duration
+
+	Now func() time.Time
 }
 
 // URL returns the absolute URL of an endpoint path, derived from the issuer
 // (never from the request's Host header).
 func (p *Provider) URL(path string) string {
 	return strings.TrimSuffix(p.Issuer, "/") + path
+}
+
+func (p *Provider) refreshIdleTTL() time.Duration {
+	return orDefault(p.RefreshTokenIdleTTL, DefaultRefreshTokenIdleTTL)
+}
+
+func (p *Provider) refreshAbsoluteTTL() time.Duration {
+	return orDefault(p.RefreshTokenAbsoluteTTL, DefaultRefreshTokenAbsoluteTTL)
+}
+
+func (p *Provider) refreshReuseGrace() time.Duration {
+	return orDefault(p.RefreshReuseGrace, DefaultRefreshReuseGrace)
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
 }
 
 func (p *Provider) now() time.Time {
