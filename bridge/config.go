@@ -357,7 +357,8 @@ func (c *Config) applyDefaults() {
 		c.Limits.TokenPerClient = RateConfig{Rate: 20, Burst: 40}
 	}
 	if c.Limits.AuthorizePerIP == (RateConfig{}) {
-		c.Limits.AuthorizePerIP = RateConfig{Rate: 5, Burst: 30}
+		// Generous: a whole office often shares one egress IP.
+		c.Limits.AuthorizePerIP = RateConfig{Rate: 20, Burst: 100}
 	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"

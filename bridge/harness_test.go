@@ -45,6 +45,22 @@ type harness struct {
 	cfg    *Config
 	logs   *syncBuffer
 	keyDir string
+
+	clockMu sync.Mutex
+	offset  time.Duration
+}
+
+// now is the server's clock: real time plus what the test advanced.
+func (h *harness) now() time.Time {
+	h.clockMu.Lock()
+	defer h.clockMu.Unlock()
+	return time.Now().Add(h.offset)
+}
+
+func (h *harness) advance(d time.Duration) {
+	h.clockMu.Lock()
+	defer h.clockMu.Unlock()
+	h.offset += d
 }
 
 type syncBuffer struct {
@@ -72,6 +88,16 @@ func withScope(scope string) harnessOption {
 }
 func withIssuerPath(p string) harnessOption { return func(c *Config) { c.Issuer += p } }
 func withKeyDir(d string) harnessOption     { return func(c *Config) { c.Keys.Dir = d } }
+func withClient(id string, f func(*ClientConfig)) harnessOption {
+	return func(c *Config) {
+		for i := range c.Clients {
+			if c.Clients[i].ID == id {
+				f(&c.Clients[i])
+			}
+		}
+	}
+}
+func withConfig(f func(*Config)) harnessOption { return f }
 
 func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Helper()
@@ -102,6 +128,8 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 			{ID: rp2ClientID, Secret: rp2Secret, RedirectURIs: []string{rp2Redirect}},
 		},
 		Keys: KeysConfig{Dir: t.TempDir()},
+		// Tests log in many times a second from one IP; TestRateLimits sets its own.
+		Limits: LimitsConfig{TokenPerClient: RateConfig{Rate: 1000, Burst: 1000}, AuthorizePerIP: RateConfig{Rate: 1000, Burst: 1000}},
 	}
 	for _, o := range opts {
 		o(h.cfg)
@@ -116,7 +144,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h.srv, err = New(h.cfg, Deps{Store: store.NewMemory(), Keys: ks, Logger: logger})
+	h.srv, err = New(h.cfg, Deps{Store: store.NewMemory(), Keys: ks, Logger: logger, Now: h.now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,138 @@
+package bridge
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// fuzzConfigSecrets are the values of the environment variables the fuzzed
+// config may reference. They are secrets: no error message may show them.
+// Random-looking so that they cannot turn up in a message by coincidence.
+var fuzzConfigSecrets = map[string]string{
+	"OA_SECRET":           "Zq7xK2mPw9vR",
+	"GRAFANA_SECRET":      "Hb4nT8cLs3eY",
+	"WECHAT_OA_SECRET":    "Jd5uF1gXo6aW",
+	"GRAFANA_OIDC_SECRET": "Vk3yN7hQe2iB",
+	"REDIS_PASSWORD":      "Mc8pL4tGr1zU",
+}
+
+// fuzzConfigPlain are variables whose values are not secret.
+var fuzzConfigPlain = map[string]string{
+	"ISSUER": "https://sso.example.com",
+	"PORT":   "8080",
+}
+
+func fuzzConfigLookup(name string) (string, bool) {
+	if v, ok := fuzzConfigSecrets[name]; ok {
+		return v, true
+	}
+	v, ok := fuzzConfigPlain[name]
+	return v, ok
+}
+
+const fuzzConfigMinimal = `
+issuer: https://sso.example.com
+subject: unionid
+wechat:
+  official_account: { app_id: wx123, app_secret: "${OA_SECRET}" }
+clients:
+  - id: grafana
+    secret: ${GRAFANA_SECRET}
+    redirect_uris: [https://grafana.example.com/login/generic_oauth]
+store: { type: memory }
+keys: { dir: /tmp/keys }
+`
+
+// leakedSecret returns the name of a secret variable some of whose value
+// (any 6 consecutive bytes: yaml.v3 quotes the first 7 bytes of a long value)
+// is in msg but not in the config text itself.
+func leakedSecret(msg, raw string) string {
+	for name, v := range fuzzConfigSecrets {
+		for i := 0; i+6 <= len(v); i++ {
+			if w := v[i : i+6]; strings.Contains(msg, w) && !strings.Contains(raw, w) {
+				return name
+			}
+		}
+	}
+	return ""
+}
+
+func FuzzParseConfig(f *testing.F) {
+	example, err := os.ReadFile(filepath.Join("..", "config.example.yaml"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	ex := string(example)
+	seeds := []string{
+		ex,
+		fuzzConfigMinimal,
+		strings.Replace(ex, "issuer: https://sso.example.com", "issuer: ${ISSUER}", 1),
+		strings.Replace(ex, "listen: 0.0.0.0:8080", `listen: "0.0.0.0:${PORT}"`, 1),
+		strings.Replace(ex, `password: ""`, `password: ${REDIS_PASSWORD}`, 1),
+		strings.Replace(ex, "type: memory", "type: redis", 1),
+		strings.Replace(strings.Replace(ex, "type: memory", "type: redis", 1), `addr: ""`, "addr: redis:6379", 1),
+		strings.Replace(ex, "${WECHAT_OA_SECRET}", "${NOT_SET}", 1),
+		strings.Replace(ex, "${WECHAT_OA_SECRET}", "$${WECHAT_OA_SECRET}", 1),
+		strings.Replace(ex, "${WECHAT_OA_SECRET}", "${1BAD}", 1),
+		strings.Replace(ex, "${WECHAT_OA_SECRET}", "pre-${WECHAT_OA_SECRET}-${GRAFANA_OIDC_SECRET}", 1),
+		strings.Replace(ex, "timeout: 5s", "timeout: 5 seconds", 1),
+		strings.Replace(ex, "code_ttl: 60s", "code_ttl: 1h", 1),
+		strings.Replace(ex, "db: 0", "db: zero", 1),
+		strings.Replace(ex, "require_pkce: false", "require_pkce: maybe", 1),
+		strings.Replace(ex, "subject: unionid", "subject: email", 1),
+		strings.Replace(ex, "level: info", "level: trace", 1),
+		strings.Replace(ex, "token_endpoint_auth_method: \"\"", "token_endpoint_auth_method: none", 1),
+		strings.Replace(ex, "issuer: https://sso.example.com", "issuer: http://127.0.0.1:8080/sso", 1),
+		strings.Replace(ex, "issuer: https://sso.example.com", "issuer: https://user@sso.example.com/?q#f", 1),
+		strings.Replace(ex, "redirect_uris: [https://grafana.example.com/login/generic_oauth]", "redirect_uris: [\"https://g.example.com/cb#x\", \"com.example.app:/cb\"]", 1),
+		strings.Replace(fuzzConfigMinimal, "clients:\n", "clients:\n  - {id: grafana, secret: s, redirect_uris: [https://a/cb]}\n", 1),
+		fuzzConfigMinimal + "issuerr: x\n",
+		fuzzConfigMinimal + "issuer: https://b.example.com\n",
+		fuzzConfigMinimal + "tokens: { code_ttl: soon }\n",
+		fuzzConfigMinimal + "anchors: &a {x: *a}\n",
+		"issuer: &i https://sso.example.com\nlisten: *i\n",
+		"",
+		"---\n",
+		"- a\n- b\n",
+		"a: [b",
+		"hello",
+		"issuer: !!binary aGVsbG8=\n",
+		"issuer: [1, 2]\n",
+		"wechat: {official_account: null}\n",
+		"\xff\xfe",
+	}
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		cfg, err := ParseConfig(raw, fuzzConfigLookup)
+		if err != nil {
+			if cfg != nil {
+				t.Fatalf("both a config and an error: %v", err)
+			}
+			if name := leakedSecret(err.Error(), string(raw)); name != "" {
+				t.Fatalf("the error message shows the value of %s: %v", name, err)
+			}
+			return
+		}
+		if cfg == nil {
+			t.Fatal("nil config and nil error")
+		}
+		if cfg.Issuer == "" {
+			t.Fatal("accepted a config without an issuer")
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("ParseConfig accepted a config that Validate refuses: %v", err)
+		}
+		if cfg.WeChat.OfficialAccount == nil || len(cfg.Clients) == 0 {
+			t.Fatalf("accepted a config without an official account or clients: %+v", cfg)
+		}
+		again, err := ParseConfig(raw, fuzzConfigLookup)
+		if err != nil || !reflect.DeepEqual(cfg, again) {
+			t.Fatalf("parsing the same text twice differs: %v", err)
+		}
+	})
+}
