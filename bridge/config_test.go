@@ -3,6 +3,8 @@ package bridge
 import (
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -120,4 +122,33 @@ func TestExampleConfigParses(t *testing.T) {
 	if cfg.Issuer != "https://sso.example.com" || len(cfg.Clients) != 1 {
 		t.Fatalf("unexpected example config: %+v", cfg)
 	}
+}
+
+// TestExampleConfigDocumentsEveryKey: every key of the Config type appears
+// in config.example.yaml.
+func TestExampleConfigDocumentsEveryKey(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "config.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var walk func(rt reflect.Type, path string)
+	walk = func(rt reflect.Type, path string) {
+		for rt.Kind() == reflect.Pointer || rt.Kind() == reflect.Slice {
+			rt = rt.Elem()
+		}
+		if rt.Kind() != reflect.Struct || rt == reflect.TypeOf(Duration(0)) {
+			return
+		}
+		for i := 0; i < rt.NumField(); i++ {
+			tag := strings.Split(rt.Field(i).Tag.Get("yaml"), ",")[0]
+			if tag == "" {
+				continue
+			}
+			if !regexp.MustCompile(`(?m)(^|[\s{,])` + regexp.QuoteMeta(tag) + `:`).Match(raw) {
+				t.Errorf("config.example.yaml does not document %s%s", path, tag)
+			}
+			walk(rt.Field(i).Type, path+tag+".")
+		}
+	}
+	walk(reflect.TypeOf(Config{}), "")
 }
