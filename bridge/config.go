@@ -120,6 +120,13 @@ type TokensConfig struct {
 	CodeTTL        Duration `yaml:"code_ttl"`
 	AccessTokenTTL Duration `yaml:"access_token_ttl"`
 	IDTokenTTL     Duration `yaml:"id_token_ttl"`
+	// RefreshIdleTTL: a refresh token unused this long stops working.
+	RefreshIdleTTL Duration `yaml:"refresh_idle_ttl"`
+	// RefreshAbsoluteTTL: no refreshing beyond this long after the login.
+	RefreshAbsoluteTTL Duration `yaml:"refresh_absolute_ttl"`
+	// RefreshReuseGrace: how long a used refresh token may be presented again
+	// (concurrent refreshes) before reuse revokes the whole family.
+	RefreshReuseGrace Duration `yaml:"refresh_reuse_grace"`
 }
 
 type LoginConfig struct {
@@ -344,6 +351,15 @@ func (c *Config) applyDefaults() {
 	if c.Tokens.IDTokenTTL == 0 {
 		c.Tokens.IDTokenTTL = Duration(time.Hour)
 	}
+	if c.Tokens.RefreshIdleTTL == 0 {
+		c.Tokens.RefreshIdleTTL = Duration(7 * 24 * time.Hour)
+	}
+	if c.Tokens.RefreshAbsoluteTTL == 0 {
+		c.Tokens.RefreshAbsoluteTTL = Duration(30 * 24 * time.Hour)
+	}
+	if c.Tokens.RefreshReuseGrace == 0 {
+		c.Tokens.RefreshReuseGrace = Duration(10 * time.Second)
+	}
 	if c.Login.PendingTTL == 0 {
 		c.Login.PendingTTL = Duration(10 * time.Minute)
 	}
@@ -458,6 +474,9 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	if c.Tokens.RefreshIdleTTL > c.Tokens.RefreshAbsoluteTTL {
+		return errors.New("tokens.refresh_idle_ttl must not be longer than tokens.refresh_absolute_ttl")
+	}
 	switch c.Store.Type {
 	case "memory":
 	case "redis":
@@ -479,6 +498,9 @@ func (c *Config) Validate() error {
 		{"tokens.access_token_ttl", c.Tokens.AccessTokenTTL, 24 * time.Hour},
 		{"tokens.id_token_ttl", c.Tokens.IDTokenTTL, 24 * time.Hour},
 		{"login.pending_ttl", c.Login.PendingTTL, time.Hour},
+		{"tokens.refresh_idle_ttl", c.Tokens.RefreshIdleTTL, 365 * 24 * time.Hour},
+		{"tokens.refresh_absolute_ttl", c.Tokens.RefreshAbsoluteTTL, 365 * 24 * time.Hour},
+		{"tokens.refresh_reuse_grace", c.Tokens.RefreshReuseGrace, time.Minute},
 	} {
 		if d.v.D() <= 0 || d.v.D() > d.max {
 			return fmt.Errorf("%s must be positive and at most %s", d.key, d.max)

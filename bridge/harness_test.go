@@ -323,3 +323,5 @@ func (h *harness) codeFor(user string, over map[string]string) string {
 	}
 	return q.Get("code")
 }
+
+func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }

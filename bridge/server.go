@@ -92,6 +92,7 @@ func New(cfg *Config, d Deps) (*Server, error) {
 		}
 		c.RequirePKCE = cc.RequirePKCE
 		c.AllowPlainPKCE = cc.AllowPlainPKCE
+		c.RefreshTokens = cc.RefreshTokens
 		clients = append(clients, c)
 	}
 	s := &Server{
@@ -127,7 +128,11 @@ func New(cfg *Config, d Deps) (*Server, error) {
 		CodeTTL:        cfg.Tokens.CodeTTL.D(),
 		AccessTokenTTL: cfg.Tokens.AccessTokenTTL.D(),
 		IDTokenTTL:     cfg.Tokens.IDTokenTTL.D(),
-		Now:            d.Now,
+
+		RefreshTokenIdleTTL:     cfg.Tokens.RefreshIdleTTL.D(),
+		RefreshTokenAbsoluteTTL: cfg.Tokens.RefreshAbsoluteTTL.D(),
+		RefreshReuseGrace:       cfg.Tokens.RefreshReuseGrace.D(),
+		Now:                     d.Now,
 	}
 	s.echo = s.routes()
 	return s, nil
@@ -175,10 +180,12 @@ func (s *Server) routes() *echo.Echo {
 	e.POST(p+oidc.PathToken, wrap(s.provider.HandleToken), cors, s.limitToken)
 	e.GET(p+oidc.PathUserinfo, wrap(s.provider.HandleUserinfo), cors)
 	e.POST(p+oidc.PathUserinfo, wrap(s.provider.HandleUserinfo), cors)
+	e.POST(p+oidc.PathRevoke, wrap(s.provider.HandleRevoke), cors, s.limitToken)
+	e.POST(p+oidc.PathIntrospect, wrap(s.provider.HandleIntrospect), s.limitToken)
 	e.GET(p+PathLogout, s.handleLogout)
 	e.POST(p+PathLogout, s.handleLogout)
 	e.GET(p+"/healthz", s.handleHealth)
-	for _, path := range []string{oidc.PathDiscovery, oidc.PathJWKS, oidc.PathToken, oidc.PathUserinfo} {
+	for _, path := range []string{oidc.PathDiscovery, oidc.PathJWKS, oidc.PathToken, oidc.PathUserinfo, oidc.PathRevoke} {
 		e.OPTIONS(p+path, s.preflight)
 	}
 	return e

@@ -13,6 +13,8 @@ type Discovery struct {
 	TokenEndpoint                              string   `json:"token_endpoint"`
 	UserinfoEndpoint                           string   `json:"userinfo_endpoint"`
 	JWKSURI                                    string   `json:"jwks_uri"`
+	RevocationEndpoint                         string   `json:"revocation_endpoint"`
+	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
 	ScopesSupported                            []string `json:"scopes_supported"`
 	ResponseTypesSupported                     []string `json:"response_types_supported"`
 	ResponseModesSupported                     []string `json:"response_modes_supported"`
@@ -20,6 +22,8 @@ type Discovery struct {
 	SubjectTypesSupported                      []string `json:"subject_types_supported"`
 	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
 	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
 	ClaimsSupported                            []string `json:"claims_supported"`
 	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
 	PromptValuesSupported                      []string `json:"prompt_values_supported"`
@@ -52,9 +56,17 @@ func (p *Provider) Discovery() *Discovery {
 	pkce := []string{PKCES256}
 	authMethods := []string{AuthMethodBasic, AuthMethodPost}
 	plain, none := false, false
+	// The refresh_token grant is advertised only when some client can get a
+	// refresh token: by offline_access, or by its own configuration.
+	refresh := p.scopeSupported(ScopeOfflineAccess)
 	for _, c := range p.Clients.clients {
 		plain = plain || c.AllowPlainPKCE
 		none = none || c.allowsMethod(AuthMethodNone)
+		refresh = refresh || c.RefreshTokens
+	}
+	grants := []string{GrantAuthorizationCode}
+	if refresh {
+		grants = append(grants, GrantRefreshToken)
 	}
 	if plain {
 		pkce = append(pkce, PKCEPlain)
@@ -62,19 +74,26 @@ func (p *Provider) Discovery() *Discovery {
 	if none {
 		authMethods = append(authMethods, AuthMethodNone)
 	}
+	// Revocation and introspection authenticate clients exactly as the token
+	// endpoint does (the same Registry.Authenticate), so they list the same
+	// methods.
 	return &Discovery{
 		Issuer:                                     p.Issuer,
 		AuthorizationEndpoint:                      p.URL(PathAuthorize),
 		TokenEndpoint:                              p.URL(PathToken),
 		UserinfoEndpoint:                           p.URL(PathUserinfo),
 		JWKSURI:                                    p.URL(PathJWKS),
+		RevocationEndpoint:                         p.URL(PathRevoke),
+		IntrospectionEndpoint:                      p.URL(PathIntrospect),
 		ScopesSupported:                            scopes,
 		ResponseTypesSupported:                     []string{"code"},
 		ResponseModesSupported:                     []string{ResponseModeQuery, ResponseModeFormPost},
-		GrantTypesSupported:                        []string{GrantAuthorizationCode},
+		GrantTypesSupported:                        grants,
 		SubjectTypesSupported:                      []string{"public"},
 		IDTokenSigningAlgValuesSupported:           []string{p.Signer.Algorithm()},
 		TokenEndpointAuthMethodsSupported:          authMethods,
+		RevocationEndpointAuthMethodsSupported:     authMethods,
+		IntrospectionEndpointAuthMethodsSupported:  authMethods,
 		ClaimsSupported:                            claims,
 		CodeChallengeMethodsSupported:              pkce,
 		PromptValuesSupported:                      []string{PromptNone, PromptLogin, PromptConsent, PromptSelectAccount},

@@ -2,12 +2,14 @@
 // WeChat: wire types (discovery, token response, claims), request parsing and
 // validation for the authorization and token endpoints, the client registry and
 // client authentication, the one error type, PKCE, authorization codes, opaque
-// access tokens, ID token minting and the userinfo endpoint.
+// access tokens, rotating refresh tokens grouped in families, ID token
+// minting, the userinfo endpoint, token revocation and token introspection.
 //
 // It never imports the wechat package. The bridge package authenticates the
 // person upstream (WeChat) and hands this package an Identity; everything the
 // relying party sees on the wire is decided here.
 //
-// The contract is OpenID Connect Core 1.0, RFC 6749, RFC 6750, RFC 7636 and
-// RFC 9700; comments cite the section where a rule is not obvious.
+// The contract is OpenID Connect Core 1.0, RFC 6749, RFC 6750, RFC 7009,
+// RFC 7636, RFC 7662 and RFC 9700; comments cite the section where a rule is
+// not obvious.
 package oidc

@@ -72,9 +72,10 @@ type Provider struct {
 	// not used; each use returns a new one with a fresh idle lifetime. Zero
 	// means DefaultRefreshTokenIdleTTL.
 	RefreshTokenIdleTTL time.Duration
-	// RefreshTokenAbsoluteTTL bounds the life of everything descended from one
-	// login (a refresh token family), however often it is refreshed. Zero
-	// means DefaultRefreshTokenAbsoluteTTL.
+	// RefreshTokenAbsoluteTTL bounds how long one login can be kept alive by
+	// refreshing (the refresh token family), however often it is refreshed;
+	// the access token of the last refresh still lives its AccessTokenTTL.
+	// Zero means DefaultRefreshTokenAbsoluteTTL.
 	RefreshTokenAbsoluteTTL time.Duration
 	// RefreshReuseGrace is how long after its first use a refresh token may
 	// be presented again (concurrent refreshes by one relying party) before

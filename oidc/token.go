@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// Grant types (RFC 6749 §4.1.3).
+// GrantAuthorizationCode is the authorization code grant type (RFC 6749 §4.1.3).
 const GrantAuthorizationCode = "authorization_code"
 
 // TokenResponse is the successful token response (RFC 6749 §5.1, OpenID
@@ -35,7 +35,8 @@ type ErrorResponse struct {
 	ErrorDescription string `json:"error_description,omitempty"`
 }
 
-// HandleToken is the token endpoint (RFC 6749 §3.2, §4.1.3).
+// HandleToken is the token endpoint (RFC 6749 §3.2): the authorization_code
+// grant (§4.1.3) and the refresh_token grant (§6).
 func (p *Provider) HandleToken(w http.ResponseWriter, r *http.Request) {
 	// RFC 6749 §5.1: responses with tokens (and their errors) must not be cached.
 	w.Header().Set("Cache-Control", "no-store")
@@ -53,6 +54,13 @@ func (p *Provider) HandleToken(w http.ResponseWriter, r *http.Request) {
 	switch gt := params["grant_type"]; gt {
 	case GrantAuthorizationCode:
 		resp, e := p.exchangeCode(r.Context(), client, params)
+		if e != nil {
+			p.writeTokenError(w, r, e)
+			return
+		}
+		writeJSON(w, http.StatusOK, resp)
+	case GrantRefreshToken:
+		resp, e := p.refresh(r.Context(), client, params)
 		if e != nil {
 			p.writeTokenError(w, r, e)
 			return
@@ -126,23 +134,45 @@ func (p *Provider) exchangeCode(ctx context.Context, client *Client, params Para
 	now := p.now()
 	accessToken := NewToken()
 	atHash := HashToken(accessToken)
-	// Remember the redemption before the token exists, so that a replay that
-	// races this request still finds what to revoke.
-	used, _ := json.Marshal(usedCode{ClientID: client.ID, AccessTokens: []string{atHash}})
-	if err := p.Storage.Put(ctx, keyUsedCode+codeHash, used, p.AccessTokenTTL); err != nil {
+	var familyID string
+	var fam *refreshFamily
+	if p.refreshAllowed(client, g.Scopes) {
+		familyID, fam = NewToken(), p.newFamily(&g, now)
+	}
+	// Remember the redemption before the tokens exist, so that a replay that
+	// races this request still finds what to revoke. It is kept as long as
+	// anything it could revoke lives.
+	usedTTL := p.AccessTokenTTL
+	if fam != nil {
+		usedTTL = max(usedTTL, p.familyStoreTTL(fam, now))
+	}
+	used, _ := json.Marshal(usedCode{ClientID: client.ID, AccessTokens: []string{atHash}, FamilyID: familyID})
+	if err := p.Storage.Put(ctx, keyUsedCode+codeHash, used, usedTTL); err != nil {
 		return nil, ErrServerError("storage unavailable").WithDebug(err)
 	}
-	ag, _ := json.Marshal(accessGrant{
+	var refreshToken string
+	if fam != nil {
+		if err := p.putFamily(ctx, familyID, fam, now); err != nil {
+			return nil, ErrServerError("storage unavailable").WithDebug(err)
+		}
+		if refreshToken, err = p.issueRefreshToken(ctx, familyID, fam, now); err != nil {
+			return nil, ErrServerError("storage unavailable").WithDebug(err)
+		}
+	}
+	if err := p.putAccess(ctx, atHash, &accessGrant{
 		ClientID: client.ID, Subject: g.Subject, Scopes: g.Scopes, Claims: g.Claims,
-		ExpiresAt: now.Add(p.AccessTokenTTL).Unix(), SessionID: g.SessionID,
-	})
-	if err := p.Storage.Put(ctx, keyAccess+atHash, ag, p.AccessTokenTTL); err != nil {
+		ExpiresAt: now.Add(p.AccessTokenTTL).Unix(), IssuedAt: now.Unix(),
+		SessionID: g.SessionID, FamilyID: familyID,
+	}); err != nil {
 		return nil, ErrServerError("storage unavailable").WithDebug(err)
 	}
 	if raw, _ := p.Storage.Get(ctx, keyUsedCode+codeHash); raw != nil {
 		var u usedCode
 		if json.Unmarshal(raw, &u) == nil && u.Revoked {
 			_ = p.Storage.Delete(ctx, keyAccess+atHash)
+			if familyID != "" {
+				_ = p.revokeFamily(ctx, familyID)
+			}
 			return nil, ErrInvalidGrant("the authorization code was used twice; its tokens are revoked")
 		}
 	}
@@ -155,11 +185,12 @@ func (p *Provider) exchangeCode(ctx context.Context, client *Client, params Para
 		return nil, ErrServerError("could not sign the ID token").WithDebug(err)
 	}
 	return &TokenResponse{
-		AccessToken: accessToken,
-		TokenType:   "Bearer",
-		ExpiresIn:   int64(p.AccessTokenTTL / time.Second),
-		IDToken:     idToken,
-		Scope:       strings.Join(g.Scopes, " "),
+		AccessToken:  accessToken,
+		TokenType:    "Bearer",
+		ExpiresIn:    int64(p.AccessTokenTTL / time.Second),
+		IDToken:      idToken,
+		RefreshToken: refreshToken,
+		Scope:        strings.Join(g.Scopes, " "),
 	}, nil
 }
 
@@ -183,6 +214,13 @@ func (p *Provider) revokeReplayedCode(ctx context.Context, codeHash string) {
 	for _, h := range u.AccessTokens {
 		_ = p.Storage.Delete(ctx, keyAccess+h)
 	}
+	// The refresh tokens, and the access tokens refreshed from them, are
+	// "tokens previously issued based on that authorization code" too.
+	if u.FamilyID != "" {
+		if err := p.revokeFamily(ctx, u.FamilyID); err != nil {
+			slog.ErrorContext(ctx, "authorization code replayed: could not revoke the refresh token family", "client_id", u.ClientID, "error", err)
+		}
+	}
 	slog.WarnContext(ctx, "authorization code replayed: tokens issued from it are revoked", "client_id", u.ClientID)
 }
 
@@ -203,6 +241,35 @@ func (p *Provider) writeTokenError(w http.ResponseWriter, r *http.Request, e *Er
 		slog.ErrorContext(r.Context(), "token endpoint error", "error", e.Code, "detail", e.Error())
 	}
 	writeJSON(w, status, ErrorResponse{Error: e.Code, ErrorDescription: e.Description})
+}
+
+func (p *Provider) putAccess(ctx context.Context, hash string, g *accessGrant) error {
+	raw, err := json.Marshal(g)
+	if err != nil {
+		return err
+	}
+	return p.Storage.Put(ctx, keyAccess+hash, raw, p.AccessTokenTTL)
+}
+
+// lookupAccess returns the grant of a live access token: known, not expired,
+// and, when it descends from a refresh token family, that family not revoked
+// (one more read, only for such tokens). nil means the token is not live.
+func (p *Provider) lookupAccess(ctx context.Context, token string) (*accessGrant, error) {
+	raw, err := p.Storage.Get(ctx, keyAccess+HashToken(token))
+	if err != nil || raw == nil {
+		return nil, err
+	}
+	var g accessGrant
+	if json.Unmarshal(raw, &g) != nil || g.ExpiresAt <= p.now().Unix() {
+		return nil, nil
+	}
+	if g.FamilyID != "" {
+		revoked, err := p.familyRevoked(ctx, g.FamilyID)
+		if err != nil || revoked {
+			return nil, err
+		}
+	}
+	return &g, nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

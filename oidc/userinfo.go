@@ -1,7 +1,6 @@
 package oidc
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 )
@@ -23,14 +22,13 @@ func (p *Provider) HandleUserinfo(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, ErrorResponse{Error: CodeInvalidToken, ErrorDescription: "an access token is required (Authorization: Bearer ...)"})
 		return
 	}
-	raw, err := p.Storage.Get(r.Context(), keyAccess+HashToken(token))
+	g, err := p.lookupAccess(r.Context(), token)
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, ErrorResponse{Error: CodeTemporarilyUnavailable, ErrorDescription: "storage unavailable"})
 		return
 	}
-	var g accessGrant
-	if raw == nil || json.Unmarshal(raw, &g) != nil || g.ExpiresAt <= p.now().Unix() {
-		p.writeBearerError(w, &Error{Code: CodeInvalidToken, Status: http.StatusUnauthorized, Description: "the access token is invalid or expired"})
+	if g == nil {
+		p.writeBearerError(w, &Error{Code: CodeInvalidToken, Status: http.StatusUnauthorized, Description: "the access token is invalid, expired or revoked"})
 		return
 	}
 	out := make(map[string]any, len(g.Claims)+1)
