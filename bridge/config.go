@@ -34,8 +34,11 @@ type Config struct {
 	// TrustedProxies are the CIDRs of reverse proxies whose X-Forwarded-For
 	// is believed when finding a client's IP (rate limits, logs). Empty:
 	// the connection's address is used and the header is ignored.
-	TrustedProxies []string  `yaml:"trusted_proxies"`
-	Log            LogConfig `yaml:"log"`
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// Groups lists, per group name, the subjects (sub values) in it; released
+	// as the groups claim under scope groups.
+	Groups map[string][]string `yaml:"groups"`
+	Log    LogConfig           `yaml:"log"`
 }
 
 type SessionConfig struct {
@@ -97,6 +100,22 @@ type ClientConfig struct {
 	BackchannelLogoutURI string `yaml:"backchannel_logout_uri"`
 	// AllowedOrigins may call discovery, JWKS, token, userinfo and revocation from a browser (CORS).
 	AllowedOrigins []string `yaml:"allowed_origins"`
+	// Claims shapes extra claims for this client (WeChat has no email or
+	// first/last name; many applications insist on them).
+	Claims ClientClaimsConfig `yaml:"claims"`
+}
+
+// ClientClaimsConfig holds claim templates. Placeholders: {sub},
+// {preferred_username}, {name}, {openid}, {unionid}.
+type ClientClaimsConfig struct {
+	// Email is a synthetic address template, e.g. "{preferred_username}@wechat.example.com";
+	// it must contain {sub} or {preferred_username} so that it is unique.
+	Email string `yaml:"email"`
+	// EmailVerified is the email_verified value sent with the synthetic email.
+	EmailVerified bool `yaml:"email_verified"`
+	// GivenName and FamilyName are templates, e.g. given_name: "{name}", family_name: "(WeChat)".
+	GivenName  string `yaml:"given_name"`
+	FamilyName string `yaml:"family_name"`
 }
 
 type StoreConfig struct {
@@ -467,6 +486,22 @@ func (c *Config) Validate() error {
 				return fmt.Errorf("%s (%s).backchannel_logout_uri %q must be an absolute http(s) URL without a fragment", key, cl.ID, u)
 			}
 		}
+		for _, t := range []struct{ key, tmpl string }{
+			{"claims.email", cl.Claims.Email}, {"claims.given_name", cl.Claims.GivenName}, {"claims.family_name", cl.Claims.FamilyName},
+		} {
+			if err := validateClaimTemplate(t.tmpl); err != nil {
+				return fmt.Errorf("%s (%s).%s %q: %v", key, cl.ID, t.key, t.tmpl, err)
+			}
+		}
+		if e := cl.Claims.Email; e != "" {
+			local, domain, ok := strings.Cut(e, "@")
+			if !ok || local == "" || domain == "" || strings.ContainsAny(domain, "{}@ ") {
+				return fmt.Errorf("%s (%s).claims.email %q must look like {preferred_username}@a-domain-you-own", key, cl.ID, e)
+			}
+			if !strings.Contains(local, "{sub}") && !strings.Contains(local, "{preferred_username}") {
+				return fmt.Errorf("%s (%s).claims.email %q must contain {sub} or {preferred_username} so that each person's address is unique", key, cl.ID, e)
+			}
+		}
 		for j, o := range cl.AllowedOrigins {
 			pu, err := url.Parse(o)
 			if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" || pu.Path != "" || pu.RawQuery != "" || o != pu.Scheme+"://"+pu.Host {
@@ -515,6 +550,11 @@ func (c *Config) Validate() error {
 	}{{"limits.token_per_client", c.Limits.TokenPerClient}, {"limits.authorize_per_ip", c.Limits.AuthorizePerIP}} {
 		if l.r.Rate <= 0 || l.r.Burst < 1 {
 			return fmt.Errorf("%s needs rate > 0 (requests per second) and burst >= 1", l.key)
+		}
+	}
+	for g, subs := range c.Groups {
+		if g == "" || len(subs) == 0 {
+			return fmt.Errorf("groups.%s must be a non-empty list of subjects (sub values)", g)
 		}
 	}
 	for i, p := range c.TrustedProxies {
@@ -586,6 +626,23 @@ func validateRedirectURI(r string) error {
 	}
 	if u.User != nil {
 		return errors.New("a redirect URI must not contain user information (user@host)")
+	}
+	return nil
+}
+
+var claimPlaceholder = regexp.MustCompile(`\{[^{}]*\}`)
+
+// claimPlaceholders are the values a claim template may use.
+var claimPlaceholders = map[string]bool{"{sub}": true, "{preferred_username}": true, "{name}": true, "{openid}": true, "{unionid}": true}
+
+func validateClaimTemplate(t string) error {
+	for _, m := range claimPlaceholder.FindAllString(t, -1) {
+		if !claimPlaceholders[m] {
+			return fmt.Errorf("unknown placeholder %s (use {sub}, {preferred_username}, {name}, {openid} or {unionid})", m)
+		}
+	}
+	if strings.Count(t, "{") != len(claimPlaceholder.FindAllString(t, -1)) {
+		return errors.New("unbalanced braces")
 	}
 	return nil
 }

@@ -269,6 +269,7 @@ func (s *Server) handleWeChatCallback(c echo.Context) error {
 
 // completeLogin issues the authorization code and sends it to the client.
 func (s *Server) completeLogin(c echo.Context, req *oidc.AuthRequest, id oidc.Identity) error {
+	id.Claims = s.shapeClaims(req.ClientID, id)
 	code, err := s.provider.IssueCode(c.Request().Context(), req, id)
 	if err != nil {
 		return s.redirectServerError(c, req, err)

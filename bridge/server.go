@@ -55,18 +55,11 @@ type Server struct {
 	tokenLimit    *rateLimiter
 	authLimit     *rateLimiter
 	corsOrigins   map[string]bool
+	groups        map[string][]string // subject → groups
 }
 
 // ScopeWeChat releases the raw WeChat identifiers.
 const ScopeWeChat = "wechat"
-
-// scopeClaims is the claims table of the README: which scope releases which claim.
-var scopeClaims = map[string][]string{
-	"profile":   {"name", "picture", "preferred_username"},
-	ScopeWeChat: {"openid", "unionid"},
-	// offline_access releases no claim: it asks for a refresh token.
-	"offline_access": nil,
-}
 
 // New builds a server from a validated config.
 func New(cfg *Config, d Deps) (*Server, error) {
@@ -111,6 +104,7 @@ func New(cfg *Config, d Deps) (*Server, error) {
 		tokenLimit:    newRateLimiter(cfg.Limits.TokenPerClient.Rate, cfg.Limits.TokenPerClient.Burst, d.Now),
 		authLimit:     newRateLimiter(cfg.Limits.AuthorizePerIP.Rate, cfg.Limits.AuthorizePerIP.Burst, d.Now),
 		corsOrigins:   map[string]bool{},
+		groups:        groupsBySubject(cfg.Groups),
 	}
 	for i := range cfg.Clients {
 		cc := &cfg.Clients[i]
