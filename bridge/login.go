@@ -41,14 +41,7 @@ type pendingLogin struct {
 // handleAuthorize is the authorization endpoint (OpenID Connect Core 1.0
 // §3.1.2). GET and POST are both supported (§3.1.2.1).
 func (s *Server) handleAuthorize(c echo.Context) error {
-	r := c.Request()
-	var params oidc.Params
-	var perr *oidc.Error
-	if r.Method == http.MethodPost {
-		params, perr = oidc.ReadForm(c.Response(), r)
-	} else {
-		params, perr = oidc.ParseParams(r.URL.RawQuery)
-	}
+	params, perr := requestParams(c)
 	if perr != nil {
 		// Parameters we cannot parse cannot be trusted to name a redirect_uri.
 		return s.errorPage(c, http.StatusBadRequest, perr)
@@ -121,6 +114,15 @@ func (s *Server) codeFromSession(c echo.Context, req *oidc.AuthRequest, sess *ss
 	return s.completeLogin(c, req, oidc.Identity{
 		Subject: sess.Subject, AuthTime: time.Unix(sess.AuthTime, 0), SessionID: sess.ID, Claims: sess.Claims,
 	})
+}
+
+// requestParams reads a page endpoint's parameters strictly: the query of a
+// GET, the form body of a POST (OpenID Connect Core 1.0 §3.1.2.1 requires both).
+func requestParams(c echo.Context) (oidc.Params, *oidc.Error) {
+	if c.Request().Method == http.MethodPost {
+		return oidc.ReadForm(c.Response(), c.Request())
+	}
+	return oidc.ParseParams(c.Request().URL.RawQuery)
 }
 
 // startWeChatLogin remembers the request under a fresh handle bound to this

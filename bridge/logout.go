@@ -114,13 +114,7 @@ func (s *Server) WaitBackchannel() { s.bc.wg.Wait() }
 // client_id — never an open redirect.
 func (s *Server) handleLogout(c echo.Context) error {
 	r := c.Request()
-	var params oidc.Params
-	var perr *oidc.Error
-	if r.Method == http.MethodPost {
-		params, perr = oidc.ReadForm(c.Response(), r)
-	} else {
-		params, perr = oidc.ParseParams(r.URL.RawQuery)
-	}
+	params, perr := requestParams(c)
 	if perr != nil {
 		return s.errorPage(c, http.StatusBadRequest, perr)
 	}

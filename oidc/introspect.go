@@ -46,16 +46,8 @@ const (
 // A rotated refresh token is reported inactive: it has been replaced, and
 // presenting it after the reuse grace window revokes its family.
 func (p *Provider) HandleIntrospect(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Pragma", "no-cache")
-	params, e := ReadForm(w, r)
-	if e != nil {
-		p.writeTokenError(w, r, e)
-		return
-	}
-	client, e := p.Clients.Authenticate(r, params)
-	if e != nil {
-		p.writeTokenError(w, r, e)
+	client, params, ok := p.clientRequest(w, r)
+	if !ok {
 		return
 	}
 	token := params["token"]

@@ -33,16 +33,8 @@ const (
 // invalid_request for a missing token (§2.2.1, RFC 6749 §5.2); 503 when the
 // store is down, so that the client retries (§2.2.1).
 func (p *Provider) HandleRevoke(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Pragma", "no-cache")
-	params, e := ReadForm(w, r)
-	if e != nil {
-		p.writeTokenError(w, r, e)
-		return
-	}
-	client, e := p.Clients.Authenticate(r, params)
-	if e != nil {
-		p.writeTokenError(w, r, e)
+	client, params, ok := p.clientRequest(w, r)
+	if !ok {
 		return
 	}
 	token := params["token"]

@@ -38,17 +38,8 @@ type ErrorResponse struct {
 // HandleToken is the token endpoint (RFC 6749 §3.2): the authorization_code
 // grant (§4.1.3) and the refresh_token grant (§6).
 func (p *Provider) HandleToken(w http.ResponseWriter, r *http.Request) {
-	// RFC 6749 §5.1: responses with tokens (and their errors) must not be cached.
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Pragma", "no-cache")
-	params, e := ReadForm(w, r)
-	if e != nil {
-		p.writeTokenError(w, r, e)
-		return
-	}
-	client, e := p.Clients.Authenticate(r, params)
-	if e != nil {
-		p.writeTokenError(w, r, e)
+	client, params, ok := p.clientRequest(w, r)
+	if !ok {
 		return
 	}
 	switch gt := params["grant_type"]; gt {
@@ -71,6 +62,26 @@ func (p *Provider) HandleToken(w http.ResponseWriter, r *http.Request) {
 	default:
 		p.writeTokenError(w, r, ErrUnsupportedGrantType("grant_type %q is not supported", printable(gt)))
 	}
+}
+
+// clientRequest starts every client-authenticated endpoint (token,
+// revocation, introspection): no caching of the answer (RFC 6749 §5.1), a
+// strictly parsed form body, and client authentication. On failure the error
+// response is written and ok is false.
+func (p *Provider) clientRequest(w http.ResponseWriter, r *http.Request) (client *Client, params Params, ok bool) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	params, e := ReadForm(w, r)
+	if e != nil {
+		p.writeTokenError(w, r, e)
+		return nil, nil, false
+	}
+	client, e = p.Clients.Authenticate(r, params)
+	if e != nil {
+		p.writeTokenError(w, r, e)
+		return nil, nil, false
+	}
+	return client, params, true
 }
 
 // ReadForm reads a POSTed application/x-www-form-urlencoded body strictly
