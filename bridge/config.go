@@ -67,18 +67,50 @@ const (
 	SubjectOpenID  = "openid"
 )
 
+// Official Account scope modes (wechat.official_account.scope).
+const (
+	ScopeUserInfo    = "snsapi_userinfo"
+	ScopeBase        = "snsapi_base"
+	ScopeSilentFirst = "silent_first"
+)
+
+// WeChat flows (clients[].wechat_flow and the wechat_flow authorize parameter).
+const (
+	FlowOfficialAccount = "official_account"
+	FlowWebsiteApp      = "website_app"
+	FlowCrossDevice     = "cross_device"
+)
+
 type WeChatConfig struct {
 	OfficialAccount *WeChatAppConfig `yaml:"official_account"`
-	OpenBaseURL     string           `yaml:"open_base_url"`
-	APIBaseURL      string           `yaml:"api_base_url"`
+	// WebsiteApp is an Open Platform website app (网站应用): desktop QR login
+	// through WeChat's qrconnect page.
+	WebsiteApp *WeChatAppConfig `yaml:"website_app"`
+	// MiniProgram is a mini program whose wx.login codes may be exchanged at
+	// the token endpoint (RFC 8693 token exchange).
+	MiniProgram *WeChatAppConfig `yaml:"mini_program"`
+	OpenBaseURL string           `yaml:"open_base_url"`
+	APIBaseURL  string           `yaml:"api_base_url"`
 	// Timeout bounds each call to WeChat's API.
 	Timeout Duration `yaml:"timeout"`
+	// UserinfoRetryDeadline bounds the retries of /sns/userinfo after -1 or
+	// 45011 (the code exchange itself is never retried).
+	UserinfoRetryDeadline Duration `yaml:"userinfo_retry_deadline"`
+	// AvatarSize picks the picture claim's size: 0 (640x640), 46, 64, 96 or 132.
+	AvatarSize *int `yaml:"avatar_size"`
+	// QRTicketTTL is the lifetime of a cross-device QR login ticket.
+	QRTicketTTL Duration `yaml:"qr_ticket_ttl"`
+	// SnapshotForcePopup makes the snapshot page's retry add forcePopup=true.
+	SnapshotForcePopup *bool `yaml:"snapshot_force_popup"`
 }
 
 type WeChatAppConfig struct {
 	AppID     string `yaml:"app_id"`
 	AppSecret string `yaml:"app_secret"`
-	// Scope is snsapi_userinfo (default: consent popup, profile) or snsapi_base (silent, openid only).
+	// Scope (official_account only): snsapi_userinfo (consent popup, profile),
+	// snsapi_base (silent, openid only) or silent_first (snsapi_base, then
+	// snsapi_userinfo once if the unionid is not known yet). Default:
+	// silent_first with subject unionid, snsapi_userinfo with subject openid.
 	Scope string `yaml:"scope"`
 }
 
@@ -100,6 +132,16 @@ type ClientConfig struct {
 	BackchannelLogoutURI string `yaml:"backchannel_logout_uri"`
 	// AllowedOrigins may call discovery, JWKS, token, userinfo and revocation from a browser (CORS).
 	AllowedOrigins []string `yaml:"allowed_origins"`
+	// ForcePopup adds forcePopup=true to WeChat's authorize URL for this
+	// client (WeChat's consent popup even for returning users).
+	ForcePopup bool `yaml:"force_popup"`
+	// WeChatFlow fixes the WeChat flow for this client: "" (by browser: the
+	// WeChat in-app browser uses the Official Account, others the desktop
+	// flow), official_account, website_app (qrconnect) or cross_device (QR
+	// for an Official Account).
+	WeChatFlow string `yaml:"wechat_flow"`
+	// MiniProgram allows this client the mini-program token exchange grant.
+	MiniProgram bool `yaml:"mini_program"`
 	// Claims shapes extra claims for this client (WeChat has no email or
 	// first/last name; many applications insist on them).
 	Claims ClientClaimsConfig `yaml:"claims"`
@@ -194,6 +236,9 @@ func ParseConfig(raw []byte, lookup func(string) (string, bool)) (*Config, error
 	if err := dec.Decode(&root); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, errors.New("the file is empty: at least issuer, wechat.official_account and clients are required (see config.example.yaml)")
+		}
+		if regexp.MustCompile(`\{[^}\n]*\$\{`).Match(raw) {
+			return nil, fmt.Errorf("not valid YAML: %v (inside { ... } a ${VAR} must be quoted: app_secret: \"${VAR}\")", err)
 		}
 		return nil, fmt.Errorf("not valid YAML: %v", err)
 	}
@@ -356,7 +401,24 @@ func (c *Config) applyDefaults() {
 		c.WeChat.Timeout = Duration(5 * time.Second)
 	}
 	if oa := c.WeChat.OfficialAccount; oa != nil && oa.Scope == "" {
-		oa.Scope = "snsapi_userinfo"
+		oa.Scope = ScopeUserInfo
+		if c.Subject == SubjectUnionID || c.Subject == "" {
+			oa.Scope = ScopeSilentFirst
+		}
+	}
+	if c.WeChat.UserinfoRetryDeadline == 0 {
+		c.WeChat.UserinfoRetryDeadline = Duration(3 * time.Second)
+	}
+	if c.WeChat.AvatarSize == nil {
+		size := 132
+		c.WeChat.AvatarSize = &size
+	}
+	if c.WeChat.QRTicketTTL == 0 {
+		c.WeChat.QRTicketTTL = Duration(3 * time.Minute)
+	}
+	if c.WeChat.SnapshotForcePopup == nil {
+		t := true
+		c.WeChat.SnapshotForcePopup = &t
 	}
 	if c.Store.Type == "" {
 		c.Store.Type = "memory"
@@ -429,8 +491,35 @@ func (c *Config) Validate() error {
 	if oa.AppSecret == "" {
 		return errors.New("wechat.official_account.app_secret is missing: set it, preferably as ${WECHAT_OA_SECRET} from the environment")
 	}
-	if oa.Scope != "snsapi_userinfo" && oa.Scope != "snsapi_base" {
-		return fmt.Errorf("wechat.official_account.scope %q is not supported: use snsapi_userinfo or snsapi_base", oa.Scope)
+	switch oa.Scope {
+	case ScopeUserInfo, ScopeBase, ScopeSilentFirst:
+	default:
+		return fmt.Errorf("wechat.official_account.scope %q is not supported: use silent_first, snsapi_userinfo or snsapi_base", oa.Scope)
+	}
+	for _, a := range []struct {
+		key string
+		app *WeChatAppConfig
+	}{{"wechat.website_app", c.WeChat.WebsiteApp}, {"wechat.mini_program", c.WeChat.MiniProgram}} {
+		if a.app == nil {
+			continue
+		}
+		if a.app.AppID == "" || a.app.AppSecret == "" {
+			return fmt.Errorf("%s needs app_id and app_secret (e.g. app_secret: ${WECHAT_%s_SECRET})", a.key, strings.ToUpper(strings.TrimPrefix(a.key, "wechat.")))
+		}
+		if a.app.Scope != "" {
+			return fmt.Errorf("%s.scope is not used (website apps always use snsapi_login; mini programs have no scope): remove it", a.key)
+		}
+	}
+	switch *c.WeChat.AvatarSize {
+	case 0, 46, 64, 96, 132:
+	default:
+		return fmt.Errorf("wechat.avatar_size %d: WeChat serves 0 (640x640), 46, 64, 96 or 132", *c.WeChat.AvatarSize)
+	}
+	if d := c.WeChat.UserinfoRetryDeadline.D(); d < 0 || d > 30*time.Second {
+		return errors.New("wechat.userinfo_retry_deadline must be between 0 and 30s")
+	}
+	if d := c.WeChat.QRTicketTTL.D(); d < 30*time.Second || d > 10*time.Minute {
+		return errors.New("wechat.qr_ticket_ttl must be between 30s and 10m")
 	}
 	for _, k := range []struct{ key, val string }{{"wechat.open_base_url", c.WeChat.OpenBaseURL}, {"wechat.api_base_url", c.WeChat.APIBaseURL}} {
 		u, err := url.Parse(k.val)
@@ -454,6 +543,18 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s.id %q is a duplicate: client ids must be unique; rename one of them", key, cl.ID)
 		}
 		ids[cl.ID] = true
+		switch cl.WeChatFlow {
+		case "", FlowOfficialAccount, FlowCrossDevice:
+		case FlowWebsiteApp:
+			if c.WeChat.WebsiteApp == nil {
+				return fmt.Errorf("%s (%s).wechat_flow website_app needs wechat.website_app to be configured", key, cl.ID)
+			}
+		default:
+			return fmt.Errorf("%s (%s).wechat_flow %q: use official_account, website_app or cross_device, or leave it empty to choose by browser", key, cl.ID, cl.WeChatFlow)
+		}
+		if cl.MiniProgram && c.WeChat.MiniProgram == nil {
+			return fmt.Errorf("%s (%s).mini_program needs wechat.mini_program to be configured", key, cl.ID)
+		}
 		switch cl.TokenEndpointAuthMethod {
 		case "", "client_secret_basic", "client_secret_post":
 			if cl.Secret == "" {

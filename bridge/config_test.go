@@ -39,7 +39,7 @@ func TestParseConfigValid(t *testing.T) {
 	if cfg.Clients[0].Secret != "0123456789" {
 		t.Errorf("a secret of digits must stay a string, got %q", cfg.Clients[0].Secret)
 	}
-	if cfg.WeChat.OfficialAccount.Scope != "snsapi_userinfo" || cfg.WeChat.APIBaseURL != "https://api.weixin.qq.com" ||
+	if cfg.WeChat.OfficialAccount.Scope != ScopeSilentFirst || cfg.WeChat.APIBaseURL != "https://api.weixin.qq.com" ||
 		cfg.Tokens.CodeTTL.D().Seconds() != 60 || cfg.Listen != "0.0.0.0:8080" {
 		t.Errorf("defaults not applied: %+v", cfg)
 	}
@@ -103,6 +103,10 @@ func TestParseConfigLiteralDollar(t *testing.T) {
 }
 
 func TestParseConfigEmptyAndGarbage(t *testing.T) {
+	text := strings.Replace(validConfig, `{ app_id: wx123, app_secret: "${OA_SECRET}" }`, `{ app_id: wx123, app_secret: ${OA_SECRET} }`, 1)
+	if _, err := ParseConfig([]byte(text), testEnv); err == nil || !strings.Contains(err.Error(), `quote`) {
+		t.Errorf("unquoted ${VAR} in a flow mapping: the error should say to quote it: %v", err)
+	}
 	for name, text := range map[string]string{"empty": "", "list": "- a\n- b", "not yaml": "a: [b", "scalar": "hello"} {
 		if _, err := ParseConfig([]byte(text), testEnv); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -115,7 +119,7 @@ func TestExampleConfigParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := ParseConfig(raw, env(map[string]string{"WECHAT_OA_SECRET": "x", "GRAFANA_OIDC_SECRET": "y"}))
+	cfg, err := ParseConfig(raw, env(map[string]string{"WECHAT_OA_SECRET": "x", "GRAFANA_OIDC_SECRET": "y", "WECHAT_WEB_SECRET": "w", "WECHAT_MP_SECRET": "m"}))
 	if err != nil {
 		t.Fatalf("config.example.yaml does not parse: %v", err)
 	}

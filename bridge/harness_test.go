@@ -118,7 +118,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		Issuer:  h.ts.URL,
 		Subject: SubjectUnionID,
 		WeChat: WeChatConfig{
-			OfficialAccount: &WeChatAppConfig{AppID: testAppID, AppSecret: testAppSecret},
+			OfficialAccount: &WeChatAppConfig{AppID: testAppID, AppSecret: testAppSecret, Scope: ScopeUserInfo},
 			OpenBaseURL:     simSrv.URL,
 			APIBaseURL:      simSrv.URL,
 			Timeout:         Duration(2 * time.Second),
@@ -163,13 +163,32 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 
 func (h *harness) issuer() string { return h.cfg.Issuer }
 
+// User agents of the browsers tests play.
+const (
+	uaWeChat  = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.49(0x18003137) NetType/WIFI Language/zh_CN"
+	uaDesktop = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36"
+)
+
+// uaTransport sets a User-Agent on every request.
+type uaTransport struct{ ua string }
+
+func (t uaTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("User-Agent", t.ua)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
 // browser is a cookie-keeping HTTP client that follows redirects through the
-// provider and the simulator, and stops at the RP's redirect_uri.
-func (h *harness) browser() *http.Client {
+// provider and the simulator, and stops at the RP's redirect_uri. It is the
+// WeChat in-app browser (the Official Account flow); browserWithUA plays others.
+func (h *harness) browser() *http.Client { return h.browserWithUA(uaWeChat) }
+
+func (h *harness) browserWithUA(ua string) *http.Client {
 	jar, _ := cookiejar.New(nil)
 	return &http.Client{
-		Jar:     jar,
-		Timeout: 10 * time.Second,
+		Jar:       jar,
+		Transport: uaTransport{ua},
+		Timeout:   10 * time.Second,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if req.URL.Host == rpHost || len(via) > 10 {
 				return http.ErrUseLastResponse

@@ -2,6 +2,7 @@ package oidc
 
 import (
 	"net/url"
+	"strconv"
 	"unicode/utf8"
 )
 
@@ -68,17 +69,12 @@ func fromValues(values url.Values) (Params, *Error) {
 	return p, nil
 }
 
-// printable cuts a parameter name for use in an error description.
+// printable cuts a value for use in an error description, which RFC 6749
+// §5.2 limits to printable ASCII: anything else is escaped.
 func printable(s string) string {
 	if len(s) > 40 {
 		s = s[:40]
 	}
-	out := make([]rune, 0, len(s))
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
-			r = '?'
-		}
-		out = append(out, r)
-	}
-	return string(out)
+	q := strconv.QuoteToASCII(s)
+	return q[1 : len(q)-1]
 }
