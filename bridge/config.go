@@ -510,6 +510,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s.scope is not used (website apps always use snsapi_login; mini programs have no scope): remove it", a.key)
 		}
 	}
+	if c.Subject == SubjectOpenID && (c.WeChat.WebsiteApp != nil || c.WeChat.MiniProgram != nil) {
+		return errors.New("subject: openid cannot be used with wechat.website_app or wechat.mini_program: each WeChat app gives the same person a different openid, so one person would get several subs; use subject: unionid")
+	}
 	switch *c.WeChat.AvatarSize {
 	case 0, 46, 64, 96, 132:
 	default:

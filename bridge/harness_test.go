@@ -24,15 +24,19 @@ import (
 )
 
 const (
-	testAppID     = "wxtest00000000001"
-	testAppSecret = "oa-app-secret-0123456789"
-	rpHost        = "rp.test"
-	rpRedirect    = "http://rp.test/callback"
-	rpClientID    = "rp"
-	rpSecret      = "rp-secret-0123456789abcdef"
-	rp2ClientID   = "rp2"
-	rp2Secret     = "rp2-secret-0123456789abcdef"
-	rp2Redirect   = "http://rp.test/callback2"
+	testAppID      = "wxtest00000000001"
+	testAppSecret  = "oa-app-secret-0123456789"
+	testWebAppID   = "wxweb000000000001"
+	testWebSecret  = "web-app-secret-0123456789"
+	testMiniAppID  = "wxmini00000000001"
+	testMiniSecret = "mini-app-secret-0123456789"
+	rpHost         = "rp.test"
+	rpRedirect     = "http://rp.test/callback"
+	rpClientID     = "rp"
+	rpSecret       = "rp-secret-0123456789abcdef"
+	rp2ClientID    = "rp2"
+	rp2Secret      = "rp2-secret-0123456789abcdef"
+	rp2Redirect    = "http://rp.test/callback2"
 )
 
 // harness runs the real server over HTTP against the WeChat simulator.
@@ -99,11 +103,32 @@ func withClient(id string, f func(*ClientConfig)) harnessOption {
 }
 func withConfig(f func(*Config)) harnessOption { return f }
 
+// withWebsiteApp configures the simulator's website app (desktop qrconnect).
+func withWebsiteApp() harnessOption {
+	return func(c *Config) { c.WeChat.WebsiteApp = &WeChatAppConfig{AppID: testWebAppID, AppSecret: testWebSecret} }
+}
+
+// withMiniProgram configures the simulator's mini program and lets clientID use it.
+func withMiniProgram(clientID string) harnessOption {
+	return func(c *Config) {
+		c.WeChat.MiniProgram = &WeChatAppConfig{AppID: testMiniAppID, AppSecret: testMiniSecret}
+		for i := range c.Clients {
+			if c.Clients[i].ID == clientID {
+				c.Clients[i].MiniProgram = true
+			}
+		}
+	}
+}
+
 func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Helper()
 	h := &harness{t: t, logs: &syncBuffer{}}
 	h.sim = simulator.New(simulator.Config{
-		Apps:      []simulator.App{{ID: testAppID, Secret: testAppSecret, Kind: simulator.OfficialAccount, Bound: true, Name: "Test OA"}},
+		Apps: []simulator.App{
+			{ID: testAppID, Secret: testAppSecret, Kind: simulator.OfficialAccount, Bound: true, Name: "Test OA"},
+			{ID: testWebAppID, Secret: testWebSecret, Kind: simulator.WebsiteApp, Bound: true, Name: "Test Website"},
+			{ID: testMiniAppID, Secret: testMiniSecret, Kind: simulator.MiniProgram, Bound: true, Name: "Test Mini Program"},
+		},
 		AllowPort: true, // httptest servers have ports; real WeChat would answer 10003
 	})
 	simSrv := httptest.NewServer(h.sim)
@@ -152,7 +177,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Cleanup(func() {
 		// No secret, token or code may ever reach the log.
 		logs := h.logs.String()
-		for _, secret := range []string{testAppSecret, rpSecret, rp2Secret} {
+		for _, secret := range []string{testAppSecret, testWebSecret, testMiniSecret, rpSecret, rp2Secret} {
 			if strings.Contains(logs, secret) {
 				t.Errorf("the log contains a secret")
 			}
