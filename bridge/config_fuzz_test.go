@@ -21,8 +21,12 @@ var fuzzConfigSecrets = map[string]string{
 
 // fuzzConfigPlain are variables whose values are not secret.
 var fuzzConfigPlain = map[string]string{
-	"ISSUER": "https://sso.example.com",
-	"PORT":   "8080",
+	"ISSUER":    "https://sso.example.com",
+	"PORT":      "8080",
+	"SUBJECT":   "unionid",
+	"LOG_LEVEL": "info",
+	"CLIENT_ID": "grafana",
+	"CB":        "https://grafana.example.com/cb",
 }
 
 func fuzzConfigLookup(name string) (string, bool) {
@@ -71,6 +75,11 @@ func FuzzParseConfig(f *testing.F) {
 		fuzzConfigMinimal,
 		strings.Replace(ex, "issuer: https://sso.example.com", "issuer: ${ISSUER}", 1),
 		strings.Replace(ex, "listen: 0.0.0.0:8080", `listen: "0.0.0.0:${PORT}"`, 1),
+		strings.Replace(ex, "subject: unionid", "subject: ${SUBJECT}", 1),
+		strings.Replace(ex, "level: info", "level: ${LOG_LEVEL}", 1),
+		strings.Replace(ex, "- id: grafana", "- id: ${CLIENT_ID}", 1),
+		strings.Replace(ex, "redirect_uris: [https://grafana.example.com/login/generic_oauth]", `redirect_uris: ["${CB}"]`, 1),
+		strings.Replace(fuzzConfigMinimal, "subject: unionid", "subject: ${SUBJECT}\nlisten: 0.0.0.0:${PORT}\nlog: {level: \"${LOG_LEVEL}\"}", 1),
 		strings.Replace(ex, `password: ""`, `password: ${REDIS_PASSWORD}`, 1),
 		strings.Replace(ex, "type: memory", "type: redis", 1),
 		strings.Replace(strings.Replace(ex, "type: memory", "type: redis", 1), `addr: ""`, "addr: redis:6379", 1),

@@ -80,6 +80,7 @@ func NewDev(listen string, logger *slog.Logger) (*Dev, error) {
 	if err != nil {
 		return nil, err
 	}
+	srv.devMode = true
 	e := srv.Echo()
 	simHandler := echo.WrapHandler(http.StripPrefix(devSimPath, sim))
 	e.Any(devSimPath+"/*", simHandler)

@@ -30,7 +30,7 @@ func TestDevModeDemoLogin(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 
 	jar, _ := cookiejar.New(nil)
-	b := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	b := &http.Client{Jar: jar, Timeout: 10 * time.Second, Transport: uaTransport{uaWeChat}}
 	get := func(u string) string {
 		resp, err := b.Get(u)
 		if err != nil {

@@ -148,7 +148,7 @@ func TestAuthorizeRedirectsToWeChatExactly(t *testing.T) {
 	loc := resp.Header.Get("Location")
 	re := regexp.MustCompile(`^` + regexp.QuoteMeta(h.simURL) + `/connect/oauth2/authorize\?appid=` + testAppID +
 		`&redirect_uri=` + regexp.QuoteMeta(url.QueryEscape(h.issuer()+"/wechat/callback")) +
-		`&response_type=code&scope=snsapi_userinfo&state=([A-Za-z0-9]{1,128})#wechat_redirect$`)
+		`&response_type=code&scope=snsapi_userinfo&state=([A-Za-z0-9]{1,128})&connect_redirect=1#wechat_redirect$`)
 	m := re.FindStringSubmatch(loc)
 	if m == nil {
 		t.Fatalf("WeChat URL not in WeChat's order: %s", loc)
@@ -364,7 +364,8 @@ func TestWeChatFaultsGiveCleanErrors(t *testing.T) {
 		{"/sns/oauth2/access_token", simulator.Fault{HTTPStatus: 500}, "temporarily_unavailable"},
 		{"/sns/oauth2/access_token", simulator.Fault{Truncated: true}, "temporarily_unavailable"},
 		{"/sns/oauth2/access_token", simulator.Fault{Delay: 3 * time.Second}, "temporarily_unavailable"},
-		{"/sns/userinfo", simulator.Fault{Errcode: -1}, "temporarily_unavailable"},
+		{"/sns/userinfo", simulator.Fault{Errcode: -1, Times: 1000}, "temporarily_unavailable"},
+		{"/sns/userinfo", simulator.Fault{Errcode: 45011, Times: 1000}, "temporarily_unavailable"},
 		{"/sns/userinfo", simulator.Fault{Errcode: 48001}, "server_error"},
 		{"/sns/userinfo", simulator.Fault{HTTPStatus: 502}, "temporarily_unavailable"},
 		{"/sns/userinfo", simulator.Fault{Truncated: true}, "temporarily_unavailable"},
@@ -378,12 +379,40 @@ func TestWeChatFaultsGiveCleanErrors(t *testing.T) {
 			if q.Get("error") != tc.want || q.Get("code") != "" || q.Get("state") != "client-state" || q.Get("error_description") == "" {
 				t.Fatalf("got %v, want error=%s", q, tc.want)
 			}
+			h.sim.ClearFaults()
 			// The server keeps serving: a normal login works right after.
 			res := h.login(r, h.browser(), "bob")
 			if res.idToken.Subject != h.sim.UnionID("bob") {
 				t.Fatal("the login after a fault failed")
 			}
 		})
+	}
+}
+
+// TestUserinfoBusyIsRetried: -1 and 45011 on /sns/userinfo are retried with
+// backoff; the code exchange never is.
+func TestUserinfoBusyIsRetried(t *testing.T) {
+	h := newHarness(t)
+	r := h.rp(rpClientID, rpSecret, rpRedirect)
+	for _, code := range []int{-1, 45011} {
+		h.sim.ResetCalls()
+		h.sim.InjectFault("/sns/userinfo", simulator.Fault{Errcode: code, Times: 2})
+		res := h.login(r, h.browser(), "alice")
+		if res.claims["name"] != "Alice 爱丽丝" {
+			t.Fatalf("errcode %d: profile missing after retries: %v", code, res.claims)
+		}
+		if n := h.sim.CallCount("/sns/userinfo"); n != 3 {
+			t.Fatalf("errcode %d: /sns/userinfo called %d times, want 3 (two failures, one success)", code, n)
+		}
+	}
+	h.sim.ResetCalls()
+	h.sim.InjectFault("/sns/oauth2/access_token", simulator.Fault{Errcode: -1})
+	h.sim.AutoApprove("alice")
+	if _, q := h.authorize(h.browser(), h.authorizeURL(nil)); q.Get("error") != "temporarily_unavailable" {
+		t.Fatalf("exchange fault: %v", q)
+	}
+	if n := h.sim.CallCount("/sns/oauth2/access_token"); n != 1 {
+		t.Fatalf("the code exchange was retried: %d calls", n)
 	}
 }
 

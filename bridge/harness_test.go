@@ -147,6 +147,8 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 			OpenBaseURL:     simSrv.URL,
 			APIBaseURL:      simSrv.URL,
 			Timeout:         Duration(2 * time.Second),
+			// Short, so that tests of exhausted retries stay quick.
+			UserinfoRetryDeadline: Duration(time.Second),
 		},
 		Clients: []ClientConfig{
 			{ID: rpClientID, Secret: rpSecret, RedirectURIs: []string{rpRedirect}},

@@ -27,14 +27,27 @@ type page struct {
 	RetryURL  string
 	Form      *pageForm
 	RequestID string
-	Icon      string // "warn" or "info"
+	Icon      string // "warn", "info", "ok" or "none"
+	// QRImage is a data: URL of a QR code (the cross-device desktop page).
+	QRImage template.URL
+	// Refresh reloads the page every so many seconds (polling without script).
+	Refresh int
+	Note    string
+	// DevLink is shown in dev mode only (e.g. the QR code's URL, to play the phone).
+	DevLink string
 }
 
 // pageForm is a POST form on a page (e.g. sign-out confirmation).
 type pageForm struct {
-	Action string
-	Fields map[string]string
-	Button string
+	Action  string
+	Fields  map[string]string
+	Button  string
+	Buttons []pageButton
+}
+
+type pageButton struct {
+	Name, Value, Label string
+	Secondary          bool
 }
 
 var (
@@ -50,6 +63,41 @@ var (
 		Heading: "要退出登录吗？",
 		Message: "退出后，你需要重新用微信登录所有应用。",
 		Detail:  "Signing out ends your WeChat sign-in for every application; you will sign in again next time.",
+		Icon:    "info",
+	}
+	pageQRExpired = page{
+		Title:   "二维码已失效 · QR code expired",
+		Heading: "二维码已失效",
+		Message: "这个二维码已过期或已被使用。请在电脑上刷新页面后重新扫码。",
+		Detail:  "This QR code has expired or was already used. Refresh the page on the computer and scan again.",
+		Icon:    "warn",
+	}
+	pageQRTaken = page{
+		Title:   "二维码已被使用 · QR code already used",
+		Heading: "二维码已被其他手机扫描",
+		Message: "为保护账号安全，一个二维码只能由一部手机扫描和确认。",
+		Detail:  "This QR code was already scanned by another phone. Only the phone that scanned it can confirm.",
+		Icon:    "warn",
+	}
+	pageScanWithWeChat = page{
+		Title:   "请使用微信扫一扫 · Scan with WeChat",
+		Heading: "请使用微信扫一扫",
+		Message: "请打开手机微信，点击右上角「+」→「扫一扫」扫描电脑上的二维码。",
+		Detail:  "Open WeChat on your phone, tap + then Scan, and scan the code on the computer.",
+		Icon:    "info",
+	}
+	pageQRConfirmed = page{
+		Title:   "已确认登录 · Confirmed",
+		Heading: "已确认，请回到电脑上继续",
+		Message: "电脑上的页面会自动继续。",
+		Detail:  "Confirmed. The page on the computer continues by itself.",
+		Icon:    "ok",
+	}
+	pageQRDenied = page{
+		Title:   "已取消登录 · Cancelled",
+		Heading: "已取消登录",
+		Message: "电脑上的登录已被取消。",
+		Detail:  "The sign-in on the computer was cancelled.",
 		Icon:    "info",
 	}
 	pageTooManyRequests = page{

@@ -56,6 +56,7 @@ type Server struct {
 	authLimit     *rateLimiter
 	corsOrigins   map[string]bool
 	groups        map[string][]string // subject → groups
+	devMode       bool                // wechat-oidc dev: dev-only links on pages
 }
 
 // ScopeWeChat releases the raw WeChat identifiers.
@@ -86,6 +87,7 @@ func New(cfg *Config, d Deps) (*Server, error) {
 		c.RequirePKCE = cc.RequirePKCE
 		c.AllowPlainPKCE = cc.AllowPlainPKCE
 		c.RefreshTokens = cc.RefreshTokens
+		c.AllowTokenExchange = cc.MiniProgram
 		clients = append(clients, c)
 	}
 	s := &Server{
@@ -114,20 +116,23 @@ func New(cfg *Config, d Deps) (*Server, error) {
 		}
 	}
 	s.provider = &oidc.Provider{
-		Issuer:         cfg.Issuer,
-		Clients:        oidc.NewRegistry(clients...),
-		Storage:        oidcStorage{d.Store},
-		Signer:         d.Keys,
-		ScopeClaims:    scopeClaims,
-		CodeTTL:        cfg.Tokens.CodeTTL.D(),
-		AccessTokenTTL: cfg.Tokens.AccessTokenTTL.D(),
-		IDTokenTTL:     cfg.Tokens.IDTokenTTL.D(),
+		Issuer:      cfg.Issuer,
+		Clients:     oidc.NewRegistry(clients...),
+		Storage:     oidcStorage{d.Store},
+		Signer:      d.Keys,
+		ScopeClaims: scopeClaims,
+		// The bridge's own authorize parameters (see chooseFlow).
+		ExtraAuthorizeParams: []string{ParamWeChatFlow, ParamForcePopup},
+		CodeTTL:              cfg.Tokens.CodeTTL.D(),
+		AccessTokenTTL:       cfg.Tokens.AccessTokenTTL.D(),
+		IDTokenTTL:           cfg.Tokens.IDTokenTTL.D(),
 
 		RefreshTokenIdleTTL:     cfg.Tokens.RefreshIdleTTL.D(),
 		RefreshTokenAbsoluteTTL: cfg.Tokens.RefreshAbsoluteTTL.D(),
 		RefreshReuseGrace:       cfg.Tokens.RefreshReuseGrace.D(),
 		Now:                     d.Now,
 	}
+	s.installMiniProgram()
 	s.echo = s.routes()
 	return s, nil
 }
@@ -171,6 +176,9 @@ func (s *Server) routes() *echo.Echo {
 	e.GET(p+oidc.PathAuthorize, s.handleAuthorize, s.limitAuthorize)
 	e.POST(p+oidc.PathAuthorize, s.handleAuthorize, s.limitAuthorize)
 	e.GET(p+PathWeChatCallback, s.handleWeChatCallback)
+	e.GET(p+PathQR, s.handleQR)
+	e.GET(p+PathQRScan, s.handleQRScan, s.limitAuthorize)
+	e.POST(p+PathQRConfirm, s.handleQRConfirm)
 	e.POST(p+oidc.PathToken, wrap(s.provider.HandleToken), cors, s.limitToken)
 	e.GET(p+oidc.PathUserinfo, wrap(s.provider.HandleUserinfo), cors)
 	e.POST(p+oidc.PathUserinfo, wrap(s.provider.HandleUserinfo), cors)

@@ -38,6 +38,9 @@ type Client struct {
 	// RefreshTokens makes the authorization_code grant issue a refresh token
 	// to this client even when offline_access was not requested.
 	RefreshTokens bool
+	// AllowTokenExchange lets this client use the token exchange grant
+	// (RFC 8693) with the provider's TokenExchangers.
+	AllowTokenExchange bool
 }
 
 // NewClient registers a client with a plain secret (kept only as a hash).

@@ -68,6 +68,9 @@ func (p *Provider) Discovery() *Discovery {
 	if refresh {
 		grants = append(grants, GrantRefreshToken)
 	}
+	if p.tokenExchangeEnabled() {
+		grants = append(grants, GrantTokenExchange)
+	}
 	if plain {
 		pkce = append(pkce, PKCEPlain)
 	}

@@ -83,6 +83,11 @@ type Provider struct {
 	// Zero means DefaultRefreshReuseGrace.
 	RefreshReuseGrace time.Duration
 
+	// TokenExchangers enable the token exchange grant (RFC 8693, see
+	// exchange.go): each turns a subject token of its subject_token_type
+	// (the map key, a URI) into an identity. Empty means no token exchange.
+	TokenExchangers map[string]TokenExchanger
+
 	Now func() time.Time
 }
 

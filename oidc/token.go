@@ -36,7 +36,8 @@ type ErrorResponse struct {
 }
 
 // HandleToken is the token endpoint (RFC 6749 §3.2): the authorization_code
-// grant (§4.1.3) and the refresh_token grant (§6).
+// grant (§4.1.3), the refresh_token grant (§6) and the token exchange grant
+// (RFC 8693, exchange.go).
 func (p *Provider) HandleToken(w http.ResponseWriter, r *http.Request) {
 	client, params, ok := p.clientRequest(w, r)
 	if !ok {
@@ -52,6 +53,13 @@ func (p *Provider) HandleToken(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, resp)
 	case GrantRefreshToken:
 		resp, e := p.refresh(r.Context(), client, params)
+		if e != nil {
+			p.writeTokenError(w, r, e)
+			return
+		}
+		writeJSON(w, http.StatusOK, resp)
+	case GrantTokenExchange:
+		resp, e := p.exchangeToken(r.Context(), client, params)
 		if e != nil {
 			p.writeTokenError(w, r, e)
 			return

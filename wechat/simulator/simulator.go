@@ -330,6 +330,13 @@ func (s *Simulator) InjectFault(endpoint string, f Fault) {
 	s.faults[endpoint] = &f
 }
 
+// ClearFaults removes every injected fault.
+func (s *Simulator) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.faults)
+}
+
 // takeFault returns the fault for endpoint, if any, and uses up one of its times.
 func (s *Simulator) takeFault(endpoint string) (Fault, bool) {
 	s.mu.Lock()

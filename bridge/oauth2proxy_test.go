@@ -1,0 +1,284 @@
+package bridge
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// oauth2-proxy (v7.8.1, built by scripts/install-oauth2-proxy.sh) is a real
+// relying party that other people wrote: these tests run it in front of a
+// tiny upstream, against the real server and the WeChat simulator.
+
+const (
+	proxyClientID    = "proxy"
+	proxySecret      = "proxy-secret-0123456789abcdef"
+	proxyEmailDomain = "wechat.example.com"
+)
+
+// oauth2ProxyBin finds the oauth2-proxy binary, or skips (fails in CI).
+func oauth2ProxyBin(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("OAUTH2_PROXY_BIN")
+	if bin == "" {
+		bin = filepath.Join("..", ".cache", "bin", "oauth2-proxy")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		msg := fmt.Sprintf("oauth2-proxy not found (%v): run scripts/install-oauth2-proxy.sh (or set OAUTH2_PROXY_BIN)", err)
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	abs, err := filepath.Abs(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abs
+}
+
+// freeLoopbackPort returns a port that was free a moment ago.
+func freeLoopbackPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+type oauth2Proxy struct {
+	url string // http://127.0.0.1:PORT
+	out *syncBuffer
+}
+
+var errPortTaken = errors.New("port taken")
+
+// startOAuth2Proxy runs oauth2-proxy on port against h's issuer, and waits
+// until /ping answers. errPortTaken means another process got the port first.
+func startOAuth2Proxy(t *testing.T, bin string, h *harness, port int, upstream string) (*oauth2Proxy, error) {
+	t.Helper()
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		t.Fatal(err)
+	}
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	p := &oauth2Proxy{url: base, out: &syncBuffer{}}
+	cmd := exec.Command(bin,
+		"--provider=oidc",
+		"--oidc-issuer-url="+h.issuer(),
+		"--client-id="+proxyClientID,
+		"--client-secret="+proxySecret,
+		"--redirect-url="+base+"/oauth2/callback",
+		fmt.Sprintf("--http-address=127.0.0.1:%d", port),
+		"--cookie-secret="+base64.URLEncoding.EncodeToString(secret),
+		"--cookie-secure=false",
+		"--email-domain=*",
+		"--upstream="+upstream,
+		"--skip-provider-button",
+		"--approval-prompt=auto",
+		"--set-xauthrequest",
+		"--scope=openid profile email",
+		"--code-challenge-method=S256",
+	)
+	cmd.Stdout, cmd.Stderr = p.out, p.out
+
+	// One request to the provider from this process first. Besides checking
+	// discovery, it is what tells the race detector that newHarness finished
+	// setting up the server before another process's requests reach it: the
+	// detector orders socket I/O within a process, and knows nothing of
+	// another process, so without this the harness's late assignment of the
+	// handler is reported as a race with oauth2-proxy's discovery request.
+	resp, err := http.Get(h.issuer() + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("discovery = %d", resp.StatusCode)
+	}
+
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start oauth2-proxy: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	stop := func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case <-exited:
+			if strings.Contains(p.out.String(), "address already in use") {
+				return nil, errPortTaken
+			}
+			t.Fatalf("oauth2-proxy exited before answering /ping; its output:\n%s", p.out.String())
+		default:
+		}
+		resp, err := http.Get(base + "/ping")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			stop()
+			t.Fatalf("oauth2-proxy did not answer /ping in 10 s; its output:\n%s", p.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			t.Logf("oauth2-proxy output:\n%s", p.out.String())
+		}
+	})
+	return p, nil
+}
+
+func TestOAuth2ProxyEndToEnd(t *testing.T) {
+	bin := oauth2ProxyBin(t)
+
+	// The application behind the proxy: says who the proxy said it was talking to.
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for k, vs := range r.Header {
+			if k == "X-Forwarded-User" || k == "X-Forwarded-Email" || strings.HasPrefix(k, "X-Auth-Request-") {
+				w.Header()["Echo-"+k] = vs
+			}
+		}
+		io.WriteString(w, "upstream ok")
+	}))
+	t.Cleanup(upstream.Close)
+
+	// The proxy's port is in its redirect URI, which the provider must know
+	// beforehand: pick a port, configure the provider, start the proxy; pick
+	// again if another process took the port in between.
+	var (
+		h     *harness
+		proxy *oauth2Proxy
+	)
+	for attempt := 0; ; attempt++ {
+		port := freeLoopbackPort(t)
+		// require_pkce and client_secret_basic: the login below succeeds only
+		// if oauth2-proxy sent a code_challenge and then authenticated to the
+		// token endpoint with HTTP Basic and a code_verifier, which is what the
+		// proxy does by default plus --code-challenge-method=S256.
+		h = newHarness(t, withConfig(func(c *Config) {
+			c.Clients = append(c.Clients, ClientConfig{
+				ID:                      proxyClientID,
+				Secret:                  proxySecret,
+				RedirectURIs:            []string{fmt.Sprintf("http://127.0.0.1:%d/oauth2/callback", port)},
+				TokenEndpointAuthMethod: "client_secret_basic",
+				RequirePKCE:             true,
+				Claims:                  ClientClaimsConfig{Email: "{preferred_username}@" + proxyEmailDomain, EmailVerified: true},
+			})
+		}))
+		var err error
+		proxy, err = startOAuth2Proxy(t, bin, h, port, upstream.URL)
+		if err == nil {
+			break
+		}
+		if attempt == 2 {
+			t.Fatalf("no free port for oauth2-proxy: %v", err)
+		}
+	}
+	t.Cleanup(func() {
+		if strings.Contains(h.logs.String(), proxySecret) {
+			t.Errorf("the log contains the proxy's client secret")
+		}
+	})
+
+	// browser is the WeChat in-app browser; it follows every redirect.
+	browser := func() *http.Client {
+		jar, _ := cookiejar.New(nil)
+		return &http.Client{
+			Jar:       jar,
+			Transport: uaTransport{uaWeChat},
+			Timeout:   10 * time.Second,
+			CheckRedirect: func(req *http.Request, via []*http.Request) error {
+				if len(via) > 20 {
+					return errors.New("too many redirects")
+				}
+				return nil
+			},
+		}
+	}
+	get := func(t *testing.T, b *http.Client, u string) (*http.Response, string) {
+		t.Helper()
+		resp, err := b.Get(u)
+		if err != nil {
+			t.Fatalf("GET %s: %v\nprovider log:\n%s", u, err, h.logs.String())
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, string(body)
+	}
+
+	t.Run("alice signs in", func(t *testing.T) {
+		sub := h.sim.UnionID("alice")
+		email := PreferredUsername(sub) + "@" + proxyEmailDomain
+		b := browser()
+		h.sim.AutoApprove("alice")
+
+		// proxy → /authorize → simulated WeChat → /wechat/callback → proxy's /oauth2/callback → upstream.
+		resp, body := get(t, b, proxy.url+"/")
+		if resp.StatusCode != http.StatusOK || body != "upstream ok" {
+			t.Fatalf("final page %s (%d): %.300q\nprovider log:\n%s", resp.Request.URL, resp.StatusCode, body, h.logs.String())
+		}
+		if got := resp.Header.Get("Echo-X-Forwarded-User"); got != sub {
+			t.Errorf("upstream got X-Forwarded-User %q, want %q", got, sub)
+		}
+		if got := resp.Header.Get("Echo-X-Forwarded-Email"); got != email {
+			t.Errorf("upstream got X-Forwarded-Email %q, want %q", got, email)
+		}
+
+		resp, _ = get(t, b, proxy.url+"/oauth2/auth")
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("/oauth2/auth = %d, want 202", resp.StatusCode)
+		}
+		if got := resp.Header.Get("X-Auth-Request-User"); got != sub {
+			t.Errorf("X-Auth-Request-User = %q, want the unionid %q", got, sub)
+		}
+		if got := resp.Header.Get("X-Auth-Request-Email"); got != email {
+			t.Errorf("X-Auth-Request-Email = %q, want %q", got, email)
+		}
+	})
+
+	t.Run("carol without a unionid is refused", func(t *testing.T) {
+		b := browser()
+		h.sim.AutoApprove("carol")
+
+		resp, body := get(t, b, proxy.url+"/")
+		if resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusInternalServerError {
+			t.Fatalf("final page %s (%d), want oauth2-proxy's error page (403 or 500): %.300q", resp.Request.URL, resp.StatusCode, body)
+		}
+		if !strings.HasPrefix(resp.Request.URL.String(), proxy.url+"/oauth2/callback") {
+			t.Errorf("the error page is at %s, want the proxy's callback", resp.Request.URL)
+		}
+		if strings.Contains(body, "upstream ok") {
+			t.Fatal("carol reached the upstream")
+		}
+
+		resp, _ = get(t, b, proxy.url+"/oauth2/auth")
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("/oauth2/auth = %d, want 401", resp.StatusCode)
+		}
+	})
+}
