@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -135,8 +136,11 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Cleanup(simSrv.Close)
 	h.simURL = simSrv.URL
 
-	var handler http.Handler
-	h.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	// The server is built after its URL (the issuer) is known. An atomic
+	// handoff: requests from other processes (oauth2-proxy) give the race
+	// detector no happens-before edge with this goroutine.
+	var handler atomic.Pointer[Server]
+	h.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.Load().ServeHTTP(w, r) }))
 	t.Cleanup(h.ts.Close)
 
 	h.cfg = &Config{
@@ -175,7 +179,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	handler = h.srv
+	handler.Store(h.srv)
 	t.Cleanup(func() {
 		// No secret, token or code may ever reach the log.
 		logs := h.logs.String()
