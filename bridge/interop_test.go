@@ -650,12 +650,13 @@ var (
 	errGrafanaToken   = errors.New("Failed to get token from provider")
 )
 
-// grafanaConfig configures wechat-oidc for Grafana: its redirect URI, and
+// grafanaHarness configures wechat-oidc for Grafana as the guide does, with
 // alice in the group grafana-admins.
 func grafanaHarness(t *testing.T, claims ClientClaimsConfig, more ...func(*ClientConfig)) *harness {
 	h := newHarness(t,
 		withClient(rpClientID, func(c *ClientConfig) {
 			c.RedirectURIs = []string{grafanaRedirect}
+			c.RequirePKCE = true // the guide's setting: Grafana sends PKCE with use_pkce = true
 			c.Claims = claims
 			for _, f := range more {
 				f(c)
