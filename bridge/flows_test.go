@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"html"
 	"image/png"
 	"net/http"
@@ -488,5 +489,40 @@ func TestProfileClaims(t *testing.T) {
 	}
 	if _, ok := id.Claims["address"]; ok {
 		t.Error("empty regions must give no address")
+	}
+}
+
+// TestWriteWeChatErrorsDoc regenerates the table in docs/wechat-errors.md
+// from wechatErrorTable when UPDATE_DOCS=1 (go test -run WriteWeChatErrorsDoc ./bridge).
+func TestWriteWeChatErrorsDoc(t *testing.T) {
+	if os.Getenv("UPDATE_DOCS") != "1" {
+		t.Skip("set UPDATE_DOCS=1 to regenerate docs/wechat-errors.md's table")
+	}
+	path := filepath.Join("..", "docs", "wechat-errors.md")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const begin, end = "<!-- table:begin -->", "<!-- table:end -->"
+	doc := string(raw)
+	i, j := strings.Index(doc, begin), strings.Index(doc, end)
+	if i < 0 || j < i {
+		t.Fatal("markers missing")
+	}
+	var b strings.Builder
+	b.WriteString(begin + "\n| errcode | meaning | OIDC error to the application | the person sees (zh-CN / en) | the operator's log says |\n|---|---|---|---|---|\n")
+	for _, e := range append(wechatErrorTable, defaultWeChatError) {
+		code, meaning := strconv.Itoa(e.Code), wechat.CodeMeaning(e.Code)
+		switch e.Code {
+		case 0:
+			code, meaning = "transport", "no answer, timeout, HTTP error, redirect or broken JSON"
+		case -2:
+			code, meaning = "other", "an errcode not listed here"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s / %s | %s |\n", code, meaning, e.OIDCCode, e.PersonZH, e.PersonEN, strings.ReplaceAll(e.Operator, "|", "\\|"))
+	}
+	doc = doc[:i] + b.String() + doc[j:]
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
