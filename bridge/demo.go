@@ -96,9 +96,16 @@ p.muted { color: #656d76; font-size: 14px; }
 <p>This is a demo application (an OpenID Connect relying party) running next to wechat-oidc and a WeChat simulator.
 Nothing leaves this machine.</p>
 <p><a class="button" href="/demo/login">Log in with WeChat</a></p>
-<p class="muted">You will see a page that looks like WeChat's authorization page: pick a simulated WeChat user.
+<p class="muted">The button lets wechat-oidc pick the WeChat flow by browser: inside WeChat the Official Account
+page, on a desktop WeChat's QR page of the website app. Or try one flow on purpose:</p>
+<p><a class="button secondary" href="/demo/login?flow=official_account">In WeChat (Official Account)</a>
+<a class="button secondary" href="/demo/login?flow=website_app">Desktop QR (website app)</a>
+<a class="button secondary" href="/demo/login?flow=cross_device">Desktop QR, phone confirms (Official Account only)</a></p>
+<p class="muted">Each shows a page that looks like WeChat's: pick a simulated WeChat user.
 alice and bob have a unionid; carol has none (so subject: unionid refuses her); the snapshot user shows what
-happens on WeChat's snapshot page.</p>
+happens on WeChat's snapshot page. The cross-device page shows a QR code and, in dev mode, its link: open it in
+another window to play the phone. Dev mode asks for the profile at every Official Account login so that you can pick another simulated
+user; a real deployment defaults to silent_first (the consent popup at most once per person).</p>
 {{end}}
 </div>
 <p class="muted">Issuer: <code>{{.Issuer}}</code> · <a href="{{.Issuer}}/.well-known/openid-configuration">discovery</a> · <a href="{{.Issuer}}/jwks">JWKS</a></p>
@@ -136,6 +143,13 @@ func (d *demoRP) login(c echo.Context) error {
 	if c.QueryParam("prompt") == "login" {
 		// "Log in as someone else": skip the SSO session.
 		opts = append(opts, oauth2.SetAuthURLParam("prompt", "login"))
+	}
+	switch flow := c.QueryParam("flow"); flow {
+	case FlowOfficialAccount, FlowWebsiteApp, FlowCrossDevice:
+		// Dev mode runs in one desktop browser: the demo names the flow
+		// (wechat_flow) instead of leaving it to the User-Agent. A forced
+		// flow skips the SSO session so that the flow is really shown.
+		opts = append(opts, oauth2.SetAuthURLParam(ParamWeChatFlow, flow), oauth2.SetAuthURLParam("prompt", "login"))
 	}
 	d.mu.Lock()
 	now := time.Now()

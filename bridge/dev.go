@@ -24,9 +24,11 @@ type Dev struct {
 	Simulator    *simulator.Simulator
 }
 
-// Dev-mode WeChat app: a made-up appid; its secret is generated per run.
+// Dev-mode WeChat apps: made-up appids; their secrets are generated per run.
 const (
 	devAppID    = "wx0d0e0v0000000001"
+	devWebAppID = "wx0d0e0v0000000002"
+	devMiniID   = "wx0d0e0v0000000003"
 	devClientID = "demo"
 	devSimPath  = "/wechat-sim"
 )
@@ -41,12 +43,13 @@ func NewDev(listen string, logger *slog.Logger) (*Dev, error) {
 		host = "127.0.0.1"
 	}
 	base := "http://" + net.JoinHostPort(host, port)
-	oaSecret := randomToken()
+	oaSecret, webSecret, miniSecret := randomToken(), randomToken(), randomToken()
 	sim := simulator.New(simulator.Config{
-		Apps: []simulator.App{{
-			ID: devAppID, Secret: oaSecret, Kind: simulator.OfficialAccount, Bound: true,
-			Name: "wechat-oidc 演示服务号",
-		}},
+		Apps: []simulator.App{
+			{ID: devAppID, Secret: oaSecret, Kind: simulator.OfficialAccount, Bound: true, Name: "wechat-oidc 演示服务号"},
+			{ID: devWebAppID, Secret: webSecret, Kind: simulator.WebsiteApp, Bound: true, Name: "wechat-oidc 演示网站应用"},
+			{ID: devMiniID, Secret: miniSecret, Kind: simulator.MiniProgram, Bound: true, Name: "wechat-oidc 演示小程序"},
+		},
 		CallbackHosts: []string{net.JoinHostPort(host, port)},
 		AllowPort:     true, // real WeChat refuses ports (10003); dev runs on one
 	})
@@ -56,7 +59,11 @@ func NewDev(listen string, logger *slog.Logger) (*Dev, error) {
 		Listen:  listen,
 		Subject: SubjectUnionID,
 		WeChat: WeChatConfig{
-			OfficialAccount: &WeChatAppConfig{AppID: devAppID, AppSecret: oaSecret, Scope: "snsapi_userinfo"},
+			// The consent page every time, so that a person trying it out can
+			// pick another simulated user (production defaults to silent_first).
+			OfficialAccount: &WeChatAppConfig{AppID: devAppID, AppSecret: oaSecret, Scope: ScopeUserInfo},
+			WebsiteApp:      &WeChatAppConfig{AppID: devWebAppID, AppSecret: webSecret},
+			MiniProgram:     &WeChatAppConfig{AppID: devMiniID, AppSecret: miniSecret},
 			OpenBaseURL:     base + devSimPath,
 			APIBaseURL:      base + devSimPath,
 		},
@@ -64,6 +71,7 @@ func NewDev(listen string, logger *slog.Logger) (*Dev, error) {
 			ID: devClientID, Name: "Demo app", Secret: clientSecret,
 			RedirectURIs:           []string{base + "/demo/callback"},
 			PostLogoutRedirectURIs: []string{base + "/"},
+			MiniProgram:            true,
 		}},
 		Store: StoreConfig{Type: "memory"},
 		Keys:  KeysConfig{Dir: "(ephemeral)"},

@@ -134,15 +134,23 @@ func (s *Server) handleLogout(c echo.Context) error {
 	redirect := params["post_logout_redirect_uri"]
 	if redirect != "" {
 		cc := s.clientConfigs[clientID]
-		if cc == nil {
-			return s.errorPage(c, http.StatusBadRequest, oidc.ErrInvalidRequest("post_logout_redirect_uri needs id_token_hint or client_id to identify the application"))
-		}
-		ok := false
-		for _, u := range cc.PostLogoutRedirectURIs {
-			ok = ok || u == redirect
-		}
-		if !ok {
-			return s.errorPage(c, http.StatusBadRequest, oidc.ErrInvalidRequest("post_logout_redirect_uri is not registered for client %q", clientID))
+		switch {
+		case cc == nil && clientID != "":
+			return s.errorPage(c, http.StatusBadRequest, oidc.ErrInvalidRequest("unknown client_id"))
+		case cc == nil:
+			// Nothing identifies the client, so the URI cannot be checked:
+			// it is not followed (never an open redirect), but the person
+			// may still sign out (RP-Initiated Logout 1.0 §3).
+			s.log.InfoContext(r.Context(), "logout: post_logout_redirect_uri ignored: no id_token_hint or client_id to check it against")
+			redirect = ""
+		default:
+			ok := false
+			for _, u := range cc.PostLogoutRedirectURIs {
+				ok = ok || u == redirect
+			}
+			if !ok {
+				return s.errorPage(c, http.StatusBadRequest, oidc.ErrInvalidRequest("post_logout_redirect_uri is not registered for client %q", clientID))
+			}
 		}
 	} else if clientID != "" && s.clientConfigs[clientID] == nil {
 		return s.errorPage(c, http.StatusBadRequest, oidc.ErrInvalidRequest("unknown client_id"))
@@ -167,6 +175,13 @@ func (s *Server) handleLogout(c echo.Context) error {
 	if sess != nil {
 		s.endSession(c)
 		s.log.InfoContext(r.Context(), "signed out", "client_id", clientID, "clients_notified", len(sess.Clients))
+	} else if hint != nil && hint.SessionID != "" {
+		// No session cookie (the RP called from its server, or another
+		// browser): a genuine ID token of ours names the session to end.
+		if other, key := s.sessionBySID(r.Context(), hint.SessionID); other != nil && other.Subject == hint.Subject {
+			s.deleteSession(r.Context(), other, key)
+			s.log.InfoContext(r.Context(), "signed out by id_token_hint without the browser's session cookie", "client_id", clientID, "clients_notified", len(other.Clients))
+		}
 	}
 	if redirect != "" {
 		v := url.Values{}

@@ -363,7 +363,6 @@ func TestOpenRedirectViaPostLogoutRedirectURI(t *testing.T) {
 	for name, v := range map[string]url.Values{
 		"unregistered":                      {"id_token_hint": {hint}, "post_logout_redirect_uri": {"http://evil.test/"}},
 		"prefix of registered":              {"id_token_hint": {hint}, "post_logout_redirect_uri": {"http://rp.test/by"}},
-		"no client identified":              {"post_logout_redirect_uri": {"http://rp.test/bye"}},
 		"another client's":                  {"client_id": {rp2ClientID}, "post_logout_redirect_uri": {"http://rp.test/bye"}},
 		"client_id not the hint's audience": {"id_token_hint": {hint}, "client_id": {rp2ClientID}},
 	} {
@@ -377,9 +376,52 @@ func TestOpenRedirectViaPostLogoutRedirectURI(t *testing.T) {
 			}
 		})
 	}
+	// Without anything to check it against, the URI is not followed: the
+	// person is asked to confirm, and no redirect happens.
+	resp, err := noFollow(b).Get(h.issuer() + "/logout?" + url.Values{"post_logout_redirect_uri": {"http://rp.test/bye"}}.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := readBody(t, resp); resp.Header.Get("Location") != "" || !strings.Contains(body, "要退出登录吗") {
+		t.Fatalf("unidentified client: status %d location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
 	// Nothing above ended the session.
 	if _, q := h.authorize(b, h.authorizeURL(map[string]string{"prompt": "none"})); q.Get("code") == "" {
 		t.Fatalf("a refused logout ended the session: %v", q)
+	}
+}
+
+// TestLogoutByIDTokenHintWithoutCookie: an RP's server-side call with a
+// genuine id_token_hint ends that session (and tells the other RPs).
+func TestLogoutByIDTokenHintWithoutCookie(t *testing.T) {
+	rp2 := newLogoutRP(t, 0)
+	h := newHarness(t, withClient(rp2ClientID, func(c *ClientConfig) { c.BackchannelLogoutURI = rp2.srv.URL }))
+	b, res := ssoLogin(t, h)
+	h.login(h.rp(rp2ClientID, rp2Secret, rp2Redirect), b, "alice")
+	hint, _ := res.token.Extra("id_token").(string)
+	resp, err := http.Get(h.issuer() + "/logout?" + url.Values{"id_token_hint": {hint}}.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("server-side logout: %d", resp.StatusCode)
+	}
+	if _, q := h.authorize(b, h.authorizeURL(map[string]string{"prompt": "none"})); q.Get("error") != "login_required" {
+		t.Fatalf("the session survived a server-side logout: %v", q)
+	}
+	h.srv.WaitBackchannel()
+	if len(rp2.received()) != 1 {
+		t.Fatalf("rp2 was not told: %d logout tokens", len(rp2.received()))
+	}
+	// Another person's genuine token does not end alice's new session.
+	b2, _ := ssoLogin(t, h)
+	bob := h.login(h.rp(rpClientID, rpSecret, rpRedirect), h.browser(), "bob")
+	bobHint, _ := bob.token.Extra("id_token").(string)
+	resp, _ = http.Get(h.issuer() + "/logout?" + url.Values{"id_token_hint": {bobHint}}.Encode())
+	resp.Body.Close()
+	if _, q := h.authorize(b2, h.authorizeURL(map[string]string{"prompt": "none"})); q.Get("code") == "" {
+		t.Fatalf("bob's token ended alice's session: %v", q)
 	}
 }
 

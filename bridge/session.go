@@ -15,6 +15,7 @@ import (
 
 const (
 	keySession    = "bridge:session:"
+	keySessionSID = "bridge:sid:" // sid → session key, for logout without the browser's cookie
 	sessionCookie = "wechat_oidc_session"
 )
 
@@ -87,6 +88,9 @@ func (s *Server) startSession(c echo.Context, sub string, authTime time.Time, cl
 	if err := s.store.Put(ctx, key, raw, s.sessionTTL(sess)); err != nil {
 		return nil, "", err
 	}
+	if err := s.store.Put(ctx, keySessionSID+sess.ID, []byte(key), s.cfg.Session.AbsoluteTTL.D()); err != nil {
+		return nil, "", err
+	}
 	c.SetCookie(&http.Cookie{
 		Name:     sessionCookie,
 		Value:    value,
@@ -130,9 +134,31 @@ func (s *Server) endSession(c echo.Context) *ssoSession {
 	if sess == nil {
 		return nil
 	}
-	if err := s.store.Delete(c.Request().Context(), key); err != nil {
-		s.log.ErrorContext(c.Request().Context(), "logout: could not delete the session", "error", err)
-	}
-	s.notifyLogout(sess)
+	s.deleteSession(c.Request().Context(), sess, key)
 	return sess
+}
+
+func (s *Server) deleteSession(ctx context.Context, sess *ssoSession, key string) {
+	if err := s.store.Delete(ctx, key); err != nil {
+		s.log.ErrorContext(ctx, "logout: could not delete the session", "error", err)
+	}
+	_ = s.store.Delete(ctx, keySessionSID+sess.ID)
+	s.notifyLogout(sess)
+}
+
+// sessionBySID finds a live session by its public id (the sid claim).
+func (s *Server) sessionBySID(ctx context.Context, sid string) (*ssoSession, string) {
+	key, err := s.store.Get(ctx, keySessionSID+sid)
+	if err != nil {
+		return nil, ""
+	}
+	raw, err := s.store.Get(ctx, string(key))
+	if err != nil {
+		return nil, ""
+	}
+	var sess ssoSession
+	if json.Unmarshal(raw, &sess) != nil || sess.ID != sid || s.sessionTTL(&sess) <= 0 {
+		return nil, ""
+	}
+	return &sess, string(key)
 }

@@ -136,9 +136,30 @@ func (s *Simulator) serveAuthorize(w http.ResponseWriter, r *http.Request, c *Ca
 	case autoUser != "":
 		c.UserKey = autoUser
 		s.approve(w, r, c, p, autoUser)
+	case scope == scopeBase && !qr && s.signedInUser(r) != "":
+		// Inside WeChat the person is always known, and snsapi_base shows
+		// no page (§1): once a person chose who they are in this browser,
+		// silent authorizations go straight back.
+		c.UserKey = s.signedInUser(r)
+		s.approve(w, r, c, p, c.UserKey)
 	default:
 		s.consentPage(w, p, app)
 	}
+}
+
+// simUserCookie remembers which simulated person uses this browser, as the
+// WeChat app knows who is signed in.
+const simUserCookie = "sim_wechat_user"
+
+func (s *Simulator) signedInUser(r *http.Request) string {
+	ck, err := r.Cookie(simUserCookie)
+	if err != nil {
+		return ""
+	}
+	if _, ok := s.byKey[ck.Value]; !ok {
+		return ""
+	}
+	return ck.Value
 }
 
 // redirectAllowed applies the 网页授权域名 rules (§8): an absolute http(s)
@@ -246,6 +267,9 @@ func (s *Simulator) serveDecide(w http.ResponseWriter, r *http.Request, c *Call)
 		return
 	}
 	c.UserKey = r.PostForm.Get("user")
+	if _, ok := s.byKey[c.UserKey]; ok {
+		http.SetCookie(w, &http.Cookie{Name: simUserCookie, Value: c.UserKey, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	}
 	s.approve(w, r, c, p, c.UserKey)
 }
 
