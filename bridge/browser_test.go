@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image/png"
 	"io"
 	"log/slog"
 	"net"
@@ -34,13 +35,17 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/makiuchi-d/gozxing"
+	gozxingqr "github.com/makiuchi-d/gozxing/qrcode"
 )
 
 const (
 	// WeChat's in-app browser on an iPhone: the Official Account flow.
 	uaWeChatIPhone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.49(0x18003137) NetType/WIFI Language/zh_CN"
-	// A desktop Chrome: the desktop QR flow (once the login flow has it).
+	// A desktop Chrome: the desktop QR flows (website app, cross-device).
 	uaDesktopChrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
+	// Chrome on an Android phone, not WeChat: scans with the system camera.
+	uaAndroidChrome = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36"
 
 	browserWalkTimeout = 60 * time.Second // the whole walk of one test
 	browserStepTimeout = 10 * time.Second // one step of it
@@ -64,19 +69,22 @@ var (
 // loginUA is the User-Agent that signs in with the Official Account flow
 // (the simulated consent page). The Official Account web authorization only
 // works inside WeChat, so this is WeChat's in-app browser in every viewport;
-// a desktop browser (vpDesktop.ua) is meant for the desktop QR page, whose
-// walk is still to be written (see TestBrowserDesktop).
+// a desktop browser (vpDesktop.ua) signs in through the desktop QR pages
+// (desktopQRWalk).
 const loginUA = uaWeChatIPhone
 
 // TestBrowserPhone walks every page at phone size in WeChat's in-app browser.
 func TestBrowserPhone(t *testing.T) { browserWalk(t, vpPhone) }
 
-// TestBrowserDesktop walks the same pages at desktop width. The sign-in
-// itself still plays WeChat's in-app browser (the Official Account flow); the
-// visitor who only meets the bridge's error pages is a desktop Chrome.
-// TODO(desktop QR): when desktop browsers get the desktop QR page, add a
-// walk signing in with vpDesktop.ua through that page.
-func TestBrowserDesktop(t *testing.T) { browserWalk(t, vpDesktop) }
+// TestBrowserDesktop walks the same pages at desktop width (that sign-in
+// still plays WeChat's in-app browser: the Official Account flow; the
+// visitor who only meets the bridge's error pages is a desktop Chrome), then
+// the desktop QR sign-ins in a desktop Chrome: the website app's qrconnect
+// and the cross-device QR code confirmed on a phone.
+func TestBrowserDesktop(t *testing.T) {
+	w := browserWalk(t, vpDesktop)
+	desktopQRWalk(t, w)
+}
 
 // pageCheck is what one page must show. Build it with expectPage.
 type pageCheck struct {
@@ -125,11 +133,32 @@ var (
 	pgLogoutConfirm = expectPage("退出登录 · Sign out", "要退出登录吗？", "退出登录 · Sign out").
 			mainButton("button.button").ourLayout()
 	pgSignedOut = expectPage("已退出登录 · Signed out", "你已退出登录", "signed out").ourLayout()
+
+	// The desktop QR pages.
+	pgWeChatQRConnect = expectPage("微信授权", "wechat-oidc 演示网站应用", "网站应用", "扫码登录", "模拟用手机微信扫码",
+		"Alice 爱丽丝", "Bob 鲍勃", "Carol 卡罗尔", "确认登录", "拒绝").
+		without("申请获取你的昵称、头像").mainButton("button.allow").ourLayout()
+	pgQRDesktop = expectPage("微信扫码登录 · Scan with WeChat", "请使用微信扫一扫登录", "在手机上确认登录「Demo app」",
+		"Scan the code with WeChat", "开发模式").without("已扫码").ourLayout().withStatus(http.StatusOK)
+	pgQRDesktopScanned = expectPage("微信扫码登录 · Scan with WeChat", "已扫码，请在手机上确认", "Confirm on your phone").
+				without("请使用微信扫一扫登录").ourLayout()
+	pgQRPhoneConfirm = expectPage("确认登录 · Confirm sign-in", "在电脑上登录「Demo app」？", "Alice 爱丽丝",
+		"确认登录 · Confirm", "取消 · Cancel").mainButton(`button[value=confirm]`).ourLayout()
+	pgQRPhoneConfirmed = expectPage("已确认登录 · Confirmed", "已确认，请回到电脑上继续").ourLayout()
+	pgQRScanWithWeChat = expectPage("请使用微信扫一扫 · Scan with WeChat", "请使用微信扫一扫", "扫一扫",
+		"Open WeChat on your phone").without("申请获取你的昵称、头像").ourLayout()
 )
+
+// walkEnv is what a walk runs on, for the walks that follow it.
+type walkEnv struct {
+	d     *Dev
+	b     *browser
+	shots string
+}
 
 // browserWalk is the whole walk at one viewport: one dev server, one
 // Chromium (one allocator), one browser context per person.
-func browserWalk(t *testing.T, vp viewport) {
+func browserWalk(t *testing.T, vp viewport) walkEnv {
 	bin := chromiumBinary(t)
 	d := startBrowserDev(t)
 	b := startChromium(t, bin)
@@ -245,6 +274,7 @@ func browserWalk(t *testing.T, vp viewport) {
 		// Not signed in: nothing to confirm.
 		return vic.open(ctx, d.BaseURL+PathLogout, "19-bridge-signed-out-no-session", pgSignedOut)
 	})
+	return walkEnv{d: d, b: b, shots: shots}
 }
 
 // screenshotDir is the test's temp dir, or BROWSER_SCREENSHOTS/<test name>

@@ -170,7 +170,7 @@ func (s *Server) handleLogout(c echo.Context) error {
 	}
 	hintMatches := hint != nil && sess != nil && hint.Subject == sess.Subject && (hint.SessionID == "" || hint.SessionID == sess.ID)
 	if sess != nil && !hintMatches && !confirmed {
-		return s.logoutConfirmPage(c, params)
+		return s.logoutConfirmPage(c, map[string]string{"client_id": clientID, "post_logout_redirect_uri": redirect, "state": state})
 	}
 	if sess != nil {
 		s.endSession(c)
@@ -202,7 +202,7 @@ const keyLogoutConfirm = "bridge:logoutconfirm:"
 
 // logoutConfirmPage asks the person to confirm signing out. The form carries
 // a single-use token bound to this browser's session cookie.
-func (s *Server) logoutConfirmPage(c echo.Context, params oidc.Params) error {
+func (s *Server) logoutConfirmPage(c echo.Context, params map[string]string) error {
 	ck, err := c.Cookie(sessionCookie)
 	if err != nil {
 		return s.renderPage(c, http.StatusOK, pageSignedOut)
