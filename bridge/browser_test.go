@@ -139,7 +139,7 @@ var (
 		"Alice 爱丽丝", "Bob 鲍勃", "Carol 卡罗尔", "确认登录", "拒绝").
 		without("申请获取你的昵称、头像").mainButton("button.allow").ourLayout()
 	pgQRDesktop = expectPage("微信扫码登录 · Scan with WeChat", "请使用微信扫一扫登录", "在手机上确认登录「Demo app」",
-		"Scan the code with WeChat", "开发模式").without("已扫码").ourLayout().withStatus(http.StatusOK)
+		"Scan the code with WeChat", "开发模式").without("已扫码").ourLayout()
 	pgQRDesktopScanned = expectPage("微信扫码登录 · Scan with WeChat", "已扫码，请在手机上确认", "Confirm on your phone").
 				without("请使用微信扫一扫登录").ourLayout()
 	pgQRPhoneConfirm = expectPage("确认登录 · Confirm sign-in", "在电脑上登录「Demo app」？", "Alice 爱丽丝",
@@ -275,6 +275,264 @@ func browserWalk(t *testing.T, vp viewport) walkEnv {
 		return vic.open(ctx, d.BaseURL+PathLogout, "19-bridge-signed-out-no-session", pgSignedOut)
 	})
 	return walkEnv{d: d, b: b, shots: shots}
+}
+
+// desktopQRWalk signs in from a desktop Chrome (vpDesktop.ua) through the
+// two desktop QR flows, in the dev server and Chromium of an earlier walk.
+func desktopQRWalk(t *testing.T, w walkEnv) {
+	d, b, shots := w.d, w.b, w.shots
+
+	// Dee, at her desktop, lets the bridge pick the flow: a desktop browser
+	// and a configured website app make it WeChat's qrconnect page, whose
+	// 扫码登录 picker stands for the scan with the phone.
+	dee := b.person(t, "dee", vpDesktop, vpDesktop.ua, shots)
+	dee.step("qrconnect-home", func(ctx context.Context) error {
+		return dee.open(ctx, d.BaseURL+"/", "20-qrconnect-demo-home", pgDemoHome)
+	})
+	dee.step("qrconnect-page", func(ctx context.Context) error {
+		dee.resetRequests()
+		if err := dee.click(ctx, `a.button[href="/demo/login"]`, "21-wechat-qrconnect", pgWeChatQRConnect); err != nil {
+			return err
+		}
+		if !dee.visited("/authorize?") || !dee.visited("/wechat-sim/connect/qrconnect?") {
+			return fmt.Errorf("did not pass through /authorize to the simulator's qrconnect; documents: %v", dee.requests())
+		}
+		if dee.visited("/wechat-sim/connect/oauth2/authorize") || dee.visited(PathQR+"?") {
+			return fmt.Errorf("a desktop browser with a website app went elsewhere than qrconnect: %v", dee.requests())
+		}
+		return nil
+	})
+	dee.step("qrconnect-alice", func(ctx context.Context) error {
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`label.user:has(input[value=alice])`), chromedp.NodeVisible)); err != nil {
+			return err
+		}
+		if err := dee.click(ctx, "button.allow", "22-qrconnect-signed-in-alice", pgSignedIn("Alice 爱丽丝")); err != nil {
+			return err
+		}
+		if !dee.visited("/demo/callback?") {
+			return fmt.Errorf("did not come back to the demo's callback: %v", dee.requests())
+		}
+		return nil
+	})
+
+	// Dan, at his desktop, uses the Official Account only (cross-device):
+	// the bridge shows a QR code; Pam's phone, in WeChat, scans it (opens
+	// the URL in it), authorizes and confirms; Dan's page then goes on alone.
+	dan := b.person(t, "dan", vpDesktop, vpDesktop.ua, shots)
+	pam := b.person(t, "pam", vpPhone, uaWeChatIPhone, shots)
+	var qrPage, scanURL string
+	dan.step("cross-device-qr", func(ctx context.Context) error {
+		dan.resetRequests()
+		resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(d.BaseURL+"/demo/login?flow=cross_device"))
+		if err != nil {
+			return err
+		}
+		if qrPage, err = chromedp.Run(ctx, chromedp.Location()); err != nil {
+			return err
+		}
+		if !strings.HasPrefix(qrPage, d.BaseURL+PathQR+"?d=") || resp == nil || resp.Status != http.StatusOK {
+			return fmt.Errorf("not on the QR page: %s; documents: %v", qrPage, dan.requests())
+		}
+		return dan.selfReloading(ctx, func() error {
+			if err := dan.expect(ctx, nil, "23-bridge-qr-page", pgQRDesktop); err != nil {
+				return err
+			}
+			scanURL, err = dan.qrCode(ctx, d.BaseURL+PathQRScan+"?t=")
+			return err
+		})
+	})
+	pam.step("cross-device-scan", func(ctx context.Context) error {
+		// The phone's camera reads scanURL; WeChat opens it.
+		if err := pam.open(ctx, scanURL, "24-cross-device-wechat-consent", pgWeChatConsent); err != nil {
+			return err
+		}
+		if !pam.visited(PathQRScan+"?") || !pam.visited("/wechat-sim/connect/oauth2/authorize?") {
+			return fmt.Errorf("the scan did not go to the Official Account authorization; documents: %v", pam.requests())
+		}
+		return nil
+	})
+	pam.step("cross-device-consent", func(ctx context.Context) error {
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`label.user:has(input[value=alice])`), chromedp.NodeVisible)); err != nil {
+			return err
+		}
+		return pam.click(ctx, "button.allow", "25-bridge-qr-confirm", pgQRPhoneConfirm)
+	})
+	dan.step("cross-device-scanned", func(ctx context.Context) error {
+		// The page reloads itself every 2 s; one reload now shows the scan.
+		return dan.selfReloading(ctx, func() error {
+			return dan.open(ctx, qrPage, "26-bridge-qr-page-scanned", pgQRDesktopScanned)
+		})
+	})
+	pam.step("cross-device-confirm", func(ctx context.Context) error {
+		return pam.click(ctx, `button[value=confirm]`, "27-bridge-qr-confirmed", pgQRPhoneConfirmed)
+	})
+	dan.step("cross-device-desktop-continues", func(ctx context.Context) error {
+		// No navigation from the test: the page's meta refresh must bring
+		// the desktop through /qr to the demo's callback.
+		start := time.Now()
+		for {
+			title, err := chromedp.Run(ctx, chromedp.Title())
+			if err == nil && title != "" && title != pgQRDesktop.title {
+				t.Logf("dan: the desktop went on %.1fs after the phone confirmed", time.Since(start).Seconds())
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("the desktop QR page did not go on after the phone confirmed (title %q, err %v): %w", title, err, ctx.Err())
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	})
+	dan.step("cross-device-signed-in", func(ctx context.Context) error {
+		// Wait for the page in case the title came before the body.
+		if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS("pre"))); err != nil {
+			return err
+		}
+		if err := dan.expect(ctx, nil, "28-cross-device-signed-in-alice", pgSignedIn("Alice 爱丽丝")); err != nil {
+			return err
+		}
+		if !dan.visited("/demo/callback?") {
+			return fmt.Errorf("the desktop did not come back to the demo's callback: %v", dan.requests())
+		}
+		if dan.visited("/wechat-sim/") {
+			return fmt.Errorf("the desktop browser went to WeChat's pages itself: %v", dan.requests())
+		}
+		return nil
+	})
+
+	// Ned scans a fresh code of Dan's with his phone's camera app: Chrome on
+	// Android, not WeChat. The page tells him to use WeChat, and the code
+	// stays untaken.
+	ned := b.person(t, "ned", vpPhone, uaAndroidChrome, shots)
+	dan.step("cross-device-qr-again", func(ctx context.Context) error {
+		if err := chromedp.Do(ctx, chromedp.Navigate(d.BaseURL+"/demo/login?flow=cross_device")); err != nil {
+			return err
+		}
+		var err error
+		if qrPage, err = chromedp.Run(ctx, chromedp.Location()); err != nil {
+			return err
+		}
+		return dan.selfReloading(ctx, func() error {
+			if err := dan.expect(ctx, nil, "29-bridge-qr-page-again", pgQRDesktop); err != nil {
+				return err
+			}
+			scanURL, err = dan.qrCode(ctx, d.BaseURL+PathQRScan+"?t=")
+			return err
+		})
+	})
+	ned.step("scan-not-wechat", func(ctx context.Context) error {
+		return ned.open(ctx, scanURL, "30-bridge-scan-with-wechat", pgQRScanWithWeChat)
+	})
+	dan.step("qr-not-taken", func(ctx context.Context) error {
+		return dan.selfReloading(ctx, func() error {
+			return dan.open(ctx, qrPage, "31-bridge-qr-page-still-waiting", pgQRDesktop)
+		})
+	})
+}
+
+// selfReloading runs check on a page that reloads itself (the QR page's
+// meta refresh): a check the reload cut short is tried again, three times
+// in all.
+func (p *person) selfReloading(ctx context.Context, check func() error) error {
+	var err error
+	for i := range 3 {
+		if err = check(); err == nil {
+			return nil
+		}
+		if i < 2 {
+			p.t.Logf("%s: check of a self-reloading page failed, trying again: %v", p.name, err)
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+// qrInfo is what the QR page says about its QR code.
+type qrInfo struct {
+	Src                 string  `json:"src"` // its first characters
+	Complete            bool    `json:"complete"`
+	NaturalWidth        float64 `json:"naturalWidth"`
+	NaturalHeight       float64 `json:"naturalHeight"`
+	Top, Left           float64
+	Bottom, Right       float64
+	InnerWidth          float64 `json:"innerWidth"`
+	InnerHeight         float64 `json:"innerHeight"`
+	DevLink, DevLinkTxt string
+	Refresh             string `json:"refresh"`
+}
+
+const qrInfoJS = `(() => {
+  const img = document.querySelector("img.qr");
+  if (!img) return null;
+  const r = img.getBoundingClientRect(), a = document.querySelector(".dev a"),
+    m = document.querySelector('meta[http-equiv="refresh"]');
+  return {src: (img.getAttribute("src") || "").slice(0, 32), complete: img.complete,
+    naturalWidth: img.naturalWidth, naturalHeight: img.naturalHeight,
+    Top: r.top, Left: r.left, Bottom: r.bottom, Right: r.right,
+    innerWidth: window.innerWidth, innerHeight: window.innerHeight,
+    DevLink: a ? a.href : "", DevLinkTxt: a ? a.textContent : "", refresh: m ? m.content : ""};
+})()`
+
+// qrCode checks the QR code on the bridge's QR page — a PNG, loaded, at
+// least 200×200 CSS px inside the first screen — and reads it the way a
+// phone's camera would: from the pixels Chromium drew (a screenshot of the
+// image), not from the HTML. It must say the same URL as the dev-mode link,
+// which must start with prefix. It returns that URL (the scan URL).
+func (p *person) qrCode(ctx context.Context, prefix string) (string, error) {
+	qi, err := chromedp.Run(ctx, chromedp.Evaluate[*qrInfo](qrInfoJS))
+	if err != nil {
+		return "", fmt.Errorf("read the QR code: %w", err)
+	}
+	if qi == nil {
+		return "", errors.New("no img.qr on the QR page")
+	}
+	var errs []error
+	if !strings.HasPrefix(qi.Src, "data:image/png;base64,") {
+		errs = append(errs, fmt.Errorf("the QR image's src starts %q, want a data:image/png URL", qi.Src))
+	}
+	if !qi.Complete || qi.NaturalWidth == 0 || qi.NaturalHeight == 0 {
+		errs = append(errs, fmt.Errorf("the QR image did not load (complete %v, %.0fx%.0f)", qi.Complete, qi.NaturalWidth, qi.NaturalHeight))
+	}
+	if w, h := qi.Right-qi.Left, qi.Bottom-qi.Top; w < 200 || h < 200 {
+		errs = append(errs, fmt.Errorf("the QR code is %.0fx%.0f CSS px, want at least 200x200", w, h))
+	}
+	if qi.Top < 0 || qi.Left < 0 || qi.Bottom > qi.InnerHeight || qi.Right > qi.InnerWidth {
+		errs = append(errs, fmt.Errorf("the QR code at (%.0f,%.0f)-(%.0f,%.0f) is not inside the %.0fx%.0f viewport",
+			qi.Left, qi.Top, qi.Right, qi.Bottom, qi.InnerWidth, qi.InnerHeight))
+	}
+	if qi.Refresh == "" {
+		errs = append(errs, errors.New("the QR page does not reload itself (no meta refresh)"))
+	}
+	if !strings.HasPrefix(qi.DevLink, prefix) || qi.DevLinkTxt != qi.DevLink {
+		errs = append(errs, fmt.Errorf("dev-mode scan link %q (text %q), want one starting %q", qi.DevLink, qi.DevLinkTxt, prefix))
+	}
+	if len(errs) > 0 {
+		return "", errors.Join(errs...)
+	}
+	pix, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS("img.qr"), chromedp.NodeVisible))
+	if err != nil {
+		return "", fmt.Errorf("screenshot of the QR code: %w", err)
+	}
+	img, err := png.Decode(bytes.NewReader(pix))
+	if err != nil {
+		return "", fmt.Errorf("screenshot of the QR code: %w", err)
+	}
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		return "", err
+	}
+	res, err := gozxingqr.NewQRCodeReader().Decode(bmp, nil)
+	if err != nil {
+		return "", fmt.Errorf("the QR code on the screen does not decode: %w", err)
+	}
+	if res.GetText() != qi.DevLink {
+		return "", fmt.Errorf("the QR code says %q, the dev-mode link %q", res.GetText(), qi.DevLink)
+	}
+	return qi.DevLink, nil
 }
 
 // screenshotDir is the test's temp dir, or BROWSER_SCREENSHOTS/<test name>

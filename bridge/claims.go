@@ -11,7 +11,8 @@ import (
 // scopeClaims is the claims table of the README: which scope releases which
 // claim. The same claims go into the ID token and userinfo.
 var scopeClaims = map[string][]string{
-	"profile":   {"name", "given_name", "family_name", "picture", "preferred_username"},
+	"profile":   {"name", "given_name", "family_name", "picture", "preferred_username", "gender"},
+	"address":   {"address"},
 	"email":     {"email", "email_verified"},
 	"groups":    {"groups"},
 	ScopeWeChat: {"openid", "unionid"},

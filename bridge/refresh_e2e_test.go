@@ -191,6 +191,6 @@ func TestDiscoveryListsExactlyWhatIsImplemented(t *testing.T) {
 	check("code_challenge_methods_supported", "S256")
 	check("id_token_signing_alg_values_supported", "RS256")
 	check("token_endpoint_auth_methods_supported", "client_secret_basic", "client_secret_post")
-	check("scopes_supported", "openid", "email", "groups", "offline_access", "profile", "wechat")
+	check("scopes_supported", "openid", "address", "email", "groups", "offline_access", "profile", "wechat")
 	check("grant_types_supported", "authorization_code", "refresh_token")
 }
