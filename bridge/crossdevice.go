@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -228,7 +229,11 @@ func (s *Server) finishCrossDevice(c echo.Context, xd xdRequest, t *xdTicket) er
 // few seconds (no script needed: the CSP allows none).
 func (s *Server) qrPage(c echo.Context, xd xdRequest, t *xdTicket) error {
 	scanURL := s.url(PathQRScan) + "?" + url.Values{"t": {xd.Ticket}}.Encode()
-	png, err := qrcode.Encode(scanURL, qrcode.Medium, 256)
+	q, err := qrcode.New(scanURL, qrcode.Medium)
+	if err != nil {
+		return s.redirectServerError(c, xd.Request, err)
+	}
+	png, err := q.PNG(-6) // 6 px per module: crisp, no scaling in the browser
 	if err != nil {
 		return s.redirectServerError(c, xd.Request, err)
 	}
@@ -241,11 +246,13 @@ func (s *Server) qrPage(c echo.Context, xd xdRequest, t *xdTicket) error {
 		Icon:    "none",
 		QRImage: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png)),
 		Refresh: qrPollSeconds,
-		Note:    "二维码 " + formatSeconds(left) + " 后自动刷新 · The code renews itself when it expires",
+		Note:    "二维码 " + formatSeconds(left) + " 后自动刷新 · The code renews itself in " + formatSecondsEN(left),
 	}
 	if t.Status == ticketScanned || t.Status == ticketIdentified {
 		pg.Heading = "已扫码，请在手机上确认"
+		pg.Message = "请在手机微信上确认登录「" + s.clientName(xd.Request.ClientID) + "」，这个页面会自动继续。"
 		pg.Detail = "Scanned. Confirm on your phone to continue here."
+		pg.QRImage, pg.Note = "", "" // taken: nothing left to scan
 	}
 	if s.devMode {
 		pg.DevLink = scanURL
@@ -253,11 +260,29 @@ func (s *Server) qrPage(c echo.Context, xd xdRequest, t *xdTicket) error {
 	return s.renderPage(c, http.StatusOK, pg)
 }
 
+// formatSeconds says how long is left the way a person reads it: 2分59秒.
 func formatSeconds(d time.Duration) string {
+	m, sec := minSec(d)
+	if m == 0 {
+		return strconv.Itoa(sec) + "秒"
+	}
+	return strconv.Itoa(m) + "分" + strconv.Itoa(sec) + "秒"
+}
+
+func formatSecondsEN(d time.Duration) string {
+	m, sec := minSec(d)
+	if m == 0 {
+		return strconv.Itoa(sec) + " s"
+	}
+	return strconv.Itoa(m) + " min " + strconv.Itoa(sec) + " s"
+}
+
+func minSec(d time.Duration) (int, int) {
 	if d < 0 {
 		d = 0
 	}
-	return d.Round(time.Second).String()
+	n := int(d.Round(time.Second) / time.Second)
+	return n / 60, n % 60
 }
 
 func (s *Server) clientName(id string) string {
