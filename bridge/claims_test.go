@@ -84,7 +84,7 @@ func TestClaimTemplateValidation(t *testing.T) {
 		"{sub}":                                   false, // no domain
 		"{sub@x.example.com":                      false,
 	} {
-		cfg := &Config{Clients: []ClientConfig{{ID: "a", Secret: "s", RedirectURIs: []string{"https://a/cb"}, Claims: ClientClaimsConfig{Email: tmpl}}}}
+		cfg := &Config{Clients: []ClientConfig{{ID: "a", Secret: "s0123456789abcdef", RedirectURIs: []string{"https://a/cb"}, Claims: ClientClaimsConfig{Email: tmpl}}}}
 		err := validateClientClaimsForTest(cfg)
 		if (err == nil) != ok {
 			t.Errorf("%q: err=%v, want ok=%v", tmpl, err, ok)

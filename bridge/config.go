@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -115,9 +116,13 @@ type WeChatAppConfig struct {
 }
 
 type ClientConfig struct {
-	ID           string   `yaml:"id"`
-	Name         string   `yaml:"name"`
-	Secret       string   `yaml:"secret"`
+	ID     string `yaml:"id"`
+	Name   string `yaml:"name"`
+	Secret string `yaml:"secret"`
+	// SecretSHA256 is the hex SHA-256 of the secret, instead of secret, to
+	// keep the plain secret out of the config (secrets must be long and random:
+	// a fast hash is right for them).
+	SecretSHA256 string   `yaml:"secret_sha256"`
 	RedirectURIs []string `yaml:"redirect_uris"`
 	// TokenEndpointAuthMethod: client_secret_basic, client_secret_post,
 	// none (public client, PKCE required). Empty: basic or post.
@@ -560,11 +565,22 @@ func (c *Config) Validate() error {
 		}
 		switch cl.TokenEndpointAuthMethod {
 		case "", "client_secret_basic", "client_secret_post":
-			if cl.Secret == "" {
-				return fmt.Errorf("%s (%s).secret is missing: set a long random secret (e.g. ${%s_SECRET}), or token_endpoint_auth_method: none for a public client", key, cl.ID, envName(cl.ID))
+			if cl.Secret == "" && cl.SecretSHA256 == "" {
+				return fmt.Errorf("%s (%s).secret is missing: set a long random secret (e.g. ${%s_SECRET}) or its secret_sha256, or token_endpoint_auth_method: none for a public client", key, cl.ID, envName(cl.ID))
+			}
+			if cl.Secret != "" && cl.SecretSHA256 != "" {
+				return fmt.Errorf("%s (%s): set secret or secret_sha256, not both", key, cl.ID)
+			}
+			if h := cl.SecretSHA256; h != "" {
+				if b, err := hex.DecodeString(h); err != nil || len(b) != 32 {
+					return fmt.Errorf("%s (%s).secret_sha256 must be 64 hex digits (e.g. printf %%s \"$SECRET\" | sha256sum)", key, cl.ID)
+				}
+			}
+			if cl.Secret != "" && len(cl.Secret) < 16 {
+				return fmt.Errorf("%s (%s).secret is too short (%d characters): use at least 16 random characters, e.g. openssl rand -base64 32", key, cl.ID, len(cl.Secret))
 			}
 		case "none":
-			if cl.Secret != "" {
+			if cl.Secret != "" || cl.SecretSHA256 != "" {
 				return fmt.Errorf("%s (%s): a public client (token_endpoint_auth_method: none) has no secret; remove secret", key, cl.ID)
 			}
 		default:

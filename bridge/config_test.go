@@ -1,6 +1,9 @@
 package bridge
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -26,7 +29,7 @@ func env(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
-var testEnv = env(map[string]string{"OA_SECRET": "oa-secret", "GRAFANA_SECRET": "0123456789"})
+var testEnv = env(map[string]string{"OA_SECRET": "oa-secret", "GRAFANA_SECRET": "0123456789012345"})
 
 func TestParseConfigValid(t *testing.T) {
 	cfg, err := ParseConfig([]byte(validConfig), testEnv)
@@ -36,7 +39,7 @@ func TestParseConfigValid(t *testing.T) {
 	if cfg.WeChat.OfficialAccount.AppSecret != "oa-secret" {
 		t.Errorf("env not expanded: %q", cfg.WeChat.OfficialAccount.AppSecret)
 	}
-	if cfg.Clients[0].Secret != "0123456789" {
+	if cfg.Clients[0].Secret != "0123456789012345" {
 		t.Errorf("a secret of digits must stay a string, got %q", cfg.Clients[0].Secret)
 	}
 	if cfg.WeChat.OfficialAccount.Scope != ScopeSilentFirst || cfg.WeChat.APIBaseURL != "https://api.weixin.qq.com" ||
@@ -57,7 +60,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"issuer with query", "issuer: https://sso.example.com/?a=1", "issuer: https://sso.example.com", []string{"query"}},
 		{"client without redirect URIs", "    redirect_uris: []", "    redirect_uris: [https://grafana.example.com/login/generic_oauth]", []string{"clients[0] (grafana).redirect_uris is empty"}},
 		{"redirect URI with fragment", "    redirect_uris: [https://g.example.com/cb#x]", "    redirect_uris: [https://grafana.example.com/login/generic_oauth]", []string{"fragment"}},
-		{"duplicate client ids", "clients:\n  - {id: a, secret: s, redirect_uris: [https://a/cb]}\n  - {id: a, secret: s, redirect_uris: [https://a/cb]}", "clients:\n  - id: grafana\n    secret: ${GRAFANA_SECRET}\n    redirect_uris: [https://grafana.example.com/login/generic_oauth]", []string{`clients[1].id "a" is a duplicate`}},
+		{"duplicate client ids", "clients:\n  - {id: a, secret: s0123456789abcdef, redirect_uris: [https://a/cb]}\n  - {id: a, secret: s0123456789abcdef, redirect_uris: [https://a/cb]}", "clients:\n  - id: grafana\n    secret: ${GRAFANA_SECRET}\n    redirect_uris: [https://grafana.example.com/login/generic_oauth]", []string{`clients[1].id "a" is a duplicate`}},
 		{"unset env var", "  official_account: { app_id: wx123, app_secret: \"${NOPE_SECRET}\" }", "  official_account: { app_id: wx123, app_secret: \"${OA_SECRET}\" }", []string{"NOPE_SECRET is not set", "wechat.official_account.app_secret"}},
 		{"bad subject", "subject: email", "subject: unionid", []string{`subject "email"`, "unionid"}},
 		{"missing official account", "wechat: {}", "wechat:\n  official_account: { app_id: wx123, app_secret: \"${OA_SECRET}\" }", []string{"wechat.official_account is missing"}},
@@ -67,6 +70,9 @@ func TestParseConfigErrors(t *testing.T) {
 		{"bad duration", "keys: { dir: /tmp/keys }\ntokens: { code_ttl: soon }", "keys: { dir: /tmp/keys }", []string{"duration"}},
 		{"duplicate key", "issuer: https://sso.example.com\nissuer: https://b.example.com", "issuer: https://sso.example.com", []string{"issuer"}},
 		{"public client with secret", "    token_endpoint_auth_method: none\n    redirect_uris: [https://grafana.example.com/login/generic_oauth]", "    redirect_uris: [https://grafana.example.com/login/generic_oauth]", []string{"public client", "remove secret"}},
+		{"short secret", "    secret: short", "    secret: ${GRAFANA_SECRET}", []string{"too short", "openssl rand"}},
+		{"secret and hash", "    secret: ${GRAFANA_SECRET}\n    secret_sha256: " + strings.Repeat("ab", 32), "    secret: ${GRAFANA_SECRET}", []string{"not both"}},
+		{"bad hash", "    secret_sha256: xyz", "    secret: ${GRAFANA_SECRET}", []string{"64 hex digits"}},
 		{"bad scope", "  official_account: { app_id: wx123, app_secret: x, scope: snsapi_login }", "  official_account: { app_id: wx123, app_secret: \"${OA_SECRET}\" }", []string{"scope", "snsapi_base"}},
 	}
 	for _, tc := range cases {
@@ -84,7 +90,7 @@ func TestParseConfigErrors(t *testing.T) {
 					t.Errorf("error %q does not mention %q", err, w)
 				}
 			}
-			if strings.Contains(err.Error(), "oa-secret") || strings.Contains(err.Error(), "0123456789") {
+			if strings.Contains(err.Error(), "oa-secret") || strings.Contains(err.Error(), "0123456789012345") {
 				t.Errorf("error leaks a secret: %q", err)
 			}
 		})
@@ -119,7 +125,7 @@ func TestExampleConfigParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := ParseConfig(raw, env(map[string]string{"WECHAT_OA_SECRET": "x", "GRAFANA_OIDC_SECRET": "y", "WECHAT_WEB_SECRET": "w", "WECHAT_MP_SECRET": "m"}))
+	cfg, err := ParseConfig(raw, env(map[string]string{"WECHAT_OA_SECRET": "x", "GRAFANA_OIDC_SECRET": "y0123456789abcdef", "WECHAT_WEB_SECRET": "w", "WECHAT_MP_SECRET": "m"}))
 	if err != nil {
 		t.Fatalf("config.example.yaml does not parse: %v", err)
 	}
@@ -155,4 +161,18 @@ func TestExampleConfigDocumentsEveryKey(t *testing.T) {
 		}
 	}
 	walk(reflect.TypeOf(Config{}), "")
+}
+
+func TestHashedClientSecret(t *testing.T) {
+	sum := sha256.Sum256([]byte(rpSecret))
+	h := newHarness(t, withClient(rpClientID, func(c *ClientConfig) {
+		c.Secret, c.SecretSHA256 = "", hex.EncodeToString(sum[:])
+	}))
+	res := h.login(h.rp(rpClientID, rpSecret, rpRedirect), h.browser(), "alice")
+	if res.idToken.Subject == "" {
+		t.Fatal("no login with a hashed secret")
+	}
+	if status, _, _ := h.tokenRequest(url.Values{"grant_type": {"authorization_code"}, "code": {"x"}}, rpClientID, hex.EncodeToString(sum[:])); status != 401 {
+		t.Fatalf("the hash itself was accepted as the secret: %d", status)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -80,6 +81,11 @@ func New(cfg *Config, d Deps) (*Server, error) {
 	var clients []*oidc.Client
 	for _, cc := range cfg.Clients {
 		c := oidc.NewClient(cc.ID, cc.Secret, cc.RedirectURIs)
+		if cc.SecretSHA256 != "" {
+			var h [32]byte
+			hex.Decode(h[:], []byte(cc.SecretSHA256)) // validated by Config.Validate
+			c.SetSecretHash(h)
+		}
 		c.Name = cc.Name
 		if cc.TokenEndpointAuthMethod != "" {
 			c.AuthMethods = []string{cc.TokenEndpointAuthMethod}

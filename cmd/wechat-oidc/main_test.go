@@ -63,7 +63,7 @@ listen: %s
 wechat:
   official_account: { app_id: wx1, app_secret: "${TEST_OA_SECRET}" }
 clients:
-  - { id: app, secret: app-secret, redirect_uris: [https://app.example.com/cb] }
+  - { id: app, secret: app-secret-0123456789, redirect_uris: [https://app.example.com/cb] }
 keys: { dir: %s }
 `, issuer, addr, filepath.Join(dir, "keys"))
 	path := filepath.Join(dir, "config.yaml")
@@ -108,7 +108,7 @@ keys: { dir: %s }
 	case <-time.After(15 * time.Second):
 		t.Fatal("serve did not stop")
 	}
-	if strings.Contains(logs.String(), "oa-secret-value") || strings.Contains(logs.String(), "app-secret") {
+	if strings.Contains(logs.String(), "oa-secret-value") || strings.Contains(logs.String(), "app-secret-0123456789") {
 		t.Fatal("a secret reached the log")
 	}
 }
