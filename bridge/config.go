@@ -253,16 +253,38 @@ func ParseConfig(raw []byte, lookup func(string) (string, bool)) (*Config, error
 	if err := checkKeys(root.Content[0], reflect.TypeOf(Config{}), ""); err != nil {
 		return nil, err
 	}
-	if err := expandEnv(root.Content[0], "", lookup); err != nil {
+	// Values that came from the environment may be secrets: no error below
+	// may quote them. Each is replaced by its ${NAME} in error messages.
+	expanded := map[string]string{}
+	recording := func(name string) (string, bool) {
+		v, ok := lookup(name)
+		if ok && v != "" {
+			expanded[v] = "${" + name + "}"
+		}
+		return v, ok
+	}
+	if err := expandEnv(root.Content[0], "", recording); err != nil {
 		return nil, err
+	}
+	redact := func(err error) error {
+		msg := err.Error()
+		for v, ref := range expanded {
+			msg = strings.ReplaceAll(msg, v, ref)
+			// yaml.v3 quotes at most the first 7 characters of a value it
+			// cannot decode ("Zq7xK2m...").
+			if len(v) > 7 {
+				msg = strings.ReplaceAll(msg, v[:7]+"...", ref)
+			}
+		}
+		return errors.New(msg)
 	}
 	var cfg Config
 	if err := root.Content[0].Decode(&cfg); err != nil {
-		return nil, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil, redact(fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: ")))
 	}
 	cfg.applyDefaults()
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, redact(err)
 	}
 	return &cfg, nil
 }

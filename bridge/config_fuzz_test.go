@@ -1,9 +1,12 @@
 package bridge
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -12,11 +15,13 @@ import (
 // config may reference. They are secrets: no error message may show them.
 // Random-looking so that they cannot turn up in a message by coincidence.
 var fuzzConfigSecrets = map[string]string{
-	"OA_SECRET":           "Zq7xK2mPw9vR",
-	"GRAFANA_SECRET":      "Hb4nT8cLs3eY",
-	"WECHAT_OA_SECRET":    "Jd5uF1gXo6aW",
-	"GRAFANA_OIDC_SECRET": "Vk3yN7hQe2iB",
-	"REDIS_PASSWORD":      "Mc8pL4tGr1zU",
+	"OA_SECRET":           "Zq7xK2mPw9vRa4Ty",
+	"GRAFANA_SECRET":      "Hb4nT8cLs3eYq9Wm",
+	"WECHAT_OA_SECRET":    "Jd5uF1gXo6aWk2Rv",
+	"GRAFANA_OIDC_SECRET": "Vk3yN7hQe2iBu8Pz",
+	"REDIS_PASSWORD":      "Mc8pL4tGr1zUx5Ns",
+	"WECHAT_WEB_SECRET":   "Wr6eD3sAj9kLc1Xq",
+	"WECHAT_MP_SECRET":    "Pn2gB7vYm4hTf8Ko",
 }
 
 // fuzzConfigPlain are variables whose values are not secret.
@@ -70,6 +75,14 @@ func FuzzParseConfig(f *testing.F) {
 		f.Fatal(err)
 	}
 	ex := string(example)
+	// Every variable the example references is known (as a secret), so that
+	// the example parses even as it grows new ones.
+	for _, m := range regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`).FindAllStringSubmatch(ex, -1) {
+		if _, ok := fuzzConfigLookup(m[1]); !ok {
+			sum := sha256.Sum256([]byte(m[1]))
+			fuzzConfigSecrets[m[1]] = "G" + base64.RawURLEncoding.EncodeToString(sum[:12])
+		}
+	}
 	seeds := []string{
 		ex,
 		fuzzConfigMinimal,
@@ -97,6 +110,8 @@ func FuzzParseConfig(f *testing.F) {
 		strings.Replace(ex, "issuer: https://sso.example.com", "issuer: http://127.0.0.1:8080/sso", 1),
 		strings.Replace(ex, "issuer: https://sso.example.com", "issuer: https://user@sso.example.com/?q#f", 1),
 		strings.Replace(ex, "redirect_uris: [https://grafana.example.com/login/generic_oauth]", "redirect_uris: [\"https://g.example.com/cb#x\", \"com.example.app:/cb\"]", 1),
+		strings.Replace(ex, "secret: ${GRAFANA_OIDC_SECRET}", "secret_sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", 1),
+		strings.Replace(ex, "secret: ${GRAFANA_OIDC_SECRET}", "secret: short", 1),
 		strings.Replace(fuzzConfigMinimal, "clients:\n", "clients:\n  - {id: grafana, secret: s, redirect_uris: [https://a/cb]}\n", 1),
 		fuzzConfigMinimal + "issuerr: x\n",
 		fuzzConfigMinimal + "issuer: https://b.example.com\n",

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -214,6 +215,12 @@ func (s *Set) JWKS() jose.JSONWebKeySet {
 // It does not look inside the payload: expiry, issuer and audience are the
 // caller's to check.
 func (s *Set) Verify(token string) ([]byte, error) {
+	if !canonicalCompactJWS(token) {
+		// go-jose decodes base64url leniently (stray CR/LF, non-zero unused
+		// bits in the last character): several spellings of one token
+		// would verify. Only the one spelling we produce is accepted.
+		return nil, errors.New("keys: not a canonical compact JWS (three unpadded base64url parts)")
+	}
 	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{algorithm})
 	if err != nil {
 		return nil, fmt.Errorf("keys: malformed or not RS256: %w", err)
@@ -238,4 +245,23 @@ func (s *Set) Verify(token string) ([]byte, error) {
 		}
 	}
 	return nil, errors.New("keys: signature does not verify with any of our keys")
+}
+
+// canonicalCompactJWS reports whether token is three non-empty base64url
+// parts (RFC 7515 §7.1), each in its one canonical, unpadded encoding.
+func canonicalCompactJWS(token string) bool {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	for _, p := range parts {
+		if p == "" {
+			return false
+		}
+		b, err := base64.RawURLEncoding.Strict().DecodeString(p)
+		if err != nil || base64.RawURLEncoding.EncodeToString(b) != p {
+			return false
+		}
+	}
+	return true
 }

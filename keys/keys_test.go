@@ -716,3 +716,33 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+// TestVerifyRefusesNonCanonicalSpellings: go-jose decodes base64url
+// leniently, so one genuine token could be written several ways; only the
+// spelling we produced verifies.
+func TestVerifyRefusesNonCanonicalSpellings(t *testing.T) {
+	s, err := NewEphemeral()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := s.Sign([]byte(`{"sub":"x"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Verify(tok); err != nil {
+		t.Fatalf("genuine token refused: %v", err)
+	}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, tok[len(tok)-1])
+	for name, v := range map[string]string{
+		"unused bits of the last character set": tok[:len(tok)-1] + string(alphabet[last^1]),
+		"CR LF inside":                          tok[:10] + "\r\n" + tok[10:],
+		"padding":                               tok + "=",
+		"empty signature":                       tok[:strings.LastIndexByte(tok, '.')+1],
+		"four parts":                            tok + ".x",
+	} {
+		if _, err := s.Verify(v); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
