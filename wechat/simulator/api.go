@@ -192,6 +192,35 @@ func (s *Simulator) requireGET(w http.ResponseWriter, r *http.Request, c *Call) 
 	return true
 }
 
+// checkCodeRequest checks what the code exchanges share (§2a, §4): the
+// parameters in WeChat's order of complaint, then the app and its secret.
+func (s *Simulator) checkCodeRequest(w http.ResponseWriter, r *http.Request, c *Call, codeParam string) (App, string, bool) {
+	q := r.URL.Query()
+	appID, secret, code := q.Get("appid"), q.Get("secret"), q.Get(codeParam)
+	fail := func(code int) (App, string, bool) {
+		s.apiError(w, c, code, errmsgs[code])
+		return App{}, "", false
+	}
+	switch {
+	case appID == "":
+		return fail(41002)
+	case secret == "":
+		return fail(41004)
+	case code == "":
+		return fail(41008)
+	case q.Get("grant_type") != "authorization_code":
+		return fail(40002)
+	}
+	app, ok := s.apps[appID]
+	if !ok {
+		return fail(40013)
+	}
+	if app.Secret != secret {
+		return fail(40125)
+	}
+	return app, code, true
+}
+
 type tokenBody struct {
 	AccessToken    string `json:"access_token"`
 	ExpiresIn      int    `json:"expires_in"`
@@ -207,31 +236,11 @@ func (s *Simulator) serveAccessToken(w http.ResponseWriter, r *http.Request, c *
 	if !s.requireGET(w, r, c) {
 		return
 	}
-	q := r.URL.Query()
-	appID, secret, code := q.Get("appid"), q.Get("secret"), q.Get("code")
-	switch {
-	case appID == "":
-		s.apiError(w, c, 41002, errmsgs[41002])
-		return
-	case secret == "":
-		s.apiError(w, c, 41004, errmsgs[41004])
-		return
-	case code == "":
-		s.apiError(w, c, 41008, errmsgs[41008])
-		return
-	case q.Get("grant_type") != "authorization_code":
-		s.apiError(w, c, 40002, errmsgs[40002])
-		return
-	}
-	app, ok := s.apps[appID]
+	app, code, ok := s.checkCodeRequest(w, r, c, "code")
 	if !ok {
-		s.apiError(w, c, 40013, errmsgs[40013])
 		return
 	}
-	if app.Secret != secret {
-		s.apiError(w, c, 40125, errmsgs[40125])
-		return
-	}
+	appID := app.ID
 
 	s.mu.Lock()
 	now := s.now()
@@ -441,31 +450,11 @@ func (s *Simulator) serveCode2Session(w http.ResponseWriter, r *http.Request, c 
 	if !s.requireGET(w, r, c) {
 		return
 	}
-	q := r.URL.Query()
-	appID, secret, code := q.Get("appid"), q.Get("secret"), q.Get("js_code")
-	switch {
-	case appID == "":
-		s.apiError(w, c, 41002, errmsgs[41002])
-		return
-	case secret == "":
-		s.apiError(w, c, 41004, errmsgs[41004])
-		return
-	case code == "":
-		s.apiError(w, c, 41008, errmsgs[41008])
-		return
-	case q.Get("grant_type") != "authorization_code":
-		s.apiError(w, c, 40002, errmsgs[40002])
-		return
-	}
-	app, ok := s.apps[appID]
+	app, code, ok := s.checkCodeRequest(w, r, c, "js_code")
 	if !ok {
-		s.apiError(w, c, 40013, errmsgs[40013])
 		return
 	}
-	if app.Secret != secret {
-		s.apiError(w, c, 40125, errmsgs[40125])
-		return
-	}
+	appID := app.ID
 	s.mu.Lock()
 	g := s.codes[code]
 	if g == nil || !g.js || g.appID != appID || s.now().After(g.expires) {
