@@ -43,33 +43,25 @@ func (p *Provider) HandleToken(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	var resp any
+	var e *Error
 	switch gt := params["grant_type"]; gt {
 	case GrantAuthorizationCode:
-		resp, e := p.exchangeCode(r.Context(), client, params)
-		if e != nil {
-			p.writeTokenError(w, r, e)
-			return
-		}
-		writeJSON(w, http.StatusOK, resp)
+		resp, e = p.exchangeCode(r.Context(), client, params)
 	case GrantRefreshToken:
-		resp, e := p.refresh(r.Context(), client, params)
-		if e != nil {
-			p.writeTokenError(w, r, e)
-			return
-		}
-		writeJSON(w, http.StatusOK, resp)
+		resp, e = p.refresh(r.Context(), client, params)
 	case GrantTokenExchange:
-		resp, e := p.exchangeToken(r.Context(), client, params)
-		if e != nil {
-			p.writeTokenError(w, r, e)
-			return
-		}
-		writeJSON(w, http.StatusOK, resp)
+		resp, e = p.exchangeToken(r.Context(), client, params)
 	case "":
-		p.writeTokenError(w, r, ErrInvalidRequest("the grant_type parameter is missing"))
+		e = ErrInvalidRequest("the grant_type parameter is missing")
 	default:
-		p.writeTokenError(w, r, ErrUnsupportedGrantType("grant_type %q is not supported", printable(gt)))
+		e = ErrUnsupportedGrantType("grant_type %q is not supported", printable(gt))
 	}
+	if e != nil {
+		p.writeTokenError(w, r, e)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 // clientRequest starts every client-authenticated endpoint (token,
