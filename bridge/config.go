@@ -129,6 +129,9 @@ type ClientConfig struct {
 	TokenEndpointAuthMethod string `yaml:"token_endpoint_auth_method"`
 	RequirePKCE             bool   `yaml:"require_pkce"`
 	AllowPlainPKCE          bool   `yaml:"allow_plain_pkce"`
+	// LoopbackAnyPort (native apps): a registered http://127.0.0.1/... or
+	// http://[::1]/... redirect URI matches any port (RFC 8252 §7.3).
+	LoopbackAnyPort bool `yaml:"loopback_any_port"`
 	// RefreshTokens issues refresh tokens even when offline_access is not requested.
 	RefreshTokens bool `yaml:"refresh_tokens"`
 	// PostLogoutRedirectURIs are where RP-initiated logout may return (exact match).
@@ -614,6 +617,15 @@ func (c *Config) Validate() error {
 		for j, r := range cl.RedirectURIs {
 			if err := validateRedirectURI(r); err != nil {
 				return fmt.Errorf("%s (%s).redirect_uris[%d] %q: %v", key, cl.ID, j, r, err)
+			}
+		}
+		if cl.LoopbackAnyPort {
+			loopback := false
+			for _, r := range cl.RedirectURIs {
+				loopback = loopback || strings.HasPrefix(r, "http://127.0.0.1") || strings.HasPrefix(r, "http://[::1]")
+			}
+			if !loopback {
+				return fmt.Errorf("%s (%s).loopback_any_port needs a redirect URI on http://127.0.0.1 or http://[::1] (RFC 8252 §7.3; not localhost)", key, cl.ID)
 			}
 		}
 		for j, r := range cl.PostLogoutRedirectURIs {

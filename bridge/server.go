@@ -92,6 +92,7 @@ func New(cfg *Config, d Deps) (*Server, error) {
 		}
 		c.RequirePKCE = cc.RequirePKCE
 		c.AllowPlainPKCE = cc.AllowPlainPKCE
+		c.LoopbackAnyPort = cc.LoopbackAnyPort
 		c.RefreshTokens = cc.RefreshTokens
 		c.AllowTokenExchange = cc.MiniProgram
 		clients = append(clients, c)

@@ -35,6 +35,9 @@ type Client struct {
 	RequirePKCE bool
 	// AllowPlainPKCE permits code_challenge_method=plain (RFC 7636 §4.2).
 	AllowPlainPKCE bool
+	// LoopbackAnyPort lets a native app's loopback redirect URI use any
+	// port (RFC 8252 §7.3); see HasRedirectURI.
+	LoopbackAnyPort bool
 	// RefreshTokens makes the authorization_code grant issue a refresh token
 	// to this client even when offline_access was not requested.
 	RefreshTokens bool
@@ -90,13 +93,39 @@ func (c *Client) checkSecret(secret string) bool {
 // HasRedirectURI reports an exact, byte-for-byte match with a registered URI.
 // No normalisation of any kind: case, trailing slash, port, query and
 // percent-encoding all count (RFC 6749 §3.1.2.3, RFC 9700 §4.1.3).
+//
+// The one exception, for native clients that opt in (LoopbackAnyPort):
+// RFC 8252 §7.3 — a registered http://127.0.0.1/... or http://[::1]/...
+// redirect URI matches the same URI with any port, since the app listens
+// on whatever port the OS gives it. Everything but the port must still be
+// identical, and "localhost" is not a loopback literal (§8.3).
 func (c *Client) HasRedirectURI(uri string) bool {
 	for _, r := range c.RedirectURIs {
 		if r == uri {
 			return true
 		}
+		if c.LoopbackAnyPort && sameLoopbackIgnoringPort(r, uri) {
+			return true
+		}
 	}
 	return false
+}
+
+func sameLoopbackIgnoringPort(registered, uri string) bool {
+	ru, err1 := url.Parse(registered)
+	u, err2 := url.Parse(uri)
+	if err1 != nil || err2 != nil || ru.Scheme != "http" || u.Scheme != "http" {
+		return false
+	}
+	host := ru.Hostname()
+	if (host != "127.0.0.1" && host != "::1") || u.Hostname() != host || u.User != nil || u.Port() == "" {
+		return false
+	}
+	// Everything after the authority must be byte-identical.
+	rest := func(s, authority string) string {
+		return strings.TrimPrefix(s, "http://"+authority)
+	}
+	return rest(registered, ru.Host) == rest(uri, u.Host) && strings.HasPrefix(uri, "http://"+u.Host)
 }
 
 // Registry holds the registered clients.

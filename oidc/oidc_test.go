@@ -270,3 +270,31 @@ func TestFormPostPage(t *testing.T) {
 		t.Fatalf("form does not post code and iss to the redirect_uri:\n%s", body)
 	}
 }
+
+// TestLoopbackRedirectPortFlexibility: RFC 8252 §7.3 only for native
+// clients that opt in; everything but the port must match.
+func TestLoopbackRedirectPortFlexibility(t *testing.T) {
+	native := &Client{ID: "cli", RedirectURIs: []string{"http://127.0.0.1/callback", "http://[::1]/cb"}, AuthMethods: []string{AuthMethodNone}}
+	strict := &Client{ID: "cli2", RedirectURIs: []string{"http://127.0.0.1/callback"}, AuthMethods: []string{AuthMethodNone}}
+	native.LoopbackAnyPort = true
+	for uri, want := range map[string]bool{
+		"http://127.0.0.1/callback":            true,
+		"http://127.0.0.1:53412/callback":      true,
+		"http://[::1]:8123/cb":                 true,
+		"http://127.0.0.1:53412/callback/":     false,
+		"http://127.0.0.1:53412/callbackx":     false,
+		"http://127.0.0.1:53412/callback?x":    false,
+		"http://127.0.0.2:53412/callback":      false,
+		"http://localhost:53412/callback":      false,
+		"https://127.0.0.1:53412/callback":     false,
+		"http://evil@127.0.0.1:1/callback":     false,
+		"http://127.0.0.1:53412@evil/callback": false,
+	} {
+		if got := native.HasRedirectURI(uri); got != want {
+			t.Errorf("native %q: %v, want %v", uri, got, want)
+		}
+	}
+	if strict.HasRedirectURI("http://127.0.0.1:53412/callback") {
+		t.Error("a client that did not opt in accepted another port")
+	}
+}
