@@ -441,6 +441,41 @@ func TestDuplicateCallbackCompletesOnce(t *testing.T) {
 		t.Fatalf("the WeChat code was exchanged %d times", n)
 	}
 	// The same callback in another browser is not answered with the code.
+	defer func() {
+		// And WeChat's two calls racing each other: one exchange, one answer.
+		h.sim.ResetCalls()
+		h.sim.AutoApprove("bob")
+		stopAtCallback := noFollow(h.browser()) // a new browser: no SSO session
+		next := h.authorizeURL(nil)
+		callback := ""
+		for i := 0; i < 5 && callback == "" && !strings.HasPrefix(next, "http://"+rpHost); i++ {
+			resp, err := stopAtCallback.Get(next)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if next = resp.Header.Get("Location"); strings.Contains(next, PathWeChatCallback) {
+				callback = next
+			}
+		}
+		locs := make(chan string, 2)
+		for range 2 {
+			go func() {
+				resp, err := stopAtCallback.Get(callback)
+				if err != nil {
+					locs <- "error: " + err.Error()
+					return
+				}
+				locs <- resp.Header.Get("Location")
+			}()
+		}
+		a, b := <-locs, <-locs
+		if a == "" || a != b || !strings.Contains(a, "code=") {
+			t.Fatalf("racing duplicate callbacks: %q and %q", a, b)
+		}
+		if n := h.sim.CallCount("/sns/oauth2/access_token"); n != 1 {
+			t.Fatalf("racing callbacks exchanged the code %d times", n)
+		}
+	}()
 	resp, q := h.authorize(h.browser(), callback)
 	if q != nil || resp.StatusCode == http.StatusFound {
 		t.Fatalf("another browser got the result: %d %v", resp.StatusCode, q)

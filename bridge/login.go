@@ -352,12 +352,14 @@ func (s *Server) handleWeChatCallback(c echo.Context) error {
 		s.log.WarnContext(ctx, "callback: browser does not match the one that started the login (possible login CSRF)", "client_id", pl.Request.ClientID)
 		return s.renderPage(c, http.StatusForbidden, pageOtherBrowser)
 	}
+	// Mark the leg in flight before taking it, so that a duplicate callback
+	// racing this one finds the mark and waits for our answer.
+	inflight, _ := json.Marshal(callbackResult{Browser: browser, CodeHash: hashValue(code)})
+	_, _ = s.store.PutNew(ctx, keyInflight+handle, inflight, time.Minute)
 	if _, err := s.store.Take(ctx, keyPending+handle); err != nil {
 		// A duplicate callback took it a moment ago.
 		return s.duplicateCallback(c, handle, code, browser)
 	}
-	inflight, _ := json.Marshal(callbackResult{Browser: browser, CodeHash: hashValue(code)})
-	_ = s.store.Put(ctx, keyInflight+handle, inflight, time.Minute)
 	leg := &callbackLeg{s: s, c: c, pl: pl, handle: handle, code: code, browser: browser}
 	return leg.run()
 }
