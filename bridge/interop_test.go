@@ -276,10 +276,16 @@ func (kc *keycloakBroker) login(b *http.Client, user string) (*keycloakIdentity,
 		return nil, err
 	}
 	ui := id.userinfo
-	sub, name = str(ui, "sub"), str(ui, "name")
-	given, family = str(ui, "given_name"), str(ui, "family_name")
-	preferred, email = str(ui, "preferred_username"), str(ui, "email")
-	if sub != str(claims, "sub") {
+	// A userinfo value replaces the ID token's when userinfo has one.
+	for _, f := range []struct {
+		v *string
+		k string
+	}{{&sub, "sub"}, {&name, "name"}, {&given, "given_name"}, {&family, "family_name"}, {&preferred, "preferred_username"}, {&email, "email"}} {
+		if v := str(ui, f.k); v != "" {
+			*f.v = v
+		}
+	}
+	if str(ui, "sub") != str(claims, "sub") {
 		return nil, errors.New("Mismatch between the subject in the id_token and the subject from the user_info endpoint")
 	}
 
@@ -330,7 +336,7 @@ func (kc *keycloakBroker) validateToken(raw string) (map[string]any, error) {
 	if raw == "" {
 		return nil, errors.New("No token from server.")
 	}
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
 		return nil, fmt.Errorf("Invalid token: %w", err)
 	}
