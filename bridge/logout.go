@@ -106,6 +106,18 @@ func (s *Server) deliverLogout(clientID, uri, token string) {
 // graceful shutdown).
 func (s *Server) WaitBackchannel() { s.bc.wg.Wait() }
 
+// WaitBackchannelTimeout waits at most d; it reports whether all finished.
+func (s *Server) WaitBackchannelTimeout(d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { s.bc.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
 // handleLogout is RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0
 // §2–3). With a valid id_token_hint for the current session the session ends
 // at once; without one the person is asked to confirm, so a third-party page

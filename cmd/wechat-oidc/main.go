@@ -120,7 +120,12 @@ func serve(ctx context.Context, configPath string, stderr io.Writer) error {
 	}
 	logger.Info("wechat-oidc starting", "version", version, "issuer", cfg.Issuer, "listen", cfg.Listen,
 		"subject", cfg.Subject, "store", cfg.Store.Type, "clients", len(cfg.Clients), "kid", ks.KeyID())
-	return listenAndServe(ctx, cfg.Listen, srv, logger)
+	err = listenAndServe(ctx, cfg.Listen, srv, logger)
+	// Sessions ended just before shutdown still tell their clients.
+	if !srv.WaitBackchannelTimeout(15 * time.Second) {
+		logger.Warn("shutdown: some back-channel logout deliveries were still retrying and were dropped")
+	}
+	return err
 }
 
 func openStore(ctx context.Context, sc bridge.StoreConfig) (store.Store, error) {
