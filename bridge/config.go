@@ -183,6 +183,10 @@ type RedisConfig struct {
 
 type KeysConfig struct {
 	Dir string `yaml:"dir"`
+	// PublishBeforeUse: a key added for rotation is published in the JWKS at
+	// once but signs only after this long, so that every replica and every
+	// relying party's JWKS cache knows it first.
+	PublishBeforeUse Duration `yaml:"publish_before_use"`
 }
 
 type TokensConfig struct {
@@ -487,6 +491,9 @@ func (c *Config) applyDefaults() {
 		// Generous: a whole office often shares one egress IP.
 		c.Limits.AuthorizePerIP = RateConfig{Rate: 20, Burst: 100}
 	}
+	if c.Keys.PublishBeforeUse == 0 {
+		c.Keys.PublishBeforeUse = Duration(time.Hour)
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -687,6 +694,7 @@ func (c *Config) Validate() error {
 		{"tokens.access_token_ttl", c.Tokens.AccessTokenTTL, 24 * time.Hour},
 		{"tokens.id_token_ttl", c.Tokens.IDTokenTTL, 24 * time.Hour},
 		{"login.pending_ttl", c.Login.PendingTTL, time.Hour},
+		{"keys.publish_before_use", c.Keys.PublishBeforeUse, 30 * 24 * time.Hour},
 		{"tokens.refresh_idle_ttl", c.Tokens.RefreshIdleTTL, 365 * 24 * time.Hour},
 		{"tokens.refresh_absolute_ttl", c.Tokens.RefreshAbsoluteTTL, 365 * 24 * time.Hour},
 		{"tokens.refresh_reuse_grace", c.Tokens.RefreshReuseGrace, time.Minute},

@@ -62,6 +62,36 @@ func LoadOrCreate(dir string) (*Set, error) {
 	return newSet(keys)
 }
 
+// AddKey generates a new signing key and writes it to dir (which must
+// exist): the first step of a rotation. Running servers publish it after
+// their next start; with Staged it signs only once it has been published
+// long enough. It returns the new key's kid and file.
+func AddKey(dir string) (kid, file string, err error) {
+	if _, err := os.Stat(dir); err != nil {
+		return "", "", fmt.Errorf("keys: key directory: %w", err)
+	}
+	existing, err := loadDir(dir)
+	if err != nil {
+		return "", "", err // refuse to add to a directory the server would refuse
+	}
+	// File names carry whole seconds: the new key must be strictly the
+	// newest, or replicas could disagree on which key is which.
+	created := time.Now().Truncate(time.Second)
+	for _, k := range existing {
+		if !created.After(k.created) {
+			created = k.created.Add(time.Second)
+		}
+	}
+	k, err := generate(created)
+	if err != nil {
+		return "", "", err
+	}
+	if k.file, err = writeKeyFile(dir, k); err != nil {
+		return "", "", err
+	}
+	return k.kid, k.file, nil
+}
+
 // loadDir reads every key file in dir.
 func loadDir(dir string) ([]*signingKey, error) {
 	entries, err := os.ReadDir(dir)

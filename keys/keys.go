@@ -30,18 +30,56 @@ type signingKey struct {
 	file    string // "" for an ephemeral key
 }
 
-// Set is the provider's signing keys: the newest signs, all verify. A Set is
-// safe for concurrent use and does not change after it is made (rotation
-// makes a new Set).
+// Set is the provider's signing keys: all are published and verify; the
+// newest one that is old enough signs (see Staged). A Set is safe for
+// concurrent use; its keys do not change after it is made.
 type Set struct {
-	keys  []*signingKey // newest first: keys[0] signs
+	keys  []*signingKey // newest first
 	byKID map[string]*signingKey
 	jwks  []jose.JSONWebKey
 
-	// signers holds one jose.Signer per token type ("JWT", "logout+jwt"),
-	// built on first use and then kept: a signer is not rebuilt per token.
+	// publishBeforeUse: a key signs only once it has been published this
+	// long (staged rotation); 0 means the newest key signs at once.
+	publishBeforeUse time.Duration
+	now              func() time.Time
+
+	// signers holds one jose.Signer per key and token type ("JWT",
+	// "logout+jwt"), built on first use and then kept: a signer is not
+	// rebuilt per token.
 	mu      sync.RWMutex
 	signers map[string]jose.Signer
+}
+
+// Staged makes key rotation safe across replicas and relying parties' JWKS
+// caches: a key signs only after it has been published for d. The newest
+// key at least d old signs; if none is, the oldest key does (so a first
+// start, with one new key, signs at once). now is the clock (nil: time.Now).
+// It returns s for chaining.
+func (s *Set) Staged(d time.Duration, now func() time.Time) *Set {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.publishBeforeUse = d
+	if now != nil {
+		s.now = now
+	}
+	return s
+}
+
+// active is the key that signs now.
+func (s *Set) active() *signingKey {
+	s.mu.RLock()
+	d, now := s.publishBeforeUse, s.now
+	s.mu.RUnlock()
+	if d <= 0 {
+		return s.keys[0]
+	}
+	t := now()
+	for _, k := range s.keys {
+		if !k.created.Add(d).After(t) {
+			return k
+		}
+	}
+	return s.keys[len(s.keys)-1]
 }
 
 // NewEphemeral returns a Set with one new RSA key that lives only in memory:
@@ -113,6 +151,7 @@ func newSet(keys []*signingKey) (*Set, error) {
 		keys:    keys,
 		byKID:   make(map[string]*signingKey, len(keys)),
 		signers: make(map[string]jose.Signer),
+		now:     time.Now,
 	}
 	for _, k := range keys {
 		if other, dup := s.byKID[k.kid]; dup {
@@ -132,8 +171,8 @@ func newSet(keys []*signingKey) (*Set, error) {
 	return s, nil
 }
 
-// KeyID returns the kid of the key that signs.
-func (s *Set) KeyID() string { return s.keys[0].kid }
+// KeyID returns the kid of the key that signs now.
+func (s *Set) KeyID() string { return s.active().kid }
 
 // Algorithm returns the JWS algorithm of every signature: "RS256".
 func (s *Set) Algorithm() string { return string(algorithm) }
@@ -148,13 +187,14 @@ func (s *Set) Sign(payload []byte) (string, error) {
 // SignWithType is Sign with another typ header, such as "logout+jwt" for
 // back-channel logout tokens (OpenID Connect Back-Channel Logout 1.0 §2.4).
 func (s *Set) SignWithType(payload []byte, typ string) (string, error) {
-	signer, err := s.signer(typ)
+	active := s.active()
+	signer, err := s.signerFor(active, typ)
 	if err != nil {
 		return "", err
 	}
 	jws, err := signer.Sign(payload)
 	if err != nil {
-		return "", fmt.Errorf("keys: sign with key %s: %w", s.KeyID(), err)
+		return "", fmt.Errorf("keys: sign with key %s: %w", active.kid, err)
 	}
 	token, err := jws.CompactSerialize()
 	if err != nil {
@@ -163,23 +203,26 @@ func (s *Set) SignWithType(payload []byte, typ string) (string, error) {
 	return token, nil
 }
 
-// signer returns the active key's signer for typ, building it the first time.
-func (s *Set) signer(typ string) (jose.Signer, error) {
+// signer returns the active key's signer for typ.
+func (s *Set) signer(typ string) (jose.Signer, error) { return s.signerFor(s.active(), typ) }
+
+// signerFor returns key's signer for typ, building it the first time.
+func (s *Set) signerFor(active *signingKey, typ string) (jose.Signer, error) {
 	if typ == "" {
 		return nil, errors.New("keys: token type (typ header) is empty")
 	}
+	id := active.kid + "|" + typ
 	s.mu.RLock()
-	signer, ok := s.signers[typ]
+	signer, ok := s.signers[id]
 	s.mu.RUnlock()
 	if ok {
 		return signer, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if signer, ok := s.signers[typ]; ok {
+	if signer, ok := s.signers[id]; ok {
 		return signer, nil
 	}
-	active := s.keys[0]
 	signer, err := jose.NewSigner(
 		jose.SigningKey{Algorithm: algorithm, Key: jose.JSONWebKey{Key: active.private, KeyID: active.kid}},
 		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)),
@@ -187,7 +230,7 @@ func (s *Set) signer(typ string) (jose.Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keys: signer for key %s: %w", active.kid, err)
 	}
-	s.signers[typ] = signer
+	s.signers[id] = signer
 	return signer, nil
 }
 

@@ -746,3 +746,84 @@ func TestVerifyRefusesNonCanonicalSpellings(t *testing.T) {
 		}
 	}
 }
+
+// TestStagedRotation: a key added to the directory is published at once but
+// signs only after it has been published for the configured time; tokens of
+// the old key keep verifying throughout.
+func TestStagedRotation(t *testing.T) {
+	dir := t.TempDir()
+	first, err := LoadOrCreate(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldKID := first.KeyID()
+	oldTok, _ := first.Sign([]byte(`{"n":1}`))
+
+	newKID, file, err := AddKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if newKID == oldKID || !strings.HasPrefix(file, dir) {
+		t.Fatalf("AddKey: %s %s", newKID, file)
+	}
+	wantMode(t, file, 0o600)
+
+	now := time.Now()
+	clock := func() time.Time { return now }
+	s, err := LoadOrCreate(dir) // a restart: both keys loaded
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Staged(time.Hour, clock)
+	if kids := jwksKIDs(s); len(kids) != 2 {
+		t.Fatalf("JWKS after adding a key: %v", kids)
+	}
+	// Published but young: the old key still signs...
+	if s.KeyID() != oldKID {
+		t.Fatalf("a key published for 0s signs already (%s)", s.KeyID())
+	}
+	tok, _ := s.Sign([]byte(`{"n":2}`))
+	if kidOf(t, tok) != oldKID {
+		t.Fatal("signed with the young key")
+	}
+	// ...until it has been published for an hour.
+	now = now.Add(time.Hour + 2*time.Second)
+	if s.KeyID() != newKID {
+		t.Fatalf("after an hour the new key does not sign (%s)", s.KeyID())
+	}
+	tok, _ = s.Sign([]byte(`{"n":3}`))
+	if kidOf(t, tok) != newKID {
+		t.Fatal("not signed with the new key")
+	}
+	for _, tk := range []string{oldTok, tok} {
+		if _, err := s.Verify(tk); err != nil {
+			t.Fatalf("verify across the rotation: %v", err)
+		}
+	}
+	// Unstaged (the default), the newest key signs at once.
+	plain, _ := LoadOrCreate(dir)
+	if plain.KeyID() != newKID {
+		t.Fatal("without staging the newest key must sign")
+	}
+}
+
+func jwksKIDs(s *Set) []string {
+	var out []string
+	for _, k := range s.JWKS().Keys {
+		out = append(out, k.KeyID)
+	}
+	return out
+}
+
+func kidOf(t *testing.T, tok string) string {
+	t.Helper()
+	raw, err := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct {
+		Kid string `json:"kid"`
+	}
+	_ = json.Unmarshal(raw, &h)
+	return h.Kid
+}

@@ -37,6 +37,8 @@ Usage:
   wechat-oidc serve --config FILE   run the provider with a configuration file
   wechat-oidc dev [--listen ADDR]   run everything locally: provider, WeChat simulator, demo app
                                     (default 127.0.0.1:8080; open http://127.0.0.1:8080/)
+  wechat-oidc keys add --config FILE
+                                    add a signing key to keys.dir (rotation; see README)
   wechat-oidc version               print the version
 `
 
@@ -76,6 +78,36 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	case "keys":
+		if len(args) < 2 || args[1] != "add" {
+			fmt.Fprintln(stderr, "keys: the subcommand is add: wechat-oidc keys add --config FILE")
+			return 2
+		}
+		fs := flag.NewFlagSet("keys add", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		configPath := fs.String("config", "", "path to the YAML configuration file")
+		if err := fs.Parse(args[2:]); err != nil {
+			return 2
+		}
+		if *configPath == "" {
+			fmt.Fprintln(stderr, "keys add: --config FILE is required")
+			return 2
+		}
+		cfg, err := bridge.LoadConfig(*configPath)
+		if err != nil {
+			fmt.Fprintln(stderr, "wechat-oidc:", err)
+			return 1
+		}
+		kid, file, err := keys.AddKey(cfg.Keys.Dir)
+		if err != nil {
+			fmt.Fprintln(stderr, "wechat-oidc keys add:", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "added signing key %s (%s)\n"+
+			"Restart every replica: each publishes the new key at once and signs with it %s after its creation\n"+
+			"(keys.publish_before_use). Delete the old key file once the new key has signed for longer than\n"+
+			"tokens.id_token_ttl, then restart again.\n", kid, file, cfg.Keys.PublishBeforeUse.D())
+		return 0
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "wechat-oidc", version)
 		return 0
@@ -109,6 +141,7 @@ func serve(ctx context.Context, configPath string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("keys.dir %s: %w", cfg.Keys.Dir, err)
 	}
+	ks.Staged(cfg.Keys.PublishBeforeUse.D(), nil)
 	st, err := openStore(ctx, cfg.Store)
 	if err != nil {
 		return err

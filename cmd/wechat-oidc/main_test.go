@@ -112,3 +112,30 @@ keys: { dir: %s }
 		t.Fatal("a secret reached the log")
 	}
 }
+
+func TestKeysAdd(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.yaml")
+	os.WriteFile(path, []byte(fmt.Sprintf(`issuer: https://sso.example.com
+wechat:
+  official_account: { app_id: wx1, app_secret: oa-secret }
+clients:
+  - { id: app, secret: app-secret-0123456789, redirect_uris: [https://app.example.com/cb] }
+keys: { dir: %s }
+`, filepath.Join(dir, "keys"))), 0o600)
+	os.MkdirAll(filepath.Join(dir, "keys"), 0o700)
+	for i := 1; i <= 2; i++ {
+		var out, errb bytes.Buffer
+		if code := run([]string{"keys", "add", "--config", path}, &out, &errb); code != 0 || !strings.Contains(out.String(), "added signing key") {
+			t.Fatalf("keys add: %d %q %q", code, out.String(), errb.String())
+		}
+		files, _ := filepath.Glob(filepath.Join(dir, "keys", "*.pem"))
+		if len(files) != i {
+			t.Fatalf("after %d adds: %v", i, files)
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"keys"}, &out, &errb); code != 2 {
+		t.Fatalf("keys without add: %d", code)
+	}
+}
