@@ -42,18 +42,8 @@ func fuzzConfigLookup(name string) (string, bool) {
 	return v, ok
 }
 
-const fuzzConfigMinimal = `
-issuer: https://sso.example.com
-subject: unionid
-wechat:
-  official_account: { app_id: wx123, app_secret: "${OA_SECRET}" }
-clients:
-  - id: grafana
-    secret: ${GRAFANA_SECRET}
-    redirect_uris: [https://grafana.example.com/login/generic_oauth]
-store: { type: memory }
-keys: { dir: /tmp/keys }
-`
+// fuzzConfigMinimal is the table tests' valid config (config_test.go).
+const fuzzConfigMinimal = validConfig
 
 // leakedSecret returns the name of a secret variable some of whose value
 // (any 6 consecutive bytes: yaml.v3 quotes the first 7 bytes of a long value)

@@ -151,7 +151,7 @@ func (s *Server) updateTicket(ctx context.Context, ticket string, fn func(t *xdT
 func (s *Server) handleQR(c echo.Context) error {
 	ctx := c.Request().Context()
 	c.Response().Header().Set("Cache-Control", "no-store")
-	params, perr := oidc.ParseParams(c.Request().URL.RawQuery)
+	params, perr := requestParams(c)
 	if perr != nil {
 		return s.errorPage(c, http.StatusBadRequest, perr)
 	}
@@ -296,7 +296,7 @@ func (s *Server) clientName(id string) string {
 func (s *Server) handleQRScan(c echo.Context) error {
 	ctx := c.Request().Context()
 	c.Response().Header().Set("Cache-Control", "no-store")
-	params, perr := oidc.ParseParams(c.Request().URL.RawQuery)
+	params, perr := requestParams(c)
 	if perr != nil {
 		return s.errorPage(c, http.StatusBadRequest, perr)
 	}

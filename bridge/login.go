@@ -319,7 +319,7 @@ type callbackResult struct {
 func (s *Server) handleWeChatCallback(c echo.Context) error {
 	ctx := c.Request().Context()
 	c.Response().Header().Set("Cache-Control", "no-store")
-	params, perr := oidc.ParseParams(c.Request().URL.RawQuery)
+	params, perr := requestParams(c)
 	if perr != nil {
 		return s.errorPage(c, http.StatusBadRequest, perr)
 	}
@@ -444,13 +444,12 @@ func (l *callbackLeg) run() error {
 		return l.fail(oidc.ErrServerError("the sign-in service had an internal error; try again").WithDebug(err), nil)
 	}
 	id.SessionID = sess.ID
-	id.Claims = s.shapeClaims(req.ClientID, id)
-	oidcCode, err := s.provider.IssueCode(ctx, req, id)
+	s.log.InfoContext(ctx, "callback: WeChat identity resolved", "client_id", req.ClientID, "wechat_app", pl.App, "wechat_scope", pl.Scope)
+	params, err := s.issueCode(ctx, req, id)
 	if err != nil {
 		return l.fail(oidc.ErrServerError("the sign-in service had an internal error; try again").WithDebug(err), nil)
 	}
-	s.log.InfoContext(ctx, "login complete: code issued", "client_id", req.ClientID, "wechat_app", pl.App, "wechat_scope", pl.Scope)
-	return l.respond(url.Values{"code": {oidcCode}})
+	return l.respond(params)
 }
 
 // fail ends the leg with an error for the client (or, on a cross-device
@@ -602,14 +601,24 @@ func (s *Server) recall(ctx context.Context, appID string, p *wechat.UserInfo) {
 
 // completeLogin issues the authorization code and sends it to the client.
 func (s *Server) completeLogin(c echo.Context, req *oidc.AuthRequest, id oidc.Identity) error {
-	id.Claims = s.shapeClaims(req.ClientID, id)
-	code, err := s.provider.IssueCode(c.Request().Context(), req, id)
+	params, err := s.issueCode(c.Request().Context(), req, id)
 	if err != nil {
 		return s.redirectServerError(c, req, err)
 	}
-	s.log.InfoContext(c.Request().Context(), "login complete: code issued", "client_id", req.ClientID)
-	s.provider.WriteAuthorizeResponse(c.Response(), req, url.Values{"code": {code}})
+	s.provider.WriteAuthorizeResponse(c.Response(), req, params)
 	return nil
+}
+
+// issueCode shapes the client's claims and mints the authorization code:
+// the end of every successful login, whichever way it came.
+func (s *Server) issueCode(ctx context.Context, req *oidc.AuthRequest, id oidc.Identity) (url.Values, error) {
+	id.Claims = s.shapeClaims(req.ClientID, id)
+	code, err := s.provider.IssueCode(ctx, req, id)
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "login complete: code issued", "client_id", req.ClientID)
+	return url.Values{"code": {code}}, nil
 }
 
 // identity turns a WeChat profile into the OIDC identity, resolving the
