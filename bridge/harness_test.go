@@ -42,7 +42,7 @@ const (
 
 // harness runs the real server over HTTP against the WeChat simulator.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	sim    *simulator.Simulator
 	simURL string
 	srv    *Server
@@ -121,7 +121,7 @@ func withMiniProgram(clientID string) harnessOption {
 	}
 }
 
-func newHarness(t *testing.T, opts ...harnessOption) *harness {
+func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	t.Helper()
 	h := &harness{t: t, logs: &syncBuffer{}}
 	h.sim = simulator.New(simulator.Config{
