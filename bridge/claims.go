@@ -2,34 +2,29 @@ package bridge
 
 import (
 	"maps"
-	"sort"
 	"strings"
 
-	"github.com/wechat-oidc/wechat-oidc/oidc"
+	"github.com/wechat-oidc/wechat-oidc/config"
+	"github.com/wechat-oidc/wechat-oidc/connector"
 )
 
-// scopeClaims is the claims table of the README: which scope releases which
-// claim. The same claims go into the ID token and userinfo.
-var scopeClaims = map[string][]string{
-	"profile":   {"name", "given_name", "family_name", "picture", "preferred_username", "gender"},
-	"address":   {"address"},
-	"email":     {"email", "email_verified"},
-	"groups":    {"groups"},
-	ScopeWeChat: {"openid", "unionid"},
+// baseScopeClaims is the claims table of the README: which scope releases
+// which claim. The same claims go into the ID token and userinfo. A
+// connector may add scopes of its own (connector.ScopeClaimer).
+var baseScopeClaims = map[string][]string{
+	"profile": {"name", "given_name", "family_name", "picture", "preferred_username", "gender"},
+	"address": {"address"},
+	"email":   {"email", "email_verified"},
+	"groups":  {"groups"},
 	// offline_access releases no claim: it asks for a refresh token.
 	"offline_access": nil,
 }
 
-// groupsBySubject inverts the groups config: subject → sorted group names.
-func groupsBySubject(groups map[string][]string) map[string][]string {
-	out := map[string][]string{}
-	for g, subs := range groups {
-		for _, sub := range subs {
-			out[sub] = append(out[sub], g)
-		}
-	}
-	for _, gs := range out {
-		sort.Strings(gs)
+// scopeClaims is the base table plus the connector's scopes.
+func scopeClaims(conn connector.Connector) map[string][]string {
+	out := maps.Clone(baseScopeClaims)
+	if sc, ok := conn.(connector.ScopeClaimer); ok {
+		maps.Copy(out, sc.ScopeClaims())
 	}
 	return out
 }
@@ -37,15 +32,15 @@ func groupsBySubject(groups map[string][]string) map[string][]string {
 // shapeClaims adds what the operator configured for this client to the
 // person's claims: a synthetic email, given/family names, groups. The
 // identity's own claims are not changed.
-func (s *Server) shapeClaims(clientID string, id oidc.Identity) map[string]any {
-	out := maps.Clone(id.Claims)
+func (s *Server) shapeClaims(clientID, subject string, claims map[string]any) map[string]any {
+	out := maps.Clone(claims)
 	if out == nil {
 		out = map[string]any{}
 	}
-	if gs := s.groups[id.Subject]; len(gs) > 0 {
+	if gs := s.opt.GroupsBySubject[subject]; len(gs) > 0 {
 		out["groups"] = append([]string(nil), gs...)
 	}
-	cc := s.clientConfigs[clientID]
+	cc := s.clients[clientID]
 	if cc == nil {
 		return out
 	}
@@ -55,11 +50,11 @@ func (s *Server) shapeClaims(clientID string, id oidc.Identity) map[string]any {
 		}
 		str := func(k string) string { v, _ := out[k].(string); return v }
 		missing := false
-		res := claimPlaceholder.ReplaceAllStringFunc(t, func(m string) string {
+		res := config.ClaimPlaceholder.ReplaceAllStringFunc(t, func(m string) string {
 			var v string
 			switch m {
 			case "{sub}":
-				v = id.Subject
+				v = subject
 			case "{preferred_username}":
 				v = str("preferred_username")
 			case "{name}":

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -14,15 +15,17 @@ import (
 	"github.com/labstack/echo/v4"
 	qrcode "github.com/skip2/go-qrcode"
 
+	"github.com/wechat-oidc/wechat-oidc/connector"
 	"github.com/wechat-oidc/wechat-oidc/oidc"
 	"github.com/wechat-oidc/wechat-oidc/store"
 )
 
-// Cross-device QR login, for companies with only an Official Account (whose
-// web authorization works only inside WeChat): the desktop page shows a QR
-// code of a short-lived, single-use bridge URL; the person scans it with
-// WeChat; on the phone the Official Account authorization runs, then the
-// phone shows which application asks and a confirm button (so a QR code
+// Cross-device QR login, for upstreams whose authorization works only on a
+// phone (WeChat's Official Account web authorization works only inside
+// WeChat): the desktop page shows a QR code of a short-lived, single-use
+// bridge URL; the person scans it with the phone; on the phone the
+// connector's leg runs, then the phone shows which application asks and a
+// confirm button (so a QR code
 // relayed by a phisher is not approved blindly); the desktop page polls and,
 // once confirmed, finishes the OIDC flow in the desktop browser, which alone
 // can redeem the ticket.
@@ -30,9 +33,6 @@ const (
 	PathQR        = "/qr"
 	PathQRScan    = "/qr/scan"
 	PathQRConfirm = "/qr/confirm"
-
-	keyXDRequest = "bridge:xd:"
-	keyXDTicket  = "bridge:xdt:"
 
 	qrPollSeconds = 2
 )
@@ -53,8 +53,10 @@ type xdRequest struct {
 	Request     *oidc.AuthRequest `json:"request"`
 	Browser     string            `json:"browser"`
 	HintSubject string            `json:"hint_sub,omitempty"`
-	ForcePopup  bool              `json:"force_popup,omitempty"`
-	Ticket      string            `json:"ticket"`
+	// Leg is what the phone runs at the upstream; Flow names it (logs).
+	Leg    connector.Leg `json:"leg"`
+	Flow   string        `json:"flow,omitempty"`
+	Ticket string        `json:"ticket"`
 }
 
 // xdTicket is one QR code's life.
@@ -69,19 +71,17 @@ type xdTicket struct {
 
 // startCrossDevice creates the desktop side and its first ticket, and sends
 // the desktop browser to the QR page.
-func (s *Server) startCrossDevice(c echo.Context, req *oidc.AuthRequest, browser, hintSub string, forcePopup bool) error {
+func (s *Server) startCrossDevice(c echo.Context, req *oidc.AuthRequest, browser, hintSub string, st connector.Start) error {
 	ctx := c.Request().Context()
 	dh := randomID(handleLen)
-	xd := xdRequest{Request: req, Browser: browser, HintSubject: hintSub, ForcePopup: forcePopup}
+	xd := xdRequest{Request: req, Browser: browser, HintSubject: hintSub, Leg: st.Leg, Flow: st.Flow}
 	ticket, err := s.newTicket(ctx, dh)
 	if err == nil {
 		xd.Ticket = ticket
-		err = s.putJSON(ctx, keyXDRequest+dh, xd, s.cfg.Login.PendingTTL.D())
+		err = s.putJSON(ctx, keyXDRequest+dh, xd, s.opt.Login.PendingTTL)
 	}
 	if err != nil {
-		s.log.ErrorContext(ctx, "cross-device: store unavailable", "error", err)
-		s.provider.WriteAuthorizeError(c.Response(), req, oidc.ErrTemporarilyUnavailable("the sign-in service cannot store the request right now; try again shortly"))
-		return nil
+		return s.authorizeUnavailable(c, req, err)
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.Redirect(http.StatusFound, s.url(PathQR)+"?"+url.Values{"d": {dh}}.Encode())
@@ -89,32 +89,18 @@ func (s *Server) startCrossDevice(c echo.Context, req *oidc.AuthRequest, browser
 
 func (s *Server) newTicket(ctx context.Context, dh string) (string, error) {
 	ticket := randomID(handleLen)
-	ttl := s.cfg.WeChat.QRTicketTTL.D()
+	ttl := s.opt.WeChat.QRTicketTTL
 	t := xdTicket{Desktop: dh, Status: ticketWaiting, Expires: s.now().Add(ttl).Unix()}
 	return ticket, s.putJSON(ctx, keyXDTicket+ticket, t, ttl)
-}
-
-func (s *Server) putJSON(ctx context.Context, key string, v any, ttl time.Duration) error {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return s.store.Put(ctx, key, raw, ttl)
-}
-
-func (s *Server) getJSON(ctx context.Context, key string, v any) error {
-	raw, err := s.store.Get(ctx, key)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(raw, v)
 }
 
 // ticketLive reads a ticket, treating one past its expiry as gone (the
 // store's TTL may lag behind the clock).
 func (s *Server) ticketLive(ctx context.Context, ticket string) (*xdTicket, error) {
 	var t xdTicket
-	if err := s.getJSON(ctx, keyXDTicket+ticket, &t); err != nil {
+	if err := s.getJSON(ctx, keyXDTicket+ticket, &t); errors.Is(err, errUnreadable) {
+		return nil, store.ErrNotFound
+	} else if err != nil {
 		return nil, err
 	}
 	if s.now().Unix() >= t.Expires {
@@ -126,7 +112,7 @@ func (s *Server) ticketLive(ctx context.Context, ticket string) (*xdTicket, erro
 // updateTicket changes a live ticket atomically; fn reports false to leave it.
 func (s *Server) updateTicket(ctx context.Context, ticket string, fn func(t *xdTicket) bool) (bool, error) {
 	changed := false
-	err := s.store.Update(ctx, keyXDTicket+ticket, s.cfg.WeChat.QRTicketTTL.D(), func(old []byte) ([]byte, error) {
+	err := s.store.Update(ctx, keyXDTicket+ticket, s.opt.WeChat.QRTicketTTL, func(old []byte) ([]byte, error) {
 		if old == nil {
 			return nil, store.ErrNotFound
 		}
@@ -157,11 +143,18 @@ func (s *Server) handleQR(c echo.Context) error {
 	}
 	dh := params["d"]
 	var xd xdRequest
-	if len(dh) != handleLen || s.getJSON(ctx, keyXDRequest+dh, &xd) != nil || xd.Request == nil {
+	if !validHandle(dh) {
+		return s.renderPage(c, http.StatusBadRequest, pageLoginExpired)
+	}
+	if err := s.getJSON(ctx, keyXDRequest+dh, &xd); err != nil || xd.Request == nil {
+		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, errUnreadable) {
+			s.log.ErrorContext(ctx, "cross-device: store unavailable", "error", err)
+			return s.renderPage(c, http.StatusServiceUnavailable, pageUnavailable)
+		}
 		return s.renderPage(c, http.StatusBadRequest, pageLoginExpired)
 	}
 	// Only the desktop browser that started the login may see or redeem it.
-	if ck, err := c.Cookie(browserCookie); err != nil || hashValue(ck.Value) != xd.Browser {
+	if b := s.browserHash(c); b == "" || subtle.ConstantTimeCompare([]byte(b), []byte(xd.Browser)) != 1 {
 		s.log.WarnContext(ctx, "cross-device: QR page opened in another browser", "client_id", xd.Request.ClientID)
 		return s.renderPage(c, http.StatusForbidden, pageOtherBrowser)
 	}
@@ -171,13 +164,13 @@ func (s *Server) handleQR(c echo.Context) error {
 		ticket, err := s.newTicket(ctx, dh)
 		if err == nil {
 			xd.Ticket = ticket
-			err = s.putJSON(ctx, keyXDRequest+dh, xd, s.cfg.Login.PendingTTL.D())
+			err = s.putJSON(ctx, keyXDRequest+dh, xd, s.opt.Login.PendingTTL)
 		}
 		if err != nil {
 			return s.renderPage(c, http.StatusServiceUnavailable, pageUnavailable)
 		}
 		s.log.InfoContext(ctx, "cross-device: expired QR ticket renewed", "client_id", xd.Request.ClientID)
-		t = &xdTicket{Status: ticketWaiting, Expires: s.now().Add(s.cfg.WeChat.QRTicketTTL.D()).Unix()}
+		t = &xdTicket{Status: ticketWaiting, Expires: s.now().Add(s.opt.WeChat.QRTicketTTL).Unix()}
 	} else if err != nil {
 		return s.renderPage(c, http.StatusServiceUnavailable, pageUnavailable)
 	}
@@ -185,10 +178,17 @@ func (s *Server) handleQR(c echo.Context) error {
 	case ticketConfirmed, ticketDenied, ticketFailed:
 		// Single use: of two desktop requests racing here, one takes it.
 		raw, err := s.store.Take(ctx, keyXDTicket+xd.Ticket)
-		if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
 			return s.renderPage(c, http.StatusBadRequest, pageLoginExpired)
+		} else if err != nil {
+			s.log.ErrorContext(ctx, "cross-device: store unavailable", "error", err)
+			return s.renderPage(c, http.StatusServiceUnavailable, pageUnavailable)
 		}
-		_ = s.store.Delete(ctx, keyXDRequest+dh)
+		if err := s.store.Delete(ctx, keyXDRequest+dh); err != nil {
+			// The ticket is taken, so the request cannot be redeemed twice;
+			// the leftover expires with login.pending_ttl.
+			s.log.WarnContext(ctx, "cross-device: could not delete the finished request", "error", err)
+		}
 		var taken xdTicket
 		if json.Unmarshal(raw, &taken) != nil {
 			return s.renderPage(c, http.StatusInternalServerError, pageUnavailable)
@@ -213,12 +213,9 @@ func (s *Server) finishCrossDevice(c echo.Context, xd xdRequest, t *xdTicket) er
 		return s.redirectServerError(c, req, errors.New("confirmed ticket without identity"))
 	}
 	id := *t.Identity
-	sess, key, err := s.startSession(c, id.Subject, id.AuthTime, id.Claims)
-	if err == nil {
-		err = s.touchSession(ctx, key, req.ClientID)
-	}
+	sess, err := s.startSession(c, id, req.ClientID)
 	if err != nil {
-		return s.redirectServerError(c, req, err)
+		return s.authorizeUnavailable(c, req, err)
 	}
 	id.SessionID = sess.ID
 	s.log.InfoContext(ctx, "cross-device: confirmed on the phone; finishing on the desktop", "client_id", req.ClientID)
@@ -239,6 +236,7 @@ func (s *Server) qrPage(c echo.Context, xd xdRequest, t *xdTicket) error {
 	}
 	left := time.Unix(t.Expires, 0).Sub(s.now())
 	pg := page{
+		Name:    "qr",
 		Title:   "微信扫码登录 · Scan with WeChat",
 		Heading: "请使用微信扫一扫登录",
 		Message: "用手机微信扫描二维码，并在手机上确认登录「" + s.clientName(xd.Request.ClientID) + "」。",
@@ -254,7 +252,7 @@ func (s *Server) qrPage(c echo.Context, xd xdRequest, t *xdTicket) error {
 		pg.Detail = "Scanned. Confirm on your phone to continue here."
 		pg.QRImage, pg.Note = "", "" // taken: nothing left to scan
 	}
-	if s.devMode {
+	if s.devLinks {
 		pg.DevLink = scanURL
 	}
 	return s.renderPage(c, http.StatusOK, pg)
@@ -286,7 +284,7 @@ func minSec(d time.Duration) (int, int) {
 }
 
 func (s *Server) clientName(id string) string {
-	if cc := s.clientConfigs[id]; cc != nil && cc.Name != "" {
+	if cc := s.clients[id]; cc != nil && cc.Name != "" {
 		return cc.Name
 	}
 	return id
@@ -301,12 +299,12 @@ func (s *Server) handleQRScan(c echo.Context) error {
 		return s.errorPage(c, http.StatusBadRequest, perr)
 	}
 	ticket := params["t"]
-	if len(ticket) != handleLen {
+	if !validHandle(ticket) {
 		return s.renderPage(c, http.StatusBadRequest, pageQRExpired)
 	}
-	if !isWeChatBrowser(c.Request().UserAgent()) && !(s.devMode && params["dev_phone"] == "1") {
+	if !s.conn.CanRunPhoneLeg(c.Request().UserAgent()) && !(s.devLinks && params["dev_phone"] == "1") {
 		pg := pageScanWithWeChat
-		if s.devMode {
+		if s.devLinks {
 			pg.DevLink = s.url(PathQRScan) + "?" + url.Values{"t": {ticket}, "dev_phone": {"1"}}.Encode()
 		}
 		return s.renderPage(c, http.StatusOK, pg)
@@ -336,10 +334,14 @@ func (s *Server) handleQRScan(c echo.Context) error {
 	}
 	var xd xdRequest
 	if err := s.getJSON(ctx, keyXDRequest+desktop, &xd); err != nil || xd.Request == nil {
+		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, errUnreadable) {
+			s.log.ErrorContext(ctx, "cross-device: store unavailable", "error", err)
+			return s.renderPage(c, http.StatusServiceUnavailable, pageUnavailable)
+		}
 		return s.renderPage(c, http.StatusBadRequest, pageQRExpired)
 	}
-	s.log.InfoContext(ctx, "cross-device: QR scanned; phone goes to WeChat", "client_id", xd.Request.ClientID)
-	return s.sendToWeChat(c, s.officialAccountLeg(xd.Request, phone, xd.HintSubject, xd.ForcePopup, ticket))
+	s.log.InfoContext(ctx, "cross-device: QR scanned; the phone goes upstream", "client_id", xd.Request.ClientID, "flow", xd.Flow)
+	return s.sendUpstream(c, pendingLogin{Request: xd.Request, Browser: phone, Leg: xd.Leg, Flow: xd.Flow, HintSubject: xd.HintSubject, Ticket: ticket})
 }
 
 // phoneIdentified: WeChat told who is on the phone; the phone must confirm.
@@ -352,8 +354,9 @@ func (s *Server) phoneIdentified(c echo.Context, pl pendingLogin, id oidc.Identi
 		t.Status, t.Identity = ticketIdentified, &id
 		return true
 	})
-	if errors.Is(err, store.ErrNotFound) {
-		return s.renderPage(c, http.StatusBadRequest, pageQRExpired)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.log.ErrorContext(ctx, "cross-device: store unavailable", "error", err)
+		return s.renderPage(c, http.StatusServiceUnavailable, pageUnavailable)
 	}
 	if err != nil || !ok {
 		return s.renderPage(c, http.StatusBadRequest, pageQRExpired)
@@ -365,6 +368,7 @@ func (s *Server) phoneIdentified(c echo.Context, pl pendingLogin, id oidc.Identi
 		who = "（" + nick + "）"
 	}
 	pg := page{
+		Name:    "qr-confirm",
 		Title:   "确认登录 · Confirm sign-in",
 		Heading: "在电脑上登录「" + name + "」？",
 		Message: "有人正在电脑上用你的微信" + who + "登录「" + name + "」。如果不是你本人操作，请点击取消。",
@@ -384,27 +388,35 @@ func (s *Server) phoneIdentified(c echo.Context, pl pendingLogin, id oidc.Identi
 
 // phoneFailed: the phone leg ended in an error; the desktop learns it, the
 // phone shows it.
-func (s *Server) phoneFailed(c echo.Context, pl pendingLogin, e *oidc.Error, m *weChatErrorMapping) error {
+func (s *Server) phoneFailed(c echo.Context, pl pendingLogin, f *connector.Failure) error {
 	ctx := c.Request().Context()
-	_, _ = s.updateTicket(ctx, pl.Ticket, func(t *xdTicket) bool {
+	e := f.Error
+	_, err := s.updateTicket(ctx, pl.Ticket, func(t *xdTicket) bool {
 		if t.Phone != pl.Browser {
 			return false
 		}
 		t.Status, t.Error = ticketFailed, &oidc.Error{Code: e.Code, Description: e.Description}
-		if e.Code == oidc.CodeAccessDenied && e.Description == "the user declined WeChat authorization" {
+		if f.Declined {
 			t.Status, t.Error = ticketDenied, nil
 		}
 		return true
 	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		// The desktop cannot learn of the failure: it shows the QR page
+		// until the ticket expires. Say so here.
+		s.log.ErrorContext(ctx, "cross-device: store unavailable; the desktop will not learn of the failure", "error", err)
+		return s.renderPage(c, http.StatusServiceUnavailable, pageUnavailable)
+	}
 	pg := page{
+		Name:    "qr-failed",
 		Title:   "登录失败 · Sign-in failed",
 		Heading: "登录失败",
 		Message: "微信登录没有完成，请回到电脑上重试。",
 		Detail:  e.Description,
 		Icon:    "warn",
 	}
-	if m != nil {
-		pg.Message, pg.Detail = m.PersonZH, m.PersonEN
+	if f.PersonZH != "" {
+		pg.Message, pg.Detail = f.PersonZH, f.PersonEN
 	}
 	return s.renderPage(c, http.StatusOK, pg)
 }
@@ -416,11 +428,10 @@ func (s *Server) handleQRConfirm(c echo.Context) error {
 	if perr != nil {
 		return s.errorPage(c, http.StatusBadRequest, perr)
 	}
-	ck, err := c.Cookie(browserCookie)
-	if err != nil {
+	phone := s.browserHash(c)
+	if phone == "" {
 		return s.renderPage(c, http.StatusForbidden, pageQRTaken)
 	}
-	phone := hashValue(ck.Value)
 	decision := params["decision"]
 	if decision != "confirm" && decision != "deny" {
 		return s.errorPage(c, http.StatusBadRequest, oidc.ErrInvalidRequest("decision must be confirm or deny"))

@@ -3,6 +3,8 @@ package bridge
 import (
 	"context"
 	"encoding/json"
+	"github.com/wechat-oidc/wechat-oidc/config"
+	wechatconn "github.com/wechat-oidc/wechat-oidc/connector/wechat"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -31,7 +33,7 @@ func TestEndToEndUnionIDSubject(t *testing.T) {
 	if _, ok := c["auth_time"].(float64); !ok {
 		t.Errorf("auth_time missing: %v", c)
 	}
-	if c["name"] != "Alice 爱丽丝" || c["preferred_username"] != PreferredUsername(res.idToken.Subject) {
+	if c["name"] != "Alice 爱丽丝" || c["preferred_username"] != wechatconn.PreferredUsername(res.idToken.Subject) {
 		t.Errorf("profile claims wrong: %v", c)
 	}
 	if pic, _ := c["picture"].(string); !strings.HasSuffix(pic, "/132") {
@@ -64,7 +66,7 @@ func TestEndToEndUnionIDSubject(t *testing.T) {
 }
 
 func TestEndToEndOpenIDSubject(t *testing.T) {
-	h := newHarness(t, withSubject(SubjectOpenID))
+	h := newHarness(t, withSubject(config.SubjectOpenID))
 	res := h.login(h.rp(rpClientID, rpSecret, rpRedirect), h.browser(), "carol")
 	if res.idToken.Subject != h.sim.OpenID(testAppID, "carol") {
 		t.Fatalf("sub = %q, want carol's openid", res.idToken.Subject)
@@ -76,7 +78,7 @@ func TestEndToEndOpenIDSubject(t *testing.T) {
 
 func TestEndToEndSnsapiBase(t *testing.T) {
 	t.Run("openid subject: silent login, no profile, no userinfo call", func(t *testing.T) {
-		h := newHarness(t, withSubject(SubjectOpenID), withScope("snsapi_base"))
+		h := newHarness(t, withSubject(config.SubjectOpenID), withScope("snsapi_base"))
 		res := h.login(h.rp(rpClientID, rpSecret, rpRedirect), h.browser(), "alice")
 		if res.idToken.Subject != h.sim.OpenID(testAppID, "alice") {
 			t.Fatalf("sub = %q", res.idToken.Subject)

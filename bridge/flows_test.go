@@ -3,16 +3,13 @@ package bridge
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
-	"fmt"
+	"github.com/wechat-oidc/wechat-oidc/config"
+	"github.com/wechat-oidc/wechat-oidc/connector"
 	"html"
 	"image/png"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -55,11 +52,11 @@ func TestFlowChoiceByBrowser(t *testing.T) {
 		{"desktop, Official Account only: cross-device QR", uaDesktop, false, nil, "", PathQR},
 		{"parameter overrides the browser", uaDesktop, true, map[string]string{"wechat_flow": "cross_device"}, "", PathQR},
 		{"parameter forces the Official Account", uaDesktop, false, map[string]string{"wechat_flow": "official_account"}, "", "/connect/oauth2/authorize"},
-		{"client setting", uaWeChat, true, nil, FlowWebsiteApp, "/connect/qrconnect"},
+		{"client setting", uaWeChat, true, nil, config.FlowWebsiteApp, "/connect/qrconnect"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			opts := []harnessOption{withClient(rpClientID, func(c *ClientConfig) { c.WeChatFlow = tc.client })}
+			opts := []harnessOption{withClient(rpClientID, func(c *config.ClientConfig) { c.WeChatFlow = tc.client })}
 			if tc.website {
 				opts = append(opts, withWebsiteApp())
 			}
@@ -178,7 +175,7 @@ func confirmOnPhone(t *testing.T, h *harness, phone *http.Client, confirmPage, d
 }
 
 func TestCrossDeviceQRLoginThenInWeChatSameSubject(t *testing.T) {
-	h := newHarness(t, withClient(rpClientID, func(c *ClientConfig) { c.Name = "Grafana" }))
+	h := newHarness(t, withClient(rpClientID, func(c *config.ClientConfig) { c.Name = "Grafana" }))
 	desktop, phone := h.browserWithUA(uaDesktop), h.browser()
 	pageURL, scanURL := crossDevice(t, h, desktop, nil)
 	if !strings.HasPrefix(scanURL, h.issuer()+PathQRScan+"?t=") {
@@ -326,7 +323,7 @@ func scopesAsked(h *harness) []string {
 }
 
 func TestSilentFirstShowsThePopupOnlyOnce(t *testing.T) {
-	h := newHarness(t, withScope(ScopeSilentFirst))
+	h := newHarness(t, withScope(config.ScopeSilentFirst))
 	r := h.rp(rpClientID, rpSecret, rpRedirect)
 	first := h.login(r, h.browser(), "alice")
 	if got := strings.Join(scopesAsked(h), ","); got != "snsapi_base,snsapi_userinfo" {
@@ -349,7 +346,7 @@ func TestSilentFirstShowsThePopupOnlyOnce(t *testing.T) {
 }
 
 func TestSilentFirstUnboundAndSnapshotUsers(t *testing.T) {
-	h := newHarness(t, withScope(ScopeSilentFirst))
+	h := newHarness(t, withScope(config.ScopeSilentFirst))
 	h.sim.AutoApprove("carol")
 	if _, q := h.authorize(h.browser(), h.authorizeURL(nil)); q.Get("error") != "access_denied" {
 		t.Fatalf("carol: %v", q)
@@ -380,7 +377,7 @@ func TestSnapshotRetryForcesPopup(t *testing.T) {
 }
 
 func TestForcePopupPerClientAndPerRequest(t *testing.T) {
-	h := newHarness(t, withClient(rp2ClientID, func(c *ClientConfig) { c.ForcePopup = true }))
+	h := newHarness(t, withClient(rp2ClientID, func(c *config.ClientConfig) { c.ForcePopup = true }))
 	get := func(clientID, redirect string, over map[string]string) string {
 		u, _ := url.Parse(h.authorizeURL(over))
 		q := u.Query()
@@ -419,7 +416,7 @@ func TestDuplicateCallbackCompletesOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		next = resp.Header.Get("Location")
-		if strings.Contains(next, PathWeChatCallback) {
+		if strings.Contains(next, connector.CallbackPath) {
 			callback = next
 		}
 	}
@@ -453,7 +450,7 @@ func TestDuplicateCallbackCompletesOnce(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if next = resp.Header.Get("Location"); strings.Contains(next, PathWeChatCallback) {
+			if next = resp.Header.Get("Location"); strings.Contains(next, connector.CallbackPath) {
 				callback = next
 			}
 		}
@@ -479,85 +476,5 @@ func TestDuplicateCallbackCompletesOnce(t *testing.T) {
 	resp, q := h.authorize(h.browser(), callback)
 	if q != nil || resp.StatusCode == http.StatusFound {
 		t.Fatalf("another browser got the result: %d %v", resp.StatusCode, q)
-	}
-}
-
-// TestWeChatErrorTableDocumented: docs/wechat-errors.md has a row for every
-// errcode in the code's table, with the same OIDC error.
-func TestWeChatErrorTableDocumented(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("..", "docs", "wechat-errors.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(raw)
-	for _, e := range wechatErrorTable {
-		code := strconv.Itoa(e.Code)
-		if e.Code == 0 {
-			code = "transport"
-		}
-		row := regexp.MustCompile(`(?m)^\| ` + regexp.QuoteMeta(code) + ` \|[^\n]*\| ` + regexp.QuoteMeta(e.OIDCCode) + ` \|`)
-		if !row.MatchString(doc) {
-			t.Errorf("docs/wechat-errors.md lacks the row for %s → %s", code, e.OIDCCode)
-		}
-	}
-}
-
-func TestProfileClaims(t *testing.T) {
-	if got := avatarURL("https://thirdwx.qlogo.cn/mmopen/abc/132", 0); got != "https://thirdwx.qlogo.cn/mmopen/abc/0" {
-		t.Errorf("avatar size: %s", got)
-	}
-	if got := avatarURL("https://x.example/a.png", 0); got != "https://x.example/a.png" {
-		t.Errorf("non-WeChat avatar changed: %s", got)
-	}
-	h := newHarness(t, withSubject(SubjectOpenID))
-	id, e := h.srv.identity(t.Context(), &wechat.UserInfo{OpenID: "o1", Nickname: "n", Sex: 2, Country: "中国", Province: "广东", City: "深圳"}, rpClientID)
-	if e != nil {
-		t.Fatal(e)
-	}
-	addr, _ := json.Marshal(id.Claims["address"])
-	if id.Claims["gender"] != "female" || string(addr) != `{"country":"中国","formatted":"中国 广东 深圳","locality":"深圳","region":"广东"}` {
-		t.Errorf("claims: %v %s", id.Claims, addr)
-	}
-	id, _ = h.srv.identity(t.Context(), &wechat.UserInfo{OpenID: "o1"}, rpClientID)
-	if _, ok := id.Claims["gender"]; ok {
-		t.Error("sex 0 must give no gender")
-	}
-	if _, ok := id.Claims["address"]; ok {
-		t.Error("empty regions must give no address")
-	}
-}
-
-// TestWriteWeChatErrorsDoc regenerates the table in docs/wechat-errors.md
-// from wechatErrorTable when UPDATE_DOCS=1 (go test -run WriteWeChatErrorsDoc ./bridge).
-func TestWriteWeChatErrorsDoc(t *testing.T) {
-	if os.Getenv("UPDATE_DOCS") != "1" {
-		t.Skip("set UPDATE_DOCS=1 to regenerate docs/wechat-errors.md's table")
-	}
-	path := filepath.Join("..", "docs", "wechat-errors.md")
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const begin, end = "<!-- table:begin -->", "<!-- table:end -->"
-	doc := string(raw)
-	i, j := strings.Index(doc, begin), strings.Index(doc, end)
-	if i < 0 || j < i {
-		t.Fatal("markers missing")
-	}
-	var b strings.Builder
-	b.WriteString(begin + "\n| errcode | meaning | OIDC error to the application | the person sees (zh-CN / en) | the operator's log says |\n|---|---|---|---|---|\n")
-	for _, e := range append(wechatErrorTable, defaultWeChatError) {
-		code, meaning := strconv.Itoa(e.Code), wechat.CodeMeaning(e.Code)
-		switch e.Code {
-		case 0:
-			code, meaning = "transport", "no answer, timeout, HTTP error, redirect or broken JSON"
-		case -2:
-			code, meaning = "other", "an errcode not listed here"
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s / %s | %s |\n", code, meaning, e.OIDCCode, e.PersonZH, e.PersonEN, strings.ReplaceAll(e.Operator, "|", "\\|"))
-	}
-	doc = doc[:i] + b.String() + doc[j:]
-	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
-		t.Fatal(err)
 	}
 }

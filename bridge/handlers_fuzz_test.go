@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"github.com/wechat-oidc/wechat-oidc/config"
 	"io"
 	"log/slog"
 	"net/http"
@@ -21,24 +22,25 @@ func FuzzPageEndpoints(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	cfg := &Config{
+	cfg := &config.File{
 		Issuer: "http://127.0.0.1:1",
-		WeChat: WeChatConfig{
-			OfficialAccount: &WeChatAppConfig{AppID: "wx1", AppSecret: "oa-secret"},
-			WebsiteApp:      &WeChatAppConfig{AppID: "wx2", AppSecret: "web-secret"},
-			MiniProgram:     &WeChatAppConfig{AppID: "wx3", AppSecret: "mini-secret"},
+		WeChat: config.WeChatConfig{
+			OfficialAccount: &config.WeChatAppConfig{AppID: "wx1", AppSecret: "oa-secret"},
+			WebsiteApp:      &config.WeChatAppConfig{AppID: "wx2", AppSecret: "web-secret"},
+			MiniProgram:     &config.WeChatAppConfig{AppID: "wx3", AppSecret: "mini-secret"},
 			OpenBaseURL:     "http://127.0.0.1:1", APIBaseURL: "http://127.0.0.1:1",
 		},
-		Clients: []ClientConfig{{ID: "rp", Secret: "rp-secret-0123456789", RedirectURIs: []string{"https://rp.example/cb"},
+		Clients: []config.ClientConfig{{ID: "rp", Secret: "rp-secret-0123456789", RedirectURIs: []string{"https://rp.example/cb"},
 			PostLogoutRedirectURIs: []string{"https://rp.example/bye"}, MiniProgram: true}},
-		Keys:   KeysConfig{Dir: "unused"},
-		Limits: LimitsConfig{TokenPerClient: RateConfig{Rate: 1e9, Burst: 1e9}, AuthorizePerIP: RateConfig{Rate: 1e9, Burst: 1e9}},
+		Keys:   config.KeysConfig{Dir: "unused"},
+		Limits: config.LimitsConfig{TokenPerClient: config.RateConfig{Rate: 1e9, Burst: 1e9}, AuthorizePerIP: config.RateConfig{Rate: 1e9, Burst: 1e9}},
 	}
-	cfg.applyDefaults()
-	if err := cfg.Validate(); err != nil {
+	opt, err := cfg.Resolve()
+	if err != nil {
 		f.Fatal(err)
 	}
-	srv, err := New(cfg, Deps{Store: store.NewMemory(), Keys: ks, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	st := store.NewMemory()
+	srv, err := New(opt, Deps{Store: st, Keys: ks, Connector: newWeChatConnector(f, opt, st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/wechat-oidc/wechat-oidc/config"
+	wechatconn "github.com/wechat-oidc/wechat-oidc/connector/wechat"
 	"io"
 	"log/slog"
 	"net/http"
@@ -47,7 +49,7 @@ type harness struct {
 	simURL string
 	srv    *Server
 	ts     *httptest.Server
-	cfg    *Config
+	cfg    *config.File
 	logs   *syncBuffer
 	keyDir string
 
@@ -85,16 +87,16 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-type harnessOption func(*Config)
+type harnessOption func(*config.File)
 
-func withSubject(sub string) harnessOption { return func(c *Config) { c.Subject = sub } }
+func withSubject(sub string) harnessOption { return func(c *config.File) { c.Subject = sub } }
 func withScope(scope string) harnessOption {
-	return func(c *Config) { c.WeChat.OfficialAccount.Scope = scope }
+	return func(c *config.File) { c.WeChat.OfficialAccount.Scope = scope }
 }
-func withIssuerPath(p string) harnessOption { return func(c *Config) { c.Issuer += p } }
-func withKeyDir(d string) harnessOption     { return func(c *Config) { c.Keys.Dir = d } }
-func withClient(id string, f func(*ClientConfig)) harnessOption {
-	return func(c *Config) {
+func withIssuerPath(p string) harnessOption { return func(c *config.File) { c.Issuer += p } }
+func withKeyDir(d string) harnessOption     { return func(c *config.File) { c.Keys.Dir = d } }
+func withClient(id string, f func(*config.ClientConfig)) harnessOption {
+	return func(c *config.File) {
 		for i := range c.Clients {
 			if c.Clients[i].ID == id {
 				f(&c.Clients[i])
@@ -102,17 +104,19 @@ func withClient(id string, f func(*ClientConfig)) harnessOption {
 		}
 	}
 }
-func withConfig(f func(*Config)) harnessOption { return f }
+func withConfig(f func(*config.File)) harnessOption { return f }
 
 // withWebsiteApp configures the simulator's website app (desktop qrconnect).
 func withWebsiteApp() harnessOption {
-	return func(c *Config) { c.WeChat.WebsiteApp = &WeChatAppConfig{AppID: testWebAppID, AppSecret: testWebSecret} }
+	return func(c *config.File) {
+		c.WeChat.WebsiteApp = &config.WeChatAppConfig{AppID: testWebAppID, AppSecret: testWebSecret}
+	}
 }
 
 // withMiniProgram configures the simulator's mini program and lets clientID use it.
 func withMiniProgram(clientID string) harnessOption {
-	return func(c *Config) {
-		c.WeChat.MiniProgram = &WeChatAppConfig{AppID: testMiniAppID, AppSecret: testMiniSecret}
+	return func(c *config.File) {
+		c.WeChat.MiniProgram = &config.WeChatAppConfig{AppID: testMiniAppID, AppSecret: testMiniSecret}
 		for i := range c.Clients {
 			if c.Clients[i].ID == clientID {
 				c.Clients[i].MiniProgram = true
@@ -143,39 +147,41 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	h.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.Load().ServeHTTP(w, r) }))
 	t.Cleanup(h.ts.Close)
 
-	h.cfg = &Config{
+	h.cfg = &config.File{
 		Issuer:  h.ts.URL,
-		Subject: SubjectUnionID,
-		WeChat: WeChatConfig{
-			OfficialAccount: &WeChatAppConfig{AppID: testAppID, AppSecret: testAppSecret, Scope: ScopeUserInfo},
+		Subject: config.SubjectUnionID,
+		WeChat: config.WeChatConfig{
+			OfficialAccount: &config.WeChatAppConfig{AppID: testAppID, AppSecret: testAppSecret, Scope: config.ScopeUserInfo},
 			OpenBaseURL:     simSrv.URL,
 			APIBaseURL:      simSrv.URL,
-			Timeout:         Duration(2 * time.Second),
+			Timeout:         config.Duration(2 * time.Second),
 			// Short, so that tests of exhausted retries stay quick.
-			UserinfoRetryDeadline: Duration(time.Second),
+			UserinfoRetryDeadline: config.Duration(time.Second),
 		},
-		Clients: []ClientConfig{
+		Clients: []config.ClientConfig{
 			{ID: rpClientID, Secret: rpSecret, RedirectURIs: []string{rpRedirect}},
 			{ID: rp2ClientID, Secret: rp2Secret, RedirectURIs: []string{rp2Redirect}},
 		},
-		Keys: KeysConfig{Dir: t.TempDir()},
+		Keys: config.KeysConfig{Dir: t.TempDir()},
 		// Tests log in many times a second from one IP; TestRateLimits sets its own.
-		Limits: LimitsConfig{TokenPerClient: RateConfig{Rate: 1000, Burst: 1000}, AuthorizePerIP: RateConfig{Rate: 1000, Burst: 1000}},
+		Limits: config.LimitsConfig{TokenPerClient: config.RateConfig{Rate: 1000, Burst: 1000}, AuthorizePerIP: config.RateConfig{Rate: 1000, Burst: 1000}},
 	}
 	for _, o := range opts {
 		o(h.cfg)
 	}
-	h.cfg.applyDefaults()
-	if err := h.cfg.Validate(); err != nil {
+	opt, err := h.cfg.Resolve()
+	if err != nil {
 		t.Fatalf("harness config: %v", err)
 	}
 	h.keyDir = h.cfg.Keys.Dir
-	ks, err := keys.LoadOrCreate(h.keyDir)
+	ks, err2 := keys.LoadOrCreate(h.keyDir)
+	err = err2
 	if err != nil {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h.srv, err = New(h.cfg, Deps{Store: store.NewMemory(), Keys: ks, Logger: logger, Now: h.now})
+	st := store.NewMemory()
+	h.srv, err = New(opt, Deps{Store: st, Keys: ks, Connector: newWeChatConnector(t, opt, st, logger, h.now), Logger: logger, Now: h.now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +251,7 @@ func (h *harness) rp(clientID, secret, redirect string, scopes ...string) *rp {
 		h.t.Fatalf("go-oidc discovery: %v", err)
 	}
 	if len(scopes) == 0 {
-		scopes = []string{gooidc.ScopeOpenID, "profile", ScopeWeChat}
+		scopes = []string{gooidc.ScopeOpenID, "profile", wechatconn.ScopeWeChat}
 	}
 	return &rp{
 		provider: p,
@@ -375,3 +381,15 @@ func (h *harness) codeFor(user string, over map[string]string) string {
 }
 
 func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
+
+// newWeChatConnector is the WeChat connector as serve wires it, on clock now.
+func newWeChatConnector(t testing.TB, opt *config.Options, st store.Store, logger *slog.Logger, now func() time.Time) *wechatconn.Connector {
+	t.Helper()
+	o := wechatconn.FromConfig(opt, st, logger, nil)
+	o.Now = now
+	conn, err := wechatconn.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}

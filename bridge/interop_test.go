@@ -15,6 +15,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/wechat-oidc/wechat-oidc/config"
+	wechatconn "github.com/wechat-oidc/wechat-oidc/connector/wechat"
 	"html"
 	"io"
 	"mime"
@@ -431,19 +433,19 @@ func (h *harness) sessionAlive(b *http.Client) bool {
 	return q != nil && q.Get("code") != ""
 }
 
-func withKeycloakClient(f func(*ClientConfig)) harnessOption {
-	return withClient(rpClientID, func(c *ClientConfig) {
+func withKeycloakClient(f func(*config.ClientConfig)) harnessOption {
+	return withClient(rpClientID, func(c *config.ClientConfig) {
 		c.RedirectURIs = append(c.RedirectURIs, kcBroker)
 		c.PostLogoutRedirectURIs = []string{kcLogout}
 		f(c)
 	})
 }
 
-var kcClaimTemplates = ClientClaimsConfig{Email: "{preferred_username}@wechat.example.com", GivenName: "{name}", FamilyName: "(WeChat)"}
+var kcClaimTemplates = config.ClientClaimsConfig{Email: "{preferred_username}@wechat.example.com", GivenName: "{name}", FamilyName: "(WeChat)"}
 
 func TestKeycloakBrokeringRules(t *testing.T) {
 	t.Run("claim templates: first broker login without Review Profile", func(t *testing.T) {
-		h := newHarness(t, withKeycloakClient(func(c *ClientConfig) { c.Claims = kcClaimTemplates; c.RequirePKCE = true }))
+		h := newHarness(t, withKeycloakClient(func(c *config.ClientConfig) { c.Claims = kcClaimTemplates; c.RequirePKCE = true }))
 		kc := keycloakImport(t, h, rpClientID, rpSecret)
 		kc.pkce = true
 		id, err := kc.login(h.browser(), "alice")
@@ -452,7 +454,7 @@ func TestKeycloakBrokeringRules(t *testing.T) {
 		}
 		sub := h.sim.UnionID("alice")
 		want := keycloakIdentity{
-			ID: sub, Username: PreferredUsername(sub), Email: PreferredUsername(sub) + "@wechat.example.com",
+			ID: sub, Username: wechatconn.PreferredUsername(sub), Email: wechatconn.PreferredUsername(sub) + "@wechat.example.com",
 			FirstName: "Alice 爱丽丝", LastName: "(WeChat)",
 		}
 		if id.ID != want.ID || id.Username != want.Username || id.Email != want.Email || id.FirstName != want.FirstName || id.LastName != want.LastName {
@@ -479,7 +481,7 @@ func TestKeycloakBrokeringRules(t *testing.T) {
 	})
 
 	t.Run("no templates: email, given_name, family_name absent, Review Profile needed", func(t *testing.T) {
-		h := newHarness(t, withKeycloakClient(func(*ClientConfig) {}))
+		h := newHarness(t, withKeycloakClient(func(*config.ClientConfig) {}))
 		kc := keycloakImport(t, h, rpClientID, rpSecret)
 		id, err := kc.login(h.browser(), "alice")
 		if err != nil {
@@ -495,7 +497,7 @@ func TestKeycloakBrokeringRules(t *testing.T) {
 		}
 		// Keycloak falls back to splitting name at its last space; the email
 		// stays empty, so the person must fill the profile form.
-		if id.Username != PreferredUsername(h.sim.UnionID("alice")) || id.Email != "" || id.FirstName != "Alice" || id.LastName != "爱丽丝" {
+		if id.Username != wechatconn.PreferredUsername(h.sim.UnionID("alice")) || id.Email != "" || id.FirstName != "Alice" || id.LastName != "爱丽丝" {
 			t.Errorf("identity = %+v", *id)
 		}
 		if !id.needsReviewProfile() {
@@ -504,7 +506,7 @@ func TestKeycloakBrokeringRules(t *testing.T) {
 	})
 
 	t.Run("RP-initiated logout returns to the broker with state", func(t *testing.T) {
-		h := newHarness(t, withKeycloakClient(func(c *ClientConfig) { c.Claims = kcClaimTemplates }))
+		h := newHarness(t, withKeycloakClient(func(c *config.ClientConfig) { c.Claims = kcClaimTemplates }))
 		kc := keycloakImport(t, h, rpClientID, rpSecret)
 		b := h.browser()
 		id, err := kc.login(b, "alice")
@@ -526,7 +528,7 @@ func TestKeycloakBrokeringRules(t *testing.T) {
 	t.Run("logout after the access token expired: refresh for a fresh id_token_hint", func(t *testing.T) {
 		// Keycloak refreshes before logout once the access token has
 		// expired; with refresh_tokens: true it gets a new ID token.
-		h := newHarness(t, withKeycloakClient(func(c *ClientConfig) { c.RefreshTokens = true }))
+		h := newHarness(t, withKeycloakClient(func(c *config.ClientConfig) { c.RefreshTokens = true }))
 		kc := keycloakImport(t, h, rpClientID, rpSecret)
 		b := h.browser()
 		id, err := kc.login(b, "alice")
@@ -551,7 +553,7 @@ func TestKeycloakBrokeringRules(t *testing.T) {
 	})
 
 	t.Run("logout without id_token_hint, with client_id: confirmation, then back with state", func(t *testing.T) {
-		h := newHarness(t, withKeycloakClient(func(*ClientConfig) {}))
+		h := newHarness(t, withKeycloakClient(func(*config.ClientConfig) {}))
 		kc := keycloakImport(t, h, rpClientID, rpSecret)
 		b := h.browser()
 		id, err := kc.login(b, "alice")
@@ -585,7 +587,7 @@ func TestKeycloakBrokeringRules(t *testing.T) {
 		// Keycloak's defaults after the access token expired, without a
 		// refresh token. RP-Initiated Logout §3: without a way to identify
 		// the client the OP must not redirect to post_logout_redirect_uri.
-		h := newHarness(t, withKeycloakClient(func(*ClientConfig) {}))
+		h := newHarness(t, withKeycloakClient(func(*config.ClientConfig) {}))
 		kc := keycloakImport(t, h, rpClientID, rpSecret)
 		b := h.browser()
 		if _, err := kc.login(b, "alice"); err != nil {
@@ -611,7 +613,7 @@ func TestKeycloakBrokeringRules(t *testing.T) {
 	})
 
 	t.Run("the Backchannel logout switch: a server-side GET with id_token_hint ends the session", func(t *testing.T) {
-		h := newHarness(t, withKeycloakClient(func(*ClientConfig) {}))
+		h := newHarness(t, withKeycloakClient(func(*config.ClientConfig) {}))
 		kc := keycloakImport(t, h, rpClientID, rpSecret)
 		b := h.browser()
 		id, err := kc.login(b, "alice")
@@ -669,9 +671,9 @@ var (
 
 // grafanaHarness configures wechat-oidc for Grafana as the guide does, with
 // alice in the group grafana-admins.
-func grafanaHarness(t *testing.T, claims ClientClaimsConfig, more ...func(*ClientConfig)) *harness {
+func grafanaHarness(t *testing.T, claims config.ClientClaimsConfig, more ...func(*config.ClientConfig)) *harness {
 	h := newHarness(t,
-		withClient(rpClientID, func(c *ClientConfig) {
+		withClient(rpClientID, func(c *config.ClientConfig) {
 			c.RedirectURIs = []string{grafanaRedirect}
 			c.RequirePKCE = true // the guide's setting: Grafana sends PKCE with use_pkce = true
 			c.Claims = claims
@@ -679,9 +681,9 @@ func grafanaHarness(t *testing.T, claims ClientClaimsConfig, more ...func(*Clien
 				f(c)
 			}
 		}),
-		withConfig(func(c *Config) { c.Groups = map[string][]string{"grafana-admins": {"placeholder"}} }))
+		withConfig(func(c *config.File) { c.Groups = map[string][]string{"grafana-admins": {"placeholder"}} }))
 	// The harness learns alice's unionid only now (see claims_test.go).
-	h.srv.groups = groupsBySubject(map[string][]string{"grafana-admins": {h.sim.UnionID("alice")}})
+	h.srv.opt.GroupsBySubject = map[string][]string{h.sim.UnionID("alice"): {"grafana-admins"}}
 	return h
 }
 
@@ -881,7 +883,7 @@ func grafanaRole(expr string, m map[string]any) string {
 }
 
 func TestGrafanaGenericOAuthRules(t *testing.T) {
-	email := ClientClaimsConfig{Email: "{preferred_username}@wechat.example.com"}
+	email := config.ClientClaimsConfig{Email: "{preferred_username}@wechat.example.com"}
 
 	t.Run("synthetic email: login, name, email, role from groups", func(t *testing.T) {
 		h := grafanaHarness(t, email)
@@ -892,7 +894,7 @@ func TestGrafanaGenericOAuthRules(t *testing.T) {
 				t.Fatalf("%s: %v", tc.user, err)
 			}
 			sub := h.sim.UnionID(tc.user)
-			if u.ID != sub || u.Login != PreferredUsername(sub) || u.Email != PreferredUsername(sub)+"@wechat.example.com" || u.Role != tc.role {
+			if u.ID != sub || u.Login != wechatconn.PreferredUsername(sub) || u.Email != wechatconn.PreferredUsername(sub)+"@wechat.example.com" || u.Role != tc.role {
 				t.Errorf("%s: %+v", tc.user, *u)
 			}
 			if u.EmailFrom != "id_token" {
@@ -908,7 +910,7 @@ func TestGrafanaGenericOAuthRules(t *testing.T) {
 	})
 
 	t.Run("no email configured: the login fails", func(t *testing.T) {
-		h := grafanaHarness(t, ClientClaimsConfig{})
+		h := grafanaHarness(t, config.ClientClaimsConfig{})
 		g := newGrafana(h)
 		_, err := g.login(h, h.browser(), "alice")
 		// Grafana then tries {api_url}/emails, which wechat-oidc does not
@@ -934,7 +936,7 @@ func TestGrafanaGenericOAuthRules(t *testing.T) {
 			{"auth_style InHeader", "InHeader", "client_secret_basic", []bool{true}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				h := grafanaHarness(t, email, func(c *ClientConfig) { c.TokenEndpointAuthMethod = tc.method })
+				h := grafanaHarness(t, email, func(c *config.ClientConfig) { c.TokenEndpointAuthMethod = tc.method })
 				g := newGrafana(h)
 				g.AuthStyle = tc.authStyle
 				if _, err := g.login(h, h.browser(), "alice"); err != nil {
@@ -1056,17 +1058,17 @@ func newDex(h *harness) *dexConnector {
 }
 
 func TestDexConnectorRules(t *testing.T) {
-	email := ClientClaimsConfig{Email: "{preferred_username}@wechat.example.com"}
+	email := config.ClientClaimsConfig{Email: "{preferred_username}@wechat.example.com"}
 
 	t.Run("default scopes with the synthetic email", func(t *testing.T) {
-		h := newHarness(t, withClient(rpClientID, func(c *ClientConfig) { c.Claims = email }))
+		h := newHarness(t, withClient(rpClientID, func(c *config.ClientConfig) { c.Claims = email }))
 		id, err := newDex(h).login(h, h.browser(), "alice")
 		if err != nil {
 			t.Fatal(err)
 		}
 		sub := h.sim.UnionID("alice")
-		if id.UserID != sub || id.Username != "Alice 爱丽丝" || id.PreferredUsername != PreferredUsername(sub) ||
-			id.Email != PreferredUsername(sub)+"@wechat.example.com" || id.EmailVerified {
+		if id.UserID != sub || id.Username != "Alice 爱丽丝" || id.PreferredUsername != wechatconn.PreferredUsername(sub) ||
+			id.Email != wechatconn.PreferredUsername(sub)+"@wechat.example.com" || id.EmailVerified {
 			t.Fatalf("identity = %+v", *id)
 		}
 		u, _ := url.Parse(id.authURL)
@@ -1089,8 +1091,8 @@ func TestDexConnectorRules(t *testing.T) {
 	})
 
 	t.Run("no nickname (snsapi_base): userNameKey preferred_username", func(t *testing.T) {
-		h := newHarness(t, withSubject(SubjectOpenID), withScope(ScopeBase),
-			withClient(rpClientID, func(c *ClientConfig) { c.Claims = email }))
+		h := newHarness(t, withSubject(config.SubjectOpenID), withScope(config.ScopeBase),
+			withClient(rpClientID, func(c *config.ClientConfig) { c.Claims = email }))
 		d := newDex(h)
 		if _, err := d.login(h, h.browser(), "alice"); err == nil || err.Error() != `missing "name" claim` {
 			t.Fatalf("err = %v", err)
@@ -1098,7 +1100,7 @@ func TestDexConnectorRules(t *testing.T) {
 		d.UserNameKey = "preferred_username"
 		id, err := d.login(h, h.browser(), "alice")
 		sub := h.sim.OpenID(testAppID, "alice")
-		if err != nil || id.Username != PreferredUsername(sub) || id.UserID != sub {
+		if err != nil || id.Username != wechatconn.PreferredUsername(sub) || id.UserID != sub {
 			t.Fatalf("userNameKey preferred_username: %v %+v", err, id)
 		}
 	})

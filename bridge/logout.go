@@ -3,8 +3,10 @@ package bridge
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,16 +29,30 @@ var backchannelBackoff = []time.Duration{0, 500 * time.Millisecond, 2 * time.Sec
 
 const backchannelTimeout = 5 * time.Second
 
+// backchannel delivers logout tokens in the background. Its context ends
+// at shutdown (StopBackchannel), which cuts retries short.
 type backchannel struct {
 	client *http.Client
-	wg     sync.WaitGroup
+	wg     *sync.WaitGroup
+	ctx    context.Context
+	stop   context.CancelFunc
+}
+
+func newBackchannel(*slog.Logger) backchannel {
+	ctx, stop := context.WithCancel(context.Background())
+	return backchannel{
+		client: &http.Client{Timeout: backchannelTimeout, CheckRedirect: noRedirects},
+		wg:     &sync.WaitGroup{},
+		ctx:    ctx,
+		stop:   stop,
+	}
 }
 
 // notifyLogout sends a logout token to every client of the session that has
 // a backchannel_logout_uri. Delivery runs in the background with retries.
 func (s *Server) notifyLogout(sess *ssoSession) {
 	for _, id := range sess.Clients {
-		cc := s.clientConfigs[id]
+		cc := s.clients[id]
 		if cc == nil || cc.BackchannelLogoutURI == "" {
 			continue
 		}
@@ -56,7 +72,7 @@ func (s *Server) notifyLogout(sess *ssoSession) {
 func (s *Server) logoutToken(clientID string, sess *ssoSession) (string, error) {
 	now := s.now()
 	claims := map[string]any{
-		"iss":    s.cfg.Issuer,
+		"iss":    s.opt.Issuer,
 		"aud":    clientID,
 		"iat":    now.Unix(),
 		"exp":    now.Add(2 * time.Minute).Unix(),
@@ -77,9 +93,14 @@ func (s *Server) deliverLogout(clientID, uri, token string) {
 	body := url.Values{"logout_token": {token}}.Encode()
 	for attempt, wait := range backchannelBackoff {
 		if wait > 0 {
-			time.Sleep(wait)
+			select {
+			case <-s.bc.ctx.Done():
+				s.log.Warn("back-channel logout abandoned at shutdown", "client_id", clientID, "attempts", attempt)
+				return
+			case <-time.After(wait):
+			}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), backchannelTimeout)
+		ctx, cancel := context.WithTimeout(s.bc.ctx, backchannelTimeout)
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, uri, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		resp, err := s.bc.client.Do(req)
@@ -106,7 +127,8 @@ func (s *Server) deliverLogout(clientID, uri, token string) {
 // graceful shutdown).
 func (s *Server) WaitBackchannel() { s.bc.wg.Wait() }
 
-// WaitBackchannelTimeout waits at most d; it reports whether all finished.
+// WaitBackchannelTimeout waits at most d for pending deliveries (graceful
+// shutdown), then cancels what is left; it reports whether all finished.
 func (s *Server) WaitBackchannelTimeout(d time.Duration) bool {
 	done := make(chan struct{})
 	go func() { s.bc.wg.Wait(); close(done) }()
@@ -114,6 +136,8 @@ func (s *Server) WaitBackchannelTimeout(d time.Duration) bool {
 	case <-done:
 		return true
 	case <-time.After(d):
+		s.bc.stop()
+		<-done
 		return false
 	}
 }
@@ -125,84 +149,35 @@ func (s *Server) WaitBackchannelTimeout(d time.Duration) bool {
 // only when it is registered for the client identified by the hint or
 // client_id — never an open redirect.
 func (s *Server) handleLogout(c echo.Context) error {
-	r := c.Request()
-	params, perr := requestParams(c)
-	if perr != nil {
-		return s.errorPage(c, http.StatusBadRequest, perr)
+	ctx := c.Request().Context()
+	lr, e := s.parseLogout(c)
+	if e != nil {
+		return s.errorPage(c, http.StatusBadRequest, e)
 	}
-	clientID := params["client_id"]
-	var hint *oidc.IDTokenHint
-	if h := params["id_token_hint"]; h != "" {
-		var e *oidc.Error
-		if hint, e = s.provider.VerifyIDTokenHint(h); e != nil {
-			return s.errorPage(c, http.StatusBadRequest, e)
-		}
-		if clientID == "" {
-			clientID, _ = hint.Audience.(string)
-		} else if !hint.HasAudience(clientID) {
-			return s.errorPage(c, http.StatusBadRequest, oidc.ErrInvalidRequest("client_id does not match the audience of id_token_hint"))
-		}
+	sess, _, err := s.currentSession(c)
+	if err != nil {
+		s.log.ErrorContext(ctx, "logout: store unavailable", "error", err)
+		return s.renderPage(c, http.StatusServiceUnavailable, pageUnavailable)
 	}
-	redirect := params["post_logout_redirect_uri"]
-	if redirect != "" {
-		cc := s.clientConfigs[clientID]
-		switch {
-		case cc == nil && clientID != "":
-			return s.errorPage(c, http.StatusBadRequest, oidc.ErrInvalidRequest("unknown client_id"))
-		case cc == nil:
-			// Nothing identifies the client, so the URI cannot be checked:
-			// it is not followed (never an open redirect), but the person
-			// may still sign out (RP-Initiated Logout 1.0 §3).
-			s.log.InfoContext(r.Context(), "logout: post_logout_redirect_uri ignored: no id_token_hint or client_id to check it against")
-			redirect = ""
-		default:
-			ok := false
-			for _, u := range cc.PostLogoutRedirectURIs {
-				ok = ok || u == redirect
-			}
-			if !ok {
-				return s.errorPage(c, http.StatusBadRequest, oidc.ErrInvalidRequest("post_logout_redirect_uri is not registered for client %q", clientID))
-			}
-		}
-	} else if clientID != "" && s.clientConfigs[clientID] == nil {
-		return s.errorPage(c, http.StatusBadRequest, oidc.ErrInvalidRequest("unknown client_id"))
-	}
-	state := params["state"]
-	if len(state) > oidc.MaxStateBytes {
-		return s.errorPage(c, http.StatusBadRequest, oidc.ErrInvalidRequest("state is too long"))
-	}
-
-	sess, _ := s.currentSession(c)
 	confirmed := false
-	if r.Method == http.MethodPost && params["confirm"] != "" {
-		confirmed = s.checkLogoutConfirm(c, params["confirm"])
-		if !confirmed {
+	if c.Request().Method == http.MethodPost && lr.confirm != "" {
+		if confirmed = s.checkLogoutConfirm(c, lr.confirm); !confirmed {
 			return s.errorPage(c, http.StatusBadRequest, oidc.ErrInvalidRequest("the sign-out confirmation expired; try again"))
 		}
 	}
+	hint := lr.hint
 	hintMatches := hint != nil && sess != nil && hint.Subject == sess.Subject && (hint.SessionID == "" || hint.SessionID == sess.ID)
 	if sess != nil && !hintMatches && !confirmed {
-		return s.logoutConfirmPage(c, map[string]string{"client_id": clientID, "post_logout_redirect_uri": redirect, "state": state})
+		return s.logoutConfirmPage(c, map[string]string{"client_id": lr.clientID, "post_logout_redirect_uri": lr.redirect, "state": lr.state})
 	}
-	if sess != nil {
-		s.endSession(c)
-		s.log.InfoContext(r.Context(), "signed out", "client_id", clientID, "clients_notified", len(sess.Clients))
-	} else if hint != nil && hint.SessionID != "" {
-		// No session cookie (the RP called from its server, or another
-		// browser): a genuine ID token of ours names the session to end.
-		if other, key := s.sessionBySID(r.Context(), hint.SessionID); other != nil && other.Subject == hint.Subject {
-			s.deleteSession(r.Context(), other, key)
-			s.log.InfoContext(r.Context(), "signed out by id_token_hint without the browser's session cookie", "client_id", clientID, "clients_notified", len(other.Clients))
-		}
+	if err := s.endLogoutSession(c, lr, sess); err != nil {
+		s.log.ErrorContext(ctx, "logout: store unavailable", "error", err)
+		return s.renderPage(c, http.StatusServiceUnavailable, pageUnavailable)
 	}
-	if redirect != "" {
-		v := url.Values{}
-		if state != "" {
-			v.Set("state", state)
-		}
-		target := redirect
-		if len(v) > 0 {
-			target = oidc.AppendQuery(redirect, v)
+	if lr.redirect != "" {
+		target := lr.redirect
+		if lr.state != "" {
+			target = oidc.AppendQuery(lr.redirect, url.Values{"state": {lr.state}})
 		}
 		c.Response().Header().Set("Cache-Control", "no-store")
 		return c.Redirect(http.StatusFound, target)
@@ -210,7 +185,78 @@ func (s *Server) handleLogout(c echo.Context) error {
 	return s.renderPage(c, http.StatusOK, pageSignedOut)
 }
 
-const keyLogoutConfirm = "bridge:logoutconfirm:"
+// endLogoutSession ends the browser's session, or without one (the RP
+// called from its server, or another browser) the session a genuine ID
+// token of ours names by sid.
+func (s *Server) endLogoutSession(c echo.Context, lr *logoutRequest, sess *ssoSession) error {
+	ctx := c.Request().Context()
+	if sess != nil {
+		if _, err := s.endSession(c); err != nil {
+			return err
+		}
+		s.log.InfoContext(ctx, "signed out", "client_id", lr.clientID, "clients_notified", len(sess.Clients))
+		return nil
+	}
+	if lr.hint == nil || lr.hint.SessionID == "" {
+		return nil
+	}
+	other, key, err := s.sessionBySID(ctx, lr.hint.SessionID)
+	if err != nil || other == nil || other.Subject != lr.hint.Subject {
+		return err
+	}
+	if err := s.deleteSession(ctx, other, key); err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "signed out by id_token_hint without the browser's session cookie", "client_id", lr.clientID, "clients_notified", len(other.Clients))
+	return nil
+}
+
+// logoutRequest is a checked RP-initiated logout request.
+type logoutRequest struct {
+	clientID, redirect, state, confirm string
+	hint                               *oidc.IDTokenHint
+}
+
+// parseLogout checks a logout request: the hint's signature and audience,
+// the client, and that post_logout_redirect_uri is registered for it.
+func (s *Server) parseLogout(c echo.Context) (*logoutRequest, *oidc.Error) {
+	params, perr := requestParams(c)
+	if perr != nil {
+		return nil, perr
+	}
+	lr := &logoutRequest{clientID: params["client_id"], redirect: params["post_logout_redirect_uri"],
+		state: params["state"], confirm: params["confirm"]}
+	if h := params["id_token_hint"]; h != "" {
+		var e *oidc.Error
+		if lr.hint, e = s.provider.VerifyIDTokenHint(h); e != nil {
+			return nil, e
+		}
+		if lr.clientID == "" {
+			lr.clientID, _ = lr.hint.Audience.(string)
+		} else if !lr.hint.HasAudience(lr.clientID) {
+			return nil, oidc.ErrInvalidRequest("client_id does not match the audience of id_token_hint")
+		}
+	}
+	cc := s.clients[lr.clientID]
+	if cc == nil && lr.clientID != "" {
+		return nil, oidc.ErrInvalidRequest("unknown client_id")
+	}
+	if lr.redirect != "" {
+		if cc == nil {
+			// Nothing identifies the client, so the URI cannot be checked:
+			// it is not followed (never an open redirect), but the person
+			// may still sign out (RP-Initiated Logout 1.0 §3).
+			s.log.InfoContext(c.Request().Context(), "logout: post_logout_redirect_uri ignored: no id_token_hint or client_id to check it against")
+			lr.redirect = ""
+		} else if !slices.Contains(cc.PostLogoutRedirectURIs, lr.redirect) {
+			return nil, oidc.ErrInvalidRequest("post_logout_redirect_uri is not registered for client %q", lr.clientID)
+		}
+	}
+	if len(lr.state) > oidc.MaxStateBytes {
+		return nil, oidc.ErrInvalidRequest("state is too long")
+	}
+	return lr, nil
+}
 
 // logoutConfirmPage asks the person to confirm signing out. The form carries
 // a single-use token bound to this browser's session cookie.
@@ -221,6 +267,7 @@ func (s *Server) logoutConfirmPage(c echo.Context, params map[string]string) err
 	}
 	token := randomToken()
 	if err := s.store.Put(c.Request().Context(), keyLogoutConfirm+hashValue(token), []byte(hashValue(ck.Value)), 10*time.Minute); err != nil {
+		s.log.ErrorContext(c.Request().Context(), "logout: store unavailable", "error", err)
 		return s.renderPage(c, http.StatusServiceUnavailable, pageUnavailable)
 	}
 	fields := map[string]string{"confirm": token}

@@ -3,6 +3,8 @@ package bridge
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/wechat-oidc/wechat-oidc/config"
+	wechatconn "github.com/wechat-oidc/wechat-oidc/connector/wechat"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -57,7 +59,7 @@ func withSessionKeyTap(t *testing.T, tap *sessionKeyTap) harnessOption {
 	}
 	srv := httptest.NewServer(proxy)
 	t.Cleanup(srv.Close)
-	return withConfig(func(c *Config) { c.WeChat.APIBaseURL = srv.URL })
+	return withConfig(func(c *config.File) { c.WeChat.APIBaseURL = srv.URL })
 }
 
 func (tap *sessionKeyTap) attach(h *harness) {
@@ -82,7 +84,7 @@ func (h *harness) exchangeJSCode(clientID, secret, jsCode string, extra map[stri
 	form := url.Values{
 		"grant_type":         {oidc.GrantTokenExchange},
 		"subject_token":      {jsCode},
-		"subject_token_type": {TokenTypeWxJSCode},
+		"subject_token_type": {wechatconn.TokenTypeWxJSCode},
 		"scope":              {"openid profile"},
 	}
 	for k, v := range extra {
@@ -183,7 +185,7 @@ func TestMiniProgramExchangeSameSubAsOfficialAccount(t *testing.T) {
 	if err := idt.Claims(&claims); err != nil {
 		t.Fatal(err)
 	}
-	if claims["preferred_username"] != web.claims["preferred_username"] || claims["preferred_username"] != PreferredUsername(sub) {
+	if claims["preferred_username"] != web.claims["preferred_username"] || claims["preferred_username"] != wechatconn.PreferredUsername(sub) {
 		t.Fatalf("preferred_username %v, web %v", claims["preferred_username"], web.claims["preferred_username"])
 	}
 	for _, k := range []string{"nonce", "sid"} {
@@ -349,7 +351,7 @@ func TestMiniProgramExchangeWeChatFaults(t *testing.T) {
 
 func TestMiniProgramExchangeBadCredentials(t *testing.T) {
 	const wrong = "wrong-mini-secret-0123456789"
-	h := newHarness(t, withMiniProgram(rpClientID), withConfig(func(c *Config) { c.WeChat.MiniProgram.AppSecret = wrong }))
+	h := newHarness(t, withMiniProgram(rpClientID), withConfig(func(c *config.File) { c.WeChat.MiniProgram.AppSecret = wrong }))
 	status, body, _ := h.exchangeJSCode(rpClientID, rpSecret, h.sim.IssueJSCode(testMiniAppID, "alice"), nil)
 	h.wantExchangeError(status, body, http.StatusInternalServerError, oidc.CodeServerError)
 	logs := h.logs.String()
@@ -383,8 +385,8 @@ func TestMiniProgramDiscovery(t *testing.T) {
 		t.Fatalf("no mini program, grants %v", g)
 	}
 	// A mini program that no client may use: not advertised either.
-	noClient := withConfig(func(c *Config) {
-		c.WeChat.MiniProgram = &WeChatAppConfig{AppID: testMiniAppID, AppSecret: testMiniSecret}
+	noClient := withConfig(func(c *config.File) {
+		c.WeChat.MiniProgram = &config.WeChatAppConfig{AppID: testMiniAppID, AppSecret: testMiniSecret}
 	})
 	if g := grants(newHarness(t, noClient)); slices.Contains(g, oidc.GrantTokenExchange) {
 		t.Fatalf("no client with mini_program, grants %v", g)

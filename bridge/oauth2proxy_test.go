@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/wechat-oidc/wechat-oidc/config"
+	wechatconn "github.com/wechat-oidc/wechat-oidc/connector/wechat"
 	"io"
 	"net"
 	"net/http"
@@ -180,14 +182,14 @@ func TestOAuth2ProxyEndToEnd(t *testing.T) {
 		// if oauth2-proxy sent a code_challenge and then authenticated to the
 		// token endpoint with HTTP Basic and a code_verifier, which is what the
 		// proxy does by default plus --code-challenge-method=S256.
-		h = newHarness(t, withConfig(func(c *Config) {
-			c.Clients = append(c.Clients, ClientConfig{
+		h = newHarness(t, withConfig(func(c *config.File) {
+			c.Clients = append(c.Clients, config.ClientConfig{
 				ID:                      proxyClientID,
 				Secret:                  proxySecret,
 				RedirectURIs:            []string{fmt.Sprintf("http://127.0.0.1:%d/oauth2/callback", port)},
 				TokenEndpointAuthMethod: "client_secret_basic",
 				RequirePKCE:             true,
-				Claims:                  ClientClaimsConfig{Email: "{preferred_username}@" + proxyEmailDomain, EmailVerified: true},
+				Claims:                  config.ClientClaimsConfig{Email: "{preferred_username}@" + proxyEmailDomain, EmailVerified: true},
 			})
 		}))
 		var err error
@@ -233,7 +235,7 @@ func TestOAuth2ProxyEndToEnd(t *testing.T) {
 
 	t.Run("alice signs in", func(t *testing.T) {
 		sub := h.sim.UnionID("alice")
-		email := PreferredUsername(sub) + "@" + proxyEmailDomain
+		email := wechatconn.PreferredUsername(sub) + "@" + proxyEmailDomain
 		b := browser()
 		h.sim.AutoApprove("alice")
 

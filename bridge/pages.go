@@ -19,6 +19,9 @@ var pageTemplates = template.Must(template.ParseFS(templateFS, "templates/*.html
 // page is what every page of ours shows: a Chinese heading and message with
 // an English line below, and the request id for support.
 type page struct {
+	// Name is the page's stable marker (data-page on <main>), for tests and
+	// support: the wording may change, the name does not.
+	Name      string
 	Title     string
 	Heading   string
 	Message   string // zh-CN
@@ -52,6 +55,7 @@ type pageButton struct {
 
 var (
 	pageSignedOut = page{
+		Name:    "signed-out",
 		Title:   "已退出登录 · Signed out",
 		Heading: "你已退出登录",
 		Message: "你已退出所有通过微信登录的应用。",
@@ -59,6 +63,7 @@ var (
 		Icon:    "info",
 	}
 	pageLogoutConfirm = page{
+		Name:    "logout-confirm",
 		Title:   "退出登录 · Sign out",
 		Heading: "要退出登录吗？",
 		Message: "退出后，你需要重新用微信登录所有应用。",
@@ -66,6 +71,7 @@ var (
 		Icon:    "info",
 	}
 	pageQRExpired = page{
+		Name:    "qr-expired",
 		Title:   "二维码已失效 · QR code expired",
 		Heading: "二维码已失效",
 		Message: "这个二维码已过期或已被使用。请在电脑上刷新页面后重新扫码。",
@@ -73,6 +79,7 @@ var (
 		Icon:    "warn",
 	}
 	pageQRTaken = page{
+		Name:    "qr-taken",
 		Title:   "二维码已被使用 · QR code already used",
 		Heading: "二维码已被其他手机扫描",
 		Message: "为保护账号安全，一个二维码只能由一部手机扫描和确认。",
@@ -80,6 +87,7 @@ var (
 		Icon:    "warn",
 	}
 	pageScanWithWeChat = page{
+		Name:    "scan-with-wechat",
 		Title:   "请使用微信扫一扫 · Scan with WeChat",
 		Heading: "请使用微信扫一扫",
 		Message: "请打开手机微信，点击右上角「+」→「扫一扫」扫描电脑上的二维码。",
@@ -87,6 +95,7 @@ var (
 		Icon:    "info",
 	}
 	pageQRConfirmed = page{
+		Name:    "qr-confirmed",
 		Title:   "已确认登录 · Confirmed",
 		Heading: "已确认，请回到电脑上继续",
 		Message: "电脑上的页面会自动继续。",
@@ -94,6 +103,7 @@ var (
 		Icon:    "ok",
 	}
 	pageQRDenied = page{
+		Name:    "qr-denied",
 		Title:   "已取消登录 · Cancelled",
 		Heading: "已取消登录",
 		Message: "电脑上的登录已被取消。",
@@ -101,6 +111,7 @@ var (
 		Icon:    "info",
 	}
 	pageTooManyRequests = page{
+		Name:    "too-many-requests",
 		Title:   "请求过于频繁 · Too many requests",
 		Heading: "请求过于频繁",
 		Message: "请稍等片刻再试。",
@@ -108,6 +119,7 @@ var (
 		Icon:    "warn",
 	}
 	pageLoginExpired = page{
+		Name:    "login-expired",
 		Title:   "登录已失效 · Sign-in expired",
 		Heading: "登录已失效",
 		Message: "这个登录链接已过期或无效。请回到原来的应用重新登录。",
@@ -115,6 +127,7 @@ var (
 		Icon:    "warn",
 	}
 	pageOtherBrowser = page{
+		Name:    "other-browser",
 		Title:   "请在同一浏览器中完成登录 · Finish in the same browser",
 		Heading: "请在发起登录的浏览器中完成登录",
 		Message: "这次登录是在另一个浏览器中发起的，为保护你的账号，不能在这里完成。请回到原来的浏览器重新登录。",
@@ -122,18 +135,12 @@ var (
 		Icon:    "warn",
 	}
 	pageUnavailable = page{
+		Name:    "unavailable",
 		Title:   "服务暂时不可用 · Temporarily unavailable",
 		Heading: "服务暂时不可用",
 		Message: "登录服务暂时无法处理请求，请稍后重试。",
 		Detail:  "The sign-in service cannot handle the request right now. Please try again shortly.",
 		Icon:    "warn",
-	}
-	pageSnapshot = page{
-		Title:   "请使用完整服务 · Open the full service",
-		Heading: "请点击「使用完整服务」",
-		Message: "你正在微信的快照页中浏览，快照页中无法确认你的身份。请点击页面底部的「使用完整服务」并同意授权，或点击下方按钮重试。",
-		Detail:  "WeChat opened this page in snapshot mode, where it cannot tell who you are. Tap \"使用完整服务\" (use full service) at the bottom of the page and allow access, or try again below.",
-		Icon:    "info",
 	}
 )
 
@@ -152,6 +159,7 @@ func (s *Server) renderPage(c echo.Context, status int, p page) error {
 func (s *Server) errorPage(c echo.Context, status int, e *oidc.Error) error {
 	s.log.InfoContext(c.Request().Context(), "request refused on an error page", "error", e.Code, "detail", e.Error())
 	return s.renderPage(c, status, page{
+		Name:      "error",
 		Title:     "无法登录 · Cannot sign in",
 		Heading:   "无法登录",
 		Message:   "应用发来的登录请求无效，请联系应用的管理员。",

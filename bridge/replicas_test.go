@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"github.com/wechat-oidc/wechat-oidc/config"
 	"io"
 	"log/slog"
 	"net/http"
@@ -45,20 +46,21 @@ func TestTwoReplicasBehindARoundRobinBalancer(t *testing.T) {
 
 	keyDir := t.TempDir()
 	prefix := "replicas-" + randomID(6) + ":"
+	var first *config.File
 	for i := range replicas {
-		cfg := &Config{
+		cfg := &config.File{
 			Issuer:  front.URL,
-			Subject: SubjectUnionID,
-			WeChat: WeChatConfig{
-				OfficialAccount: &WeChatAppConfig{AppID: testAppID, AppSecret: testAppSecret, Scope: ScopeUserInfo},
+			Subject: config.SubjectUnionID,
+			WeChat: config.WeChatConfig{
+				OfficialAccount: &config.WeChatAppConfig{AppID: testAppID, AppSecret: testAppSecret, Scope: config.ScopeUserInfo},
 				OpenBaseURL:     simSrv.URL, APIBaseURL: simSrv.URL,
 			},
-			Clients: []ClientConfig{{ID: rpClientID, Secret: rpSecret, RedirectURIs: []string{rpRedirect}}},
-			Store:   StoreConfig{Type: "redis", Redis: RedisConfig{Addr: redisAddr, Prefix: prefix}},
-			Keys:    KeysConfig{Dir: keyDir},
+			Clients: []config.ClientConfig{{ID: rpClientID, Secret: rpSecret, RedirectURIs: []string{rpRedirect}}},
+			Store:   config.StoreConfig{Type: "redis", Redis: config.RedisConfig{Addr: redisAddr, Prefix: prefix}},
+			Keys:    config.KeysConfig{Dir: keyDir},
 		}
-		cfg.applyDefaults()
-		if err := cfg.Validate(); err != nil {
+		opt, err := cfg.Resolve()
+		if err != nil {
 			t.Fatal(err)
 		}
 		st, err := store.NewRedis(context.Background(), store.RedisOptions{Addr: redisAddr, Prefix: prefix})
@@ -70,17 +72,20 @@ func TestTwoReplicasBehindARoundRobinBalancer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv, err := New(cfg, Deps{Store: st, Keys: ks, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		srv, err := New(opt, Deps{Store: st, Keys: ks, Connector: newWeChatConnector(t, opt, st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			t.Fatal(err)
 		}
 		replicas[i].Store(srv)
+		if i == 0 {
+			first = cfg
+		}
 	}
 	if replicas[0].Load().keys.KeyID() != replicas[1].Load().keys.KeyID() {
 		t.Fatal("the replicas sign with different keys")
 	}
 
-	h := &harness{t: t, sim: sim, cfg: replicas[0].Load().cfg, logs: &syncBuffer{}}
+	h := &harness{t: t, sim: sim, cfg: first, logs: &syncBuffer{}}
 	r := h.rp(rpClientID, rpSecret, rpRedirect, gooidc.ScopeOpenID, "profile", "offline_access")
 	b := h.browser()
 	res := h.login(r, b, "alice")

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/wechat-oidc/wechat-oidc/config"
+	"github.com/wechat-oidc/wechat-oidc/oidc"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -69,10 +71,10 @@ func TestSessionCookieAttributes(t *testing.T) {
 		t.Fatal("no session cookie")
 	}
 	// Attributes are not visible through a jar: check the Set-Cookie header.
-	s := &Server{cfg: h.cfg, store: h.srv.store, prefix: "", secure: true, now: time.Now, log: h.srv.log}
+	s := &Server{opt: h.srv.opt, store: h.srv.store, prefix: "", secure: true, now: time.Now, log: h.srv.log}
 	rec := httptest.NewRecorder()
 	c := h.srv.echo.NewContext(httptest.NewRequest("GET", "/", nil), rec)
-	if _, _, err := s.startSession(c, "sub", time.Now(), nil); err != nil {
+	if _, err := s.startSession(c, oidc.Identity{Subject: "sub", AuthTime: time.Now()}, rpClientID); err != nil {
 		t.Fatal(err)
 	}
 	sc := rec.Header().Get("Set-Cookie")
@@ -178,8 +180,8 @@ func decodeJWT(t *testing.T, tok string) map[string]any {
 
 func TestSessionIdleAndAbsoluteLifetime(t *testing.T) {
 	t.Run("absolute", func(t *testing.T) {
-		h := newHarness(t, withConfig(func(c *Config) {
-			c.Session = SessionConfig{IdleTTL: Duration(time.Hour), AbsoluteTTL: Duration(2 * time.Hour)}
+		h := newHarness(t, withConfig(func(c *config.File) {
+			c.Session = config.SessionConfig{IdleTTL: config.Duration(time.Hour), AbsoluteTTL: config.Duration(2 * time.Hour)}
 		}))
 		b, _ := ssoLogin(t, h)
 		for i := 0; i < 3; i++ { // keep it busy: idle never runs out
@@ -192,8 +194,8 @@ func TestSessionIdleAndAbsoluteLifetime(t *testing.T) {
 		}
 	})
 	t.Run("idle", func(t *testing.T) {
-		h := newHarness(t, withConfig(func(c *Config) {
-			c.Session = SessionConfig{IdleTTL: Duration(time.Second), AbsoluteTTL: Duration(time.Hour)}
+		h := newHarness(t, withConfig(func(c *config.File) {
+			c.Session = config.SessionConfig{IdleTTL: config.Duration(time.Second), AbsoluteTTL: config.Duration(time.Hour)}
 		}))
 		b, _ := ssoLogin(t, h)
 		// Used every 600ms, the session outlives its 1s idle lifetime...
@@ -297,11 +299,11 @@ func (rp *logoutRP) received() []string {
 func TestBackchannelLogoutReachesTwoRPs(t *testing.T) {
 	rp1, rp2 := newLogoutRP(t, 0), newLogoutRP(t, 1) // rp2 fails once: the retry delivers
 	h := newHarness(t,
-		withClient(rpClientID, func(c *ClientConfig) {
+		withClient(rpClientID, func(c *config.ClientConfig) {
 			c.BackchannelLogoutURI = rp1.srv.URL + "/backchannel"
 			c.PostLogoutRedirectURIs = []string{"http://rp.test/bye"}
 		}),
-		withClient(rp2ClientID, func(c *ClientConfig) { c.BackchannelLogoutURI = rp2.srv.URL + "/backchannel" }))
+		withClient(rp2ClientID, func(c *config.ClientConfig) { c.BackchannelLogoutURI = rp2.srv.URL + "/backchannel" }))
 	b, first := ssoLogin(t, h)
 	second := h.login(h.rp(rp2ClientID, rp2Secret, rp2Redirect), b, "alice")
 	sid := first.claims["sid"]
@@ -357,7 +359,7 @@ func decodeJWTHeader(t *testing.T, tok string) map[string]any {
 }
 
 func TestOpenRedirectViaPostLogoutRedirectURI(t *testing.T) {
-	h := newHarness(t, withClient(rpClientID, func(c *ClientConfig) { c.PostLogoutRedirectURIs = []string{"http://rp.test/bye"} }))
+	h := newHarness(t, withClient(rpClientID, func(c *config.ClientConfig) { c.PostLogoutRedirectURIs = []string{"http://rp.test/bye"} }))
 	b, res := ssoLogin(t, h)
 	hint, _ := res.token.Extra("id_token").(string)
 	for name, v := range map[string]url.Values{
@@ -395,7 +397,7 @@ func TestOpenRedirectViaPostLogoutRedirectURI(t *testing.T) {
 // genuine id_token_hint ends that session (and tells the other RPs).
 func TestLogoutByIDTokenHintWithoutCookie(t *testing.T) {
 	rp2 := newLogoutRP(t, 0)
-	h := newHarness(t, withClient(rp2ClientID, func(c *ClientConfig) { c.BackchannelLogoutURI = rp2.srv.URL }))
+	h := newHarness(t, withClient(rp2ClientID, func(c *config.ClientConfig) { c.BackchannelLogoutURI = rp2.srv.URL }))
 	b, res := ssoLogin(t, h)
 	h.login(h.rp(rp2ClientID, rp2Secret, rp2Redirect), b, "alice")
 	hint, _ := res.token.Extra("id_token").(string)
@@ -540,9 +542,9 @@ func TestOversizedAndMalformedInput(t *testing.T) {
 }
 
 func TestRateLimits(t *testing.T) {
-	h := newHarness(t, withConfig(func(c *Config) {
-		c.Limits.TokenPerClient = RateConfig{Rate: 0.01, Burst: 3}
-		c.Limits.AuthorizePerIP = RateConfig{Rate: 0.01, Burst: 3}
+	h := newHarness(t, withConfig(func(c *config.File) {
+		c.Limits.TokenPerClient = config.RateConfig{Rate: 0.01, Burst: 3}
+		c.Limits.AuthorizePerIP = config.RateConfig{Rate: 0.01, Burst: 3}
 	}))
 	t.Run("token endpoint per client", func(t *testing.T) {
 		var last int
@@ -577,7 +579,7 @@ func TestRateLimits(t *testing.T) {
 }
 
 func TestCORSOnlyForConfiguredOrigins(t *testing.T) {
-	h := newHarness(t, withClient(rpClientID, func(c *ClientConfig) { c.AllowedOrigins = []string{"https://app.example.com"} }))
+	h := newHarness(t, withClient(rpClientID, func(c *config.ClientConfig) { c.AllowedOrigins = []string{"https://app.example.com"} }))
 	for _, path := range []string{"/.well-known/openid-configuration", "/jwks", "/userinfo"} {
 		for origin, allowed := range map[string]bool{"https://app.example.com": true, "https://evil.example.com": false, "null": false} {
 			req, _ := http.NewRequest("GET", h.issuer()+path, nil)

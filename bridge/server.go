@@ -3,70 +3,63 @@ package bridge
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/wechat-oidc/wechat-oidc/config"
+	"github.com/wechat-oidc/wechat-oidc/connector"
 	"github.com/wechat-oidc/wechat-oidc/keys"
 	"github.com/wechat-oidc/wechat-oidc/oidc"
 	"github.com/wechat-oidc/wechat-oidc/store"
-	"github.com/wechat-oidc/wechat-oidc/wechat"
-)
-
-// Bridge paths, relative to the issuer (the oidc endpoints are in package oidc).
-const (
-	PathWeChatCallback = "/wechat/callback"
 )
 
 // Deps are the parts a Server is built from; cmd wires them.
 type Deps struct {
-	Store  store.Store
-	Keys   *keys.Set
-	Logger *slog.Logger
-	// HTTPClient is used for calls to WeChat; nil means a default client.
-	HTTPClient *http.Client
-	Now        func() time.Time
+	Store     store.Store
+	Keys      *keys.Set
+	Connector connector.Connector
+	Logger    *slog.Logger
+	Now       func() time.Time
+	// DevLinks shows dev-mode helpers on pages (e.g. the QR code's link, to
+	// play the phone in another window). Never in production.
+	DevLinks bool
 }
 
-// Server is the wechat-oidc HTTP server.
+// Server is the wechat-oidc HTTP server: routes, pages and the
+// provider-neutral login core.
 type Server struct {
-	cfg      *Config
+	opt      *config.Options
 	store    store.Store
 	keys     *keys.Set
+	conn     connector.Connector
 	log      *slog.Logger
 	provider *oidc.Provider
-	wechat   *wechat.Client
-	oa       wechat.App
 	echo     *echo.Echo
 	prefix   string // issuer path without trailing slash
 	secure   bool   // issuer is https: cookies are Secure
 	now      func() time.Time
+	devLinks bool
 
-	clientConfigs map[string]*ClientConfig
-	bc            backchannel
-	tokenLimit    *rateLimiter
-	authLimit     *rateLimiter
-	corsOrigins   map[string]bool
-	groups        map[string][]string // subject → groups
-	devMode       bool                // wechat-oidc dev: dev-only links on pages
+	clients      map[string]*config.Client
+	callbackWait time.Duration // how long a duplicate callback waits for the first
+	bc           backchannel
+	tokenLimit   *rateLimiter
+	authLimit    *rateLimiter
+	corsOrigins  map[string]bool
 }
 
-// ScopeWeChat releases the raw WeChat identifiers.
-const ScopeWeChat = "wechat"
-
-// New builds a server from a validated config.
-func New(cfg *Config, d Deps) (*Server, error) {
-	if d.Store == nil || d.Keys == nil {
-		return nil, errors.New("bridge: a store and keys are required")
+// New builds a server from validated options.
+func New(opt *config.Options, d Deps) (*Server, error) {
+	if d.Store == nil || d.Keys == nil || d.Connector == nil {
+		return nil, errors.New("bridge: a store, keys and a connector are required")
 	}
 	if d.Logger == nil {
 		d.Logger = slog.Default()
@@ -74,74 +67,90 @@ func New(cfg *Config, d Deps) (*Server, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	iss, err := url.Parse(cfg.Issuer)
+	iss, err := url.Parse(opt.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("bridge: issuer: %w", err)
 	}
+	s := &Server{
+		opt:      opt,
+		store:    d.Store,
+		keys:     d.Keys,
+		conn:     d.Connector,
+		log:      d.Logger,
+		prefix:   strings.TrimSuffix(iss.EscapedPath(), "/"),
+		secure:   iss.Scheme == "https",
+		now:      d.Now,
+		devLinks: d.DevLinks,
+
+		clients:      map[string]*config.Client{},
+		callbackWait: 10 * time.Second,
+		bc:           newBackchannel(d.Logger),
+		tokenLimit:   newRateLimiter(opt.Limits.TokenPerClient.Rate, opt.Limits.TokenPerClient.Burst, d.Now),
+		authLimit:    newRateLimiter(opt.Limits.AuthorizePerIP.Rate, opt.Limits.AuthorizePerIP.Burst, d.Now),
+		corsOrigins:  map[string]bool{},
+	}
+	if b, ok := d.Connector.(connector.CallbackBound); ok {
+		s.callbackWait = b.MaxCallbackDuration()
+	}
+	for i := range opt.Clients {
+		cc := &opt.Clients[i]
+		s.clients[cc.ID] = cc
+		for _, o := range cc.AllowedOrigins {
+			s.corsOrigins[o] = true
+		}
+	}
+	s.provider = s.newProvider()
+	s.echo = s.routes()
+	return s, nil
+}
+
+// newProvider is the OpenID Provider over the registered clients, with the
+// connector's extras (its scopes, its authorize parameters, its code
+// exchange).
+func (s *Server) newProvider() *oidc.Provider {
+	opt := s.opt
+	exchanger, _ := s.conn.(connector.CodeExchanger)
+	if exchanger != nil && !exchanger.ExchangeEnabled() {
+		exchanger = nil
+	}
 	var clients []*oidc.Client
-	for _, cc := range cfg.Clients {
+	for _, cc := range opt.Clients {
 		c := oidc.NewClient(cc.ID, cc.Secret, cc.RedirectURIs)
-		if cc.SecretSHA256 != "" {
-			var h [32]byte
-			hex.Decode(h[:], []byte(cc.SecretSHA256)) // validated by Config.Validate
-			c.SetSecretHash(h)
+		if cc.SecretHash != nil {
+			c.SetSecretHash(*cc.SecretHash)
 		}
 		c.Name = cc.Name
-		if cc.TokenEndpointAuthMethod != "" {
-			c.AuthMethods = []string{cc.TokenEndpointAuthMethod}
+		if cc.AuthMethod != "" {
+			c.AuthMethods = []string{cc.AuthMethod}
 		}
 		c.RequirePKCE = cc.RequirePKCE
 		c.AllowPlainPKCE = cc.AllowPlainPKCE
 		c.LoopbackAnyPort = cc.LoopbackAnyPort
 		c.RefreshTokens = cc.RefreshTokens
-		c.AllowTokenExchange = cc.MiniProgram
+		c.AllowTokenExchange = exchanger != nil && exchanger.AllowsClient(cc.ID)
 		clients = append(clients, c)
 	}
-	s := &Server{
-		cfg:    cfg,
-		store:  d.Store,
-		keys:   d.Keys,
-		log:    d.Logger,
-		wechat: wechat.NewClient(cfg.WeChat.APIBaseURL, cfg.WeChat.Timeout.D(), d.HTTPClient),
-		oa:     wechat.App{ID: cfg.WeChat.OfficialAccount.AppID, Secret: cfg.WeChat.OfficialAccount.AppSecret},
-		prefix: strings.TrimSuffix(iss.EscapedPath(), "/"),
-		secure: iss.Scheme == "https",
-		now:    d.Now,
-
-		clientConfigs: map[string]*ClientConfig{},
-		bc:            backchannel{client: &http.Client{Timeout: backchannelTimeout, CheckRedirect: noRedirects}},
-		tokenLimit:    newRateLimiter(cfg.Limits.TokenPerClient.Rate, cfg.Limits.TokenPerClient.Burst, d.Now),
-		authLimit:     newRateLimiter(cfg.Limits.AuthorizePerIP.Rate, cfg.Limits.AuthorizePerIP.Burst, d.Now),
-		corsOrigins:   map[string]bool{},
-		groups:        groupsBySubject(cfg.Groups),
+	p := &oidc.Provider{
+		Issuer:                  opt.Issuer,
+		Clients:                 oidc.NewRegistry(clients...),
+		Storage:                 oidcStorage{s.store},
+		Signer:                  s.keys,
+		ScopeClaims:             scopeClaims(s.conn),
+		CodeTTL:                 opt.Tokens.CodeTTL,
+		AccessTokenTTL:          opt.Tokens.AccessTokenTTL,
+		IDTokenTTL:              opt.Tokens.IDTokenTTL,
+		RefreshTokenIdleTTL:     opt.Tokens.RefreshIdleTTL,
+		RefreshTokenAbsoluteTTL: opt.Tokens.RefreshAbsoluteTTL,
+		RefreshReuseGrace:       opt.Tokens.RefreshReuseGrace,
+		Now:                     s.now,
 	}
-	for i := range cfg.Clients {
-		cc := &cfg.Clients[i]
-		s.clientConfigs[cc.ID] = cc
-		for _, o := range cc.AllowedOrigins {
-			s.corsOrigins[o] = true
-		}
+	if pa, ok := s.conn.(connector.ParamAccepter); ok {
+		p.ExtraAuthorizeParams = pa.AuthorizeParams()
 	}
-	s.provider = &oidc.Provider{
-		Issuer:      cfg.Issuer,
-		Clients:     oidc.NewRegistry(clients...),
-		Storage:     oidcStorage{d.Store},
-		Signer:      d.Keys,
-		ScopeClaims: scopeClaims,
-		// The bridge's own authorize parameters (see chooseFlow).
-		ExtraAuthorizeParams: []string{ParamWeChatFlow, ParamForcePopup},
-		CodeTTL:              cfg.Tokens.CodeTTL.D(),
-		AccessTokenTTL:       cfg.Tokens.AccessTokenTTL.D(),
-		IDTokenTTL:           cfg.Tokens.IDTokenTTL.D(),
-
-		RefreshTokenIdleTTL:     cfg.Tokens.RefreshIdleTTL.D(),
-		RefreshTokenAbsoluteTTL: cfg.Tokens.RefreshAbsoluteTTL.D(),
-		RefreshReuseGrace:       cfg.Tokens.RefreshReuseGrace.D(),
-		Now:                     d.Now,
+	if exchanger != nil {
+		p.TokenExchangers = map[string]oidc.TokenExchanger{exchanger.TokenType(): s.codeExchanger(exchanger)}
 	}
-	s.installMiniProgram()
-	s.echo = s.routes()
-	return s, nil
+	return p
 }
 
 // Echo returns the router, for mounting extra routes (dev mode).
@@ -161,10 +170,9 @@ func (s *Server) routes() *echo.Echo {
 	// Only believe X-Forwarded-For from configured proxies: a forged header
 	// must not move a client to another rate-limit bucket.
 	e.IPExtractor = echo.ExtractIPDirect()
-	if len(s.cfg.TrustedProxies) > 0 {
+	if len(s.opt.TrustedProxies) > 0 {
 		var opts []echo.TrustOption
-		for _, p := range s.cfg.TrustedProxies {
-			_, n, _ := net.ParseCIDR(p)
+		for _, n := range s.opt.TrustedProxies {
 			opts = append(opts, echo.TrustIPRange(n))
 		}
 		opts = append(opts, echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false))
@@ -182,7 +190,7 @@ func (s *Server) routes() *echo.Echo {
 	e.GET(p+oidc.PathJWKS, s.handleJWKS, cors)
 	e.GET(p+oidc.PathAuthorize, s.handleAuthorize, s.limitAuthorize)
 	e.POST(p+oidc.PathAuthorize, s.handleAuthorize, s.limitAuthorize)
-	e.GET(p+PathWeChatCallback, s.handleWeChatCallback)
+	e.GET(p+connector.CallbackPath, s.handleCallback)
 	e.GET(p+PathQR, s.handleQR)
 	e.GET(p+PathQRScan, s.handleQRScan, s.limitAuthorize)
 	e.POST(p+PathQRConfirm, s.handleQRConfirm)
@@ -257,6 +265,7 @@ func (s *Server) httpError(err error, c echo.Context) {
 	}
 	msg := http.StatusText(code)
 	s.renderPage(c, code, page{
+		Name:    "http-" + strconv.Itoa(code),
 		Title:   msg,
 		Heading: msg,
 		Message: "请检查链接是否正确。",
@@ -340,32 +349,23 @@ func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// randomID returns n random bytes as [A-Za-z0-9] characters (WeChat's state alphabet).
+// randomID returns n random characters of [A-Za-z0-9] (WeChat's state
+// alphabet), without modulo bias. crypto/rand.Read never fails (Go 1.24+).
 func randomID(n int) string {
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(fmt.Sprintf("bridge: crypto/rand failed: %v", err))
-	}
-	out := make([]byte, n)
-	for i, v := range b {
-		// 256 = 4*62 + 8: reject the top 8 values to avoid modulo bias.
-		for v >= 248 {
-			var one [1]byte
-			if _, err := rand.Read(one[:]); err != nil {
-				panic(fmt.Sprintf("bridge: crypto/rand failed: %v", err))
+	out := make([]byte, 0, n)
+	buf := make([]byte, n+n/8+1)
+	for len(out) < n {
+		rand.Read(buf)
+		for _, v := range buf {
+			// 256 = 4*62 + 8: the top 8 values would bias the modulo.
+			if v < 248 && len(out) < n {
+				out = append(out, alphabet[v%62])
 			}
-			v = one[0]
 		}
-		out[i] = alphabet[int(v)%62]
 	}
 	return string(out)
 }
 
-func randomToken() string {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		panic(fmt.Sprintf("bridge: crypto/rand failed: %v", err))
-	}
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+// randomToken is a fresh opaque token (cookies, confirmations): oidc's.
+func randomToken() string { return oidc.NewToken() }

@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -10,19 +9,14 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/wechat-oidc/wechat-oidc/oidc"
 	"github.com/wechat-oidc/wechat-oidc/store"
 )
 
-const (
-	keySession    = "bridge:session:"
-	keySessionSID = "bridge:sid:" // sid → session key, for logout without the browser's cookie
-	sessionCookie = "wechat_oidc_session"
-)
-
-// ssoSession is the bridge's single sign-on session: after one WeChat login
-// the browser holds an opaque cookie; the state lives here, under the hash of
-// the cookie value. Other clients then authorize without WeChat until the
-// session ends (idle or absolute lifetime, logout).
+// ssoSession is the bridge's single sign-on session: after one upstream
+// login the browser holds an opaque cookie; the state lives here, under the
+// hash of the cookie value. Other clients then authorize without the
+// upstream until the session ends (idle or absolute lifetime, logout).
 type ssoSession struct {
 	// ID is the public session id (the sid claim); it is not the cookie.
 	ID       string         `json:"sid"`
@@ -35,72 +29,75 @@ type ssoSession struct {
 	Clients []string `json:"clients,omitempty"`
 }
 
+// identity is the person of the session, as a code from it carries them.
+func (sess *ssoSession) identity() oidc.Identity {
+	return oidc.Identity{Subject: sess.Subject, AuthTime: time.Unix(sess.AuthTime, 0), SessionID: sess.ID, Claims: sess.Claims}
+}
+
+// errSessionEnded: the session is gone (logout, expiry) since it was read.
+var errSessionEnded = errors.New("session ended")
+
 func (s *Server) sessionTTL(sess *ssoSession) time.Duration {
-	idle := s.cfg.Session.IdleTTL.D()
-	left := time.Unix(sess.Created, 0).Add(s.cfg.Session.AbsoluteTTL.D()).Sub(s.now())
+	idle := s.opt.Session.IdleTTL
+	left := time.Unix(sess.Created, 0).Add(s.opt.Session.AbsoluteTTL).Sub(s.now())
 	if left < idle {
 		return left
 	}
 	return idle
 }
 
-// currentSession returns the browser's live SSO session, or nil. The cookie
-// hash is also returned, for updates.
-func (s *Server) currentSession(c echo.Context) (*ssoSession, string) {
+// currentSession returns the browser's live SSO session, or nil, and the
+// storage key for updates. An error means the store could not be read.
+func (s *Server) currentSession(c echo.Context) (*ssoSession, string, error) {
 	ck, err := c.Cookie(sessionCookie)
 	if err != nil || len(ck.Value) != 43 {
-		return nil, ""
+		return nil, "", nil
 	}
 	key := keySession + hashValue(ck.Value)
-	raw, err := s.store.Get(c.Request().Context(), key)
-	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
-			s.log.ErrorContext(c.Request().Context(), "session: store unavailable", "error", err)
-		}
-		return nil, ""
-	}
 	var sess ssoSession
-	if json.Unmarshal(raw, &sess) != nil {
-		return nil, ""
+	if err := s.getJSON(c.Request().Context(), key, &sess); err != nil {
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, errUnreadable) {
+			return nil, "", nil
+		}
+		return nil, "", err
 	}
 	if s.sessionTTL(&sess) <= 0 {
-		return nil, "" // past its absolute lifetime
+		return nil, "", nil // past its absolute lifetime
 	}
-	return &sess, key
+	return &sess, key, nil
 }
 
-// startSession creates a session for a fresh WeChat login, replacing any
-// session this browser had (a new login never inherits an old session id).
-func (s *Server) startSession(c echo.Context, sub string, authTime time.Time, claims map[string]any) (*ssoSession, string, error) {
+// startSession creates a session for a fresh upstream login, replacing any
+// session this browser had (a new login never inherits an old session id),
+// and records the requesting client in it.
+func (s *Server) startSession(c echo.Context, id oidc.Identity, clientID string) (*ssoSession, error) {
 	ctx := c.Request().Context()
-	if old, oldKey := s.currentSession(c); old != nil {
-		_ = s.store.Delete(ctx, oldKey)
-		if old.Subject != sub {
+	old, oldKey, err := s.currentSession(c)
+	if err != nil {
+		return nil, err
+	}
+	if old != nil {
+		if err := s.store.Delete(ctx, oldKey); err != nil {
+			return nil, err
+		}
+		if old.Subject != id.Subject {
 			// Another person signs in on this browser: the old person's
 			// applications are told they are signed out.
 			s.notifyLogout(old)
 		}
 	}
 	value := randomToken()
-	sess := &ssoSession{ID: randomID(22), Subject: sub, AuthTime: authTime.Unix(), Created: s.now().Unix(), Claims: claims}
+	now := s.now()
+	sess := &ssoSession{ID: randomID(22), Subject: id.Subject, AuthTime: id.AuthTime.Unix(), Created: now.Unix(), Claims: id.Claims, Clients: []string{clientID}}
 	key := keySession + hashValue(value)
-	raw, _ := json.Marshal(sess)
-	if err := s.store.Put(ctx, key, raw, s.sessionTTL(sess)); err != nil {
-		return nil, "", err
+	if err := s.putJSON(ctx, key, sess, s.sessionTTL(sess)); err != nil {
+		return nil, err
 	}
-	if err := s.store.Put(ctx, keySessionSID+sess.ID, []byte(key), s.cfg.Session.AbsoluteTTL.D()); err != nil {
-		return nil, "", err
+	if err := s.store.Put(ctx, keySessionSID+sess.ID, []byte(key), s.opt.Session.AbsoluteTTL); err != nil {
+		return nil, err
 	}
-	c.SetCookie(&http.Cookie{
-		Name:     sessionCookie,
-		Value:    value,
-		Path:     s.prefix + "/",
-		HttpOnly: true,
-		Secure:   s.secure,
-		SameSite: http.SameSiteLaxMode,
-		// A browser-session cookie: the server side decides the lifetime.
-	})
-	return sess, key, nil
+	c.SetCookie(s.cookie(sessionCookie, value, 0))
+	return sess, nil
 }
 
 // touchSession records that clientID received a code in the session and
@@ -108,57 +105,98 @@ func (s *Server) startSession(c echo.Context, sub string, authTime time.Time, cl
 func (s *Server) touchSession(ctx context.Context, key string, clientID string) error {
 	// The stored TTL is the idle lifetime; the absolute lifetime is checked
 	// on every read (currentSession).
-	return s.store.Update(ctx, key, s.cfg.Session.IdleTTL.D(), func(old []byte) ([]byte, error) {
-		if old == nil {
-			return nil, errors.New("session ended")
-		}
-		var sess ssoSession
-		if err := json.Unmarshal(old, &sess); err != nil {
-			return nil, err
+	return s.updateSession(ctx, key, s.opt.Session.IdleTTL, func(sess *ssoSession) error {
+		if s.sessionTTL(sess) <= 0 {
+			return errSessionEnded
 		}
 		if !slices.Contains(sess.Clients, clientID) {
 			sess.Clients = append(sess.Clients, clientID)
 		}
-		if s.sessionTTL(&sess) <= 0 {
-			return nil, errors.New("session expired")
-		}
-		return json.Marshal(sess)
+		return nil
 	})
 }
 
 // endSession deletes the session behind the browser's cookie, clears the
 // cookie and notifies the session's clients by back-channel logout.
-func (s *Server) endSession(c echo.Context) *ssoSession {
-	sess, key := s.currentSession(c)
-	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: "", Path: s.prefix + "/", MaxAge: -1, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
-	if sess == nil {
-		return nil
+func (s *Server) endSession(c echo.Context) (*ssoSession, error) {
+	sess, key, err := s.currentSession(c)
+	if err != nil {
+		return nil, err
 	}
-	s.deleteSession(c.Request().Context(), sess, key)
-	return sess
+	c.SetCookie(s.cookie(sessionCookie, "", -1))
+	if sess == nil {
+		return nil, nil
+	}
+	return sess, s.deleteSession(c.Request().Context(), sess, key)
 }
 
-func (s *Server) deleteSession(ctx context.Context, sess *ssoSession, key string) {
+// deleteSession ends a session and notifies its clients.
+func (s *Server) deleteSession(ctx context.Context, sess *ssoSession, key string) error {
 	if err := s.store.Delete(ctx, key); err != nil {
-		s.log.ErrorContext(ctx, "logout: could not delete the session", "error", err)
+		return err
 	}
-	_ = s.store.Delete(ctx, keySessionSID+sess.ID)
+	if err := s.store.Delete(ctx, keySessionSID+sess.ID); err != nil {
+		// The sid index points at a deleted session: harmless, it expires.
+		s.log.WarnContext(ctx, "logout: could not delete the sid index", "error", err)
+	}
 	s.notifyLogout(sess)
+	return nil
 }
 
 // sessionBySID finds a live session by its public id (the sid claim).
-func (s *Server) sessionBySID(ctx context.Context, sid string) (*ssoSession, string) {
+func (s *Server) sessionBySID(ctx context.Context, sid string) (*ssoSession, string, error) {
 	key, err := s.store.Get(ctx, keySessionSID+sid)
-	if err != nil {
-		return nil, ""
-	}
-	raw, err := s.store.Get(ctx, string(key))
-	if err != nil {
-		return nil, ""
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, "", nil
+	} else if err != nil {
+		return nil, "", err
 	}
 	var sess ssoSession
-	if json.Unmarshal(raw, &sess) != nil || sess.ID != sid || s.sessionTTL(&sess) <= 0 {
-		return nil, ""
+	if err := s.getJSON(ctx, string(key), &sess); err != nil {
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, errUnreadable) {
+			return nil, "", nil
+		}
+		return nil, "", err
 	}
-	return &sess, string(key)
+	if sess.ID != sid || s.sessionTTL(&sess) <= 0 {
+		return nil, "", nil
+	}
+	return &sess, string(key), nil
 }
+
+// cookie builds one of the bridge's cookies: HttpOnly, SameSite=Lax (an
+// upstream's redirect back is a top-level GET, which Lax allows), Secure on
+// https, scoped to the issuer's path. maxAge 0 is a browser-session cookie;
+// -1 deletes it.
+func (s *Server) cookie(name, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name:     name,
+		Value:    value,
+		Path:     s.prefix + "/",
+		MaxAge:   maxAge,
+		HttpOnly: true,
+		Secure:   s.secure,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// browserBinding returns the hash of this browser's binding cookie, setting
+// a fresh cookie when there is none.
+func (s *Server) browserBinding(c echo.Context) string {
+	if h := s.browserHash(c); h != "" {
+		return h
+	}
+	v := randomToken()
+	c.SetCookie(s.cookie(browserCookie, v, int(s.opt.Login.PendingTTL.Seconds())+3600))
+	return hashValue(v)
+}
+
+// browserHash is the hash of this browser's binding cookie, or "".
+func (s *Server) browserHash(c echo.Context) string {
+	if ck, err := c.Cookie(browserCookie); err == nil && len(ck.Value) == 43 {
+		return hashValue(ck.Value)
+	}
+	return ""
+}
+
+func hashValue(v string) string { return oidc.HashToken(v) }

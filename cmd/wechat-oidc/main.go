@@ -20,6 +20,9 @@ import (
 	"time"
 
 	"github.com/wechat-oidc/wechat-oidc/bridge"
+	"github.com/wechat-oidc/wechat-oidc/config"
+	wechatconn "github.com/wechat-oidc/wechat-oidc/connector/wechat"
+	"github.com/wechat-oidc/wechat-oidc/dev"
 	"github.com/wechat-oidc/wechat-oidc/keys"
 	"github.com/wechat-oidc/wechat-oidc/store"
 )
@@ -73,7 +76,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if err := fs.Parse(args[1:]); err != nil {
 			return 2
 		}
-		if err := dev(ctx, *listen, stdout, stderr); err != nil {
+		if err := runDev(ctx, *listen, stdout, stderr); err != nil {
 			fmt.Fprintln(stderr, "wechat-oidc dev:", err)
 			return 1
 		}
@@ -93,7 +96,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "keys add: --config FILE is required")
 			return 2
 		}
-		cfg, err := bridge.LoadConfig(*configPath)
+		cfg, err := config.Load(*configPath)
 		if err != nil {
 			fmt.Fprintln(stderr, "wechat-oidc:", err)
 			return 1
@@ -106,7 +109,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "added signing key %s (%s)\n"+
 			"Restart every replica: each publishes the new key at once and signs with it %s after its creation\n"+
 			"(keys.publish_before_use). Delete the old key file once the new key has signed for longer than\n"+
-			"tokens.id_token_ttl, then restart again.\n", kid, file, cfg.Keys.PublishBeforeUse.D())
+			"tokens.id_token_ttl, then restart again.\n", kid, file, cfg.Keys.PublishBeforeUse)
 		return 0
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "wechat-oidc", version)
@@ -131,7 +134,7 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 }
 
 func serve(ctx context.Context, configPath string, stderr io.Writer) error {
-	cfg, err := bridge.LoadConfig(configPath)
+	cfg, err := config.Load(configPath)
 	if err != nil {
 		return err
 	}
@@ -141,13 +144,17 @@ func serve(ctx context.Context, configPath string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("keys.dir %s: %w", cfg.Keys.Dir, err)
 	}
-	ks.Staged(cfg.Keys.PublishBeforeUse.D(), nil)
+	ks.Staged(cfg.Keys.PublishBeforeUse, nil)
 	st, err := openStore(ctx, cfg.Store)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	srv, err := bridge.New(cfg, bridge.Deps{Store: st, Keys: ks, Logger: logger})
+	conn, err := wechatconn.New(wechatconn.FromConfig(cfg, st, logger, nil))
+	if err != nil {
+		return err
+	}
+	srv, err := bridge.New(cfg, bridge.Deps{Store: st, Keys: ks, Connector: conn, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -161,7 +168,7 @@ func serve(ctx context.Context, configPath string, stderr io.Writer) error {
 	return err
 }
 
-func openStore(ctx context.Context, sc bridge.StoreConfig) (store.Store, error) {
+func openStore(ctx context.Context, sc config.Store) (store.Store, error) {
 	switch sc.Type {
 	case "redis":
 		st, err := store.NewRedis(ctx, store.RedisOptions{
@@ -177,10 +184,10 @@ func openStore(ctx context.Context, sc bridge.StoreConfig) (store.Store, error) 
 	}
 }
 
-func dev(ctx context.Context, listen string, stdout, stderr io.Writer) error {
+func runDev(ctx context.Context, listen string, stdout, stderr io.Writer) error {
 	logger := newLogger(stderr, "info", "text")
 	slog.SetDefault(logger)
-	d, err := bridge.NewDev(listen, logger)
+	d, err := dev.New(listen, logger)
 	if err != nil {
 		return err
 	}

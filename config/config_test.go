@@ -1,9 +1,7 @@
-package bridge
+package config
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"net/url"
+	"github.com/wechat-oidc/wechat-oidc/wechat"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -32,7 +30,7 @@ func env(m map[string]string) func(string) (string, bool) {
 var testEnv = env(map[string]string{"OA_SECRET": "oa-secret", "GRAFANA_SECRET": "0123456789012345"})
 
 func TestParseConfigValid(t *testing.T) {
-	cfg, err := ParseConfig([]byte(validConfig), testEnv)
+	cfg, err := Parse([]byte(validConfig), testEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +79,7 @@ func TestParseConfigErrors(t *testing.T) {
 				t.Fatalf("test setup: %q not in the valid config", tc.from)
 			}
 			text := strings.Replace(validConfig, tc.from, tc.edit, 1)
-			_, err := ParseConfig([]byte(text), testEnv)
+			_, err := Parse([]byte(text), testEnv)
 			if err == nil {
 				t.Fatalf("accepted:\n%s", text)
 			}
@@ -99,7 +97,7 @@ func TestParseConfigErrors(t *testing.T) {
 
 func TestParseConfigLiteralDollar(t *testing.T) {
 	text := strings.Replace(validConfig, `"${OA_SECRET}"`, `"a$${NOT_EXPANDED}b"`, 1)
-	cfg, err := ParseConfig([]byte(text), testEnv)
+	cfg, err := Parse([]byte(text), testEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,11 +108,11 @@ func TestParseConfigLiteralDollar(t *testing.T) {
 
 func TestParseConfigEmptyAndGarbage(t *testing.T) {
 	text := strings.Replace(validConfig, `{ app_id: wx123, app_secret: "${OA_SECRET}" }`, `{ app_id: wx123, app_secret: ${OA_SECRET} }`, 1)
-	if _, err := ParseConfig([]byte(text), testEnv); err == nil || !strings.Contains(err.Error(), `quote`) {
+	if _, err := Parse([]byte(text), testEnv); err == nil || !strings.Contains(err.Error(), `quote`) {
 		t.Errorf("unquoted ${VAR} in a flow mapping: the error should say to quote it: %v", err)
 	}
 	for name, text := range map[string]string{"empty": "", "list": "- a\n- b", "not yaml": "a: [b", "scalar": "hello"} {
-		if _, err := ParseConfig([]byte(text), testEnv); err == nil {
+		if _, err := Parse([]byte(text), testEnv); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -125,7 +123,7 @@ func TestExampleConfigParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := ParseConfig(raw, env(map[string]string{"WECHAT_OA_SECRET": "x", "GRAFANA_OIDC_SECRET": "y0123456789abcdef", "WECHAT_WEB_SECRET": "w", "WECHAT_MP_SECRET": "m"}))
+	cfg, err := Parse(raw, env(map[string]string{"WECHAT_OA_SECRET": "x", "GRAFANA_OIDC_SECRET": "y0123456789abcdef", "WECHAT_WEB_SECRET": "w", "WECHAT_MP_SECRET": "m"}))
 	if err != nil {
 		t.Fatalf("config.example.yaml does not parse: %v", err)
 	}
@@ -160,19 +158,47 @@ func TestExampleConfigDocumentsEveryKey(t *testing.T) {
 			walk(rt.Field(i).Type, path+tag+".")
 		}
 	}
-	walk(reflect.TypeOf(Config{}), "")
+	walk(reflect.TypeOf(File{}), "")
 }
 
-func TestHashedClientSecret(t *testing.T) {
-	sum := sha256.Sum256([]byte(rpSecret))
-	h := newHarness(t, withClient(rpClientID, func(c *ClientConfig) {
-		c.Secret, c.SecretSHA256 = "", hex.EncodeToString(sum[:])
-	}))
-	res := h.login(h.rp(rpClientID, rpSecret, rpRedirect), h.browser(), "alice")
-	if res.idToken.Subject == "" {
-		t.Fatal("no login with a hashed secret")
+func TestClaimTemplateValidation(t *testing.T) {
+	for tmpl, ok := range map[string]bool{
+		"{preferred_username}@wechat.example.com": true,
+		"{sub}@x.example.com":                     true,
+		"{name}@x.example.com":                    false, // not unique
+		"{bogus}@x.example.com":                   false,
+		"{sub}":                                   false, // no domain
+		"{sub@x.example.com":                      false,
+	} {
+		cfg := &File{Clients: []ClientConfig{{ID: "a", Secret: "s0123456789abcdef", RedirectURIs: []string{"https://a/cb"}, Claims: ClientClaimsConfig{Email: tmpl}}}}
+		err := validateClientClaimsForTest(cfg)
+		if (err == nil) != ok {
+			t.Errorf("%q: err=%v, want ok=%v", tmpl, err, ok)
+		}
 	}
-	if status, _, _ := h.tokenRequest(url.Values{"grant_type": {"authorization_code"}, "code": {"x"}}, rpClientID, hex.EncodeToString(sum[:])); status != 401 {
-		t.Fatalf("the hash itself was accepted as the secret: %d", status)
+}
+
+func validateClientClaimsForTest(partial *File) error {
+	cfg, err := Parse([]byte(validConfig), testEnv)
+	if err != nil {
+		return err
+	}
+	cfg.Clients = partial.Clients
+	return cfg.Validate()
+}
+
+// TestWeChatConstantsMatch: config spells WeChat's defaults and scope names
+// itself (it must not import the WeChat client); they must stay equal.
+func TestWeChatConstantsMatch(t *testing.T) {
+	for _, c := range []struct{ name, ours, theirs string }{
+		{"open base URL", DefaultWeChatOpenBaseURL, wechat.DefaultOpenBaseURL},
+		{"API base URL", DefaultWeChatAPIBaseURL, wechat.DefaultAPIBaseURL},
+		{"timeout", DefaultWeChatTimeout.String(), wechat.DefaultTimeout.String()},
+		{"snsapi_userinfo", ScopeUserInfo, wechat.ScopeUserInfo},
+		{"snsapi_base", ScopeBase, wechat.ScopeBase},
+	} {
+		if c.ours != c.theirs {
+			t.Errorf("%s: config %q, wechat %q", c.name, c.ours, c.theirs)
+		}
 	}
 }

@@ -1,4 +1,4 @@
-package bridge
+package dev
 
 import (
 	"io"
@@ -21,7 +21,7 @@ func TestDevModeDemoLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := NewDev(ln.Addr().String(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	d, err := New(ln.Addr().String(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,8 +91,8 @@ func TestDevModeDemoLogin(t *testing.T) {
 
 func TestNewDevRejectsBadListen(t *testing.T) {
 	for _, l := range []string{"nonsense", "127.0.0.1:0", "127.0.0.1"} {
-		if _, err := NewDev(l, slog.Default()); err == nil {
-			t.Errorf("NewDev(%q) accepted", l)
+		if _, err := New(l, slog.Default()); err == nil {
+			t.Errorf("New(%q) accepted", l)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package bridge
+package dev
 
 // Real-browser tests: headless Chromium, driven by chromedp, walks the pages
 // a person sees in `wechat-oidc dev` — the demo app, the simulated WeChat
@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/wechat-oidc/wechat-oidc/bridge"
 	"image/png"
 	"io"
 	"log/slog"
@@ -252,7 +253,7 @@ func browserWalk(t *testing.T, vp viewport) walkEnv {
 	})
 	ann.step("logout-confirm", func(ctx context.Context) error {
 		// Signed in, /logout without id_token_hint: the bridge asks first.
-		if err := ann.open(ctx, d.BaseURL+PathLogout, "14-bridge-logout-confirm", pgLogoutConfirm); err != nil {
+		if err := ann.open(ctx, d.BaseURL+bridge.PathLogout, "14-bridge-logout-confirm", pgLogoutConfirm); err != nil {
 			return err
 		}
 		return ann.click(ctx, "button.button", "15-bridge-signed-out", pgSignedOut)
@@ -272,7 +273,7 @@ func browserWalk(t *testing.T, vp viewport) walkEnv {
 	})
 	vic.step("logout-no-session", func(ctx context.Context) error {
 		// Not signed in: nothing to confirm.
-		return vic.open(ctx, d.BaseURL+PathLogout, "19-bridge-signed-out-no-session", pgSignedOut)
+		return vic.open(ctx, d.BaseURL+bridge.PathLogout, "19-bridge-signed-out-no-session", pgSignedOut)
 	})
 	return walkEnv{d: d, b: b, shots: shots}
 }
@@ -297,7 +298,7 @@ func desktopQRWalk(t *testing.T, w walkEnv) {
 		if !dee.visited("/authorize?") || !dee.visited("/wechat-sim/connect/qrconnect?") {
 			return fmt.Errorf("did not pass through /authorize to the simulator's qrconnect; documents: %v", dee.requests())
 		}
-		if dee.visited("/wechat-sim/connect/oauth2/authorize") || dee.visited(PathQR+"?") {
+		if dee.visited("/wechat-sim/connect/oauth2/authorize") || dee.visited(bridge.PathQR+"?") {
 			return fmt.Errorf("a desktop browser with a website app went elsewhere than qrconnect: %v", dee.requests())
 		}
 		return nil
@@ -330,14 +331,14 @@ func desktopQRWalk(t *testing.T, w walkEnv) {
 		if qrPage, err = chromedp.Run(ctx, chromedp.Location()); err != nil {
 			return err
 		}
-		if !strings.HasPrefix(qrPage, d.BaseURL+PathQR+"?d=") || resp == nil || resp.Status != http.StatusOK {
+		if !strings.HasPrefix(qrPage, d.BaseURL+bridge.PathQR+"?d=") || resp == nil || resp.Status != http.StatusOK {
 			return fmt.Errorf("not on the QR page: %s; documents: %v", qrPage, dan.requests())
 		}
 		return dan.selfReloading(ctx, func() error {
 			if err := dan.expect(ctx, nil, "23-bridge-qr-page", pgQRDesktop); err != nil {
 				return err
 			}
-			scanURL, err = dan.qrCode(ctx, d.BaseURL+PathQRScan+"?t=")
+			scanURL, err = dan.qrCode(ctx, d.BaseURL+bridge.PathQRScan+"?t=")
 			return err
 		})
 	})
@@ -346,7 +347,7 @@ func desktopQRWalk(t *testing.T, w walkEnv) {
 		if err := pam.open(ctx, scanURL, "24-cross-device-wechat-consent", pgWeChatConsent); err != nil {
 			return err
 		}
-		if !pam.visited(PathQRScan+"?") || !pam.visited("/wechat-sim/connect/oauth2/authorize?") {
+		if !pam.visited(bridge.PathQRScan+"?") || !pam.visited("/wechat-sim/connect/oauth2/authorize?") {
 			return fmt.Errorf("the scan did not go to the Official Account authorization; documents: %v", pam.requests())
 		}
 		return nil
@@ -416,7 +417,7 @@ func desktopQRWalk(t *testing.T, w walkEnv) {
 			if err := dan.expect(ctx, nil, "29-bridge-qr-page-again", pgQRDesktop); err != nil {
 				return err
 			}
-			scanURL, err = dan.qrCode(ctx, d.BaseURL+PathQRScan+"?t=")
+			scanURL, err = dan.qrCode(ctx, d.BaseURL+bridge.PathQRScan+"?t=")
 			return err
 		})
 	})
@@ -575,7 +576,7 @@ func startBrowserDev(t *testing.T) *Dev {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := NewDev(ln.Addr().String(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	d, err := New(ln.Addr().String(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		ln.Close()
 		t.Fatal(err)

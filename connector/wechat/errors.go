@@ -1,11 +1,11 @@
-package bridge
+package wechat
 
 import (
 	"errors"
 	"log/slog"
 
 	"github.com/wechat-oidc/wechat-oidc/oidc"
-	"github.com/wechat-oidc/wechat-oidc/wechat"
+	wx "github.com/wechat-oidc/wechat-oidc/wechat"
 )
 
 // weChatErrorMapping says what a WeChat failure becomes: the OIDC error the
@@ -112,10 +112,10 @@ var wechatErrorsByCode = func() map[int]weChatErrorMapping {
 
 // mapWeChatError finds the row for a failure of the wechat client.
 func mapWeChatError(err error) weChatErrorMapping {
-	if errors.Is(err, wechat.ErrUnavailable) {
+	if errors.Is(err, wx.ErrUnavailable) {
 		return wechatErrorsByCode[0]
 	}
-	if m, ok := wechatErrorsByCode[wechat.ErrorCode(err)]; ok && wechat.ErrorCode(err) != 0 {
+	if m, ok := wechatErrorsByCode[wx.ErrorCode(err)]; ok && wx.ErrorCode(err) != 0 {
 		return m
 	}
 	return defaultWeChatError

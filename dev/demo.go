@@ -1,4 +1,4 @@
-package bridge
+package dev
 
 import (
 	"context"
@@ -14,6 +14,11 @@ import (
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"github.com/labstack/echo/v4"
 	"golang.org/x/oauth2"
+
+	"github.com/wechat-oidc/wechat-oidc/bridge"
+	"github.com/wechat-oidc/wechat-oidc/config"
+	wechatconn "github.com/wechat-oidc/wechat-oidc/connector/wechat"
+	"github.com/wechat-oidc/wechat-oidc/oidc"
 )
 
 // demoRP is the small relying party of dev mode. It is a real OIDC client
@@ -62,7 +67,7 @@ func (d *demoRP) oauth(ctx context.Context) (*oauth2.Config, *gooidc.Provider, e
 		ClientID: d.clientID, ClientSecret: d.secret,
 		Endpoint:    d.provider.Endpoint(),
 		RedirectURL: d.issuer + "/demo/callback",
-		Scopes:      []string{gooidc.ScopeOpenID, "profile", ScopeWeChat},
+		Scopes:      []string{gooidc.ScopeOpenID, "profile", wechatconn.ScopeWeChat},
 	}, d.provider, nil
 }
 
@@ -138,18 +143,18 @@ func (d *demoRP) login(c echo.Context) error {
 		d.log.Error("demo: discovery failed", "error", err)
 		return d.render(c, http.StatusBadGateway, demoView{Error: "discovery failed", ErrorDescription: err.Error()})
 	}
-	state, nonce, verifier := randomToken(), randomToken(), oauth2.GenerateVerifier()
+	state, nonce, verifier := oidc.NewToken(), oidc.NewToken(), oauth2.GenerateVerifier()
 	opts := []oauth2.AuthCodeOption{gooidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)}
 	if c.QueryParam("prompt") == "login" {
 		// "Log in as someone else": skip the SSO session.
 		opts = append(opts, oauth2.SetAuthURLParam("prompt", "login"))
 	}
 	switch flow := c.QueryParam("flow"); flow {
-	case FlowOfficialAccount, FlowWebsiteApp, FlowCrossDevice:
+	case config.FlowOfficialAccount, config.FlowWebsiteApp, config.FlowCrossDevice:
 		// Dev mode runs in one desktop browser: the demo names the flow
 		// (wechat_flow) instead of leaving it to the User-Agent. A forced
 		// flow skips the SSO session so that the flow is really shown.
-		opts = append(opts, oauth2.SetAuthURLParam(ParamWeChatFlow, flow), oauth2.SetAuthURLParam("prompt", "login"))
+		opts = append(opts, oauth2.SetAuthURLParam(wechatconn.ParamFlow, flow), oauth2.SetAuthURLParam("prompt", "login"))
 	}
 	d.mu.Lock()
 	now := time.Now()
@@ -218,8 +223,8 @@ func (d *demoRP) callback(c echo.Context) error {
 	if name == "" {
 		name = idt.Subject
 	}
-	logout := d.issuer + PathLogout + "?" + url.Values{
-		"id_token_hint": {raw}, "post_logout_redirect_uri": {d.issuer + "/"}, "state": {randomID(8)},
+	logout := d.issuer + bridge.PathLogout + "?" + url.Values{
+		"id_token_hint": {raw}, "post_logout_redirect_uri": {d.issuer + "/"}, "state": {oidc.NewToken()[:8]},
 	}.Encode()
 	return d.render(c, http.StatusOK, demoView{Title: "Signed in", Name: name, Subject: idt.Subject, Claims: prettyJSON(claims), Userinfo: uiJSON, LogoutURL: logout})
 }

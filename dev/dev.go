@@ -1,4 +1,7 @@
-package bridge
+// Package dev is `wechat-oidc dev`: the provider wired to an embedded WeChat
+// simulator and a demo relying party, on one loopback listener. The
+// server's packages never import it.
+package dev
 
 import (
 	"fmt"
@@ -8,7 +11,11 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/wechat-oidc/wechat-oidc/bridge"
+	"github.com/wechat-oidc/wechat-oidc/config"
+	wechatconn "github.com/wechat-oidc/wechat-oidc/connector/wechat"
 	"github.com/wechat-oidc/wechat-oidc/keys"
+	"github.com/wechat-oidc/wechat-oidc/oidc"
 	"github.com/wechat-oidc/wechat-oidc/store"
 	"github.com/wechat-oidc/wechat-oidc/wechat/simulator"
 )
@@ -17,7 +24,7 @@ import (
 // /wechat-sim and a demo relying party at /, on one listener. No account, no
 // config file, no network beyond loopback.
 type Dev struct {
-	*Server
+	*bridge.Server
 	BaseURL      string
 	SimulatorURL string
 	ClientID     string
@@ -33,8 +40,8 @@ const (
 	devSimPath  = "/wechat-sim"
 )
 
-// NewDev builds dev mode for a listen address host:port.
-func NewDev(listen string, logger *slog.Logger) (*Dev, error) {
+// New builds dev mode for a listen address host:port.
+func New(listen string, logger *slog.Logger) (*Dev, error) {
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil || port == "" || port == "0" {
 		return nil, fmt.Errorf("--listen %q must be host:port with a fixed port (e.g. 127.0.0.1:8080)", listen)
@@ -43,7 +50,7 @@ func NewDev(listen string, logger *slog.Logger) (*Dev, error) {
 		host = "127.0.0.1"
 	}
 	base := "http://" + net.JoinHostPort(host, port)
-	oaSecret, webSecret, miniSecret := randomToken(), randomToken(), randomToken()
+	oaSecret, webSecret, miniSecret := oidc.NewToken(), oidc.NewToken(), oidc.NewToken()
 	sim := simulator.New(simulator.Config{
 		Apps: []simulator.App{
 			{ID: devAppID, Secret: oaSecret, Kind: simulator.OfficialAccount, Bound: true, Name: "wechat-oidc 演示服务号"},
@@ -53,42 +60,46 @@ func NewDev(listen string, logger *slog.Logger) (*Dev, error) {
 		CallbackHosts: []string{net.JoinHostPort(host, port)},
 		AllowPort:     true, // real WeChat refuses ports (10003); dev runs on one
 	})
-	clientSecret := randomToken()
-	cfg := &Config{
+	clientSecret := oidc.NewToken()
+	file := &config.File{
 		Issuer:  base,
 		Listen:  listen,
-		Subject: SubjectUnionID,
-		WeChat: WeChatConfig{
+		Subject: config.SubjectUnionID,
+		WeChat: config.WeChatConfig{
 			// The consent page every time, so that a person trying it out can
 			// pick another simulated user (production defaults to silent_first).
-			OfficialAccount: &WeChatAppConfig{AppID: devAppID, AppSecret: oaSecret, Scope: ScopeUserInfo},
-			WebsiteApp:      &WeChatAppConfig{AppID: devWebAppID, AppSecret: webSecret},
-			MiniProgram:     &WeChatAppConfig{AppID: devMiniID, AppSecret: miniSecret},
+			OfficialAccount: &config.WeChatAppConfig{AppID: devAppID, AppSecret: oaSecret, Scope: config.ScopeUserInfo},
+			WebsiteApp:      &config.WeChatAppConfig{AppID: devWebAppID, AppSecret: webSecret},
+			MiniProgram:     &config.WeChatAppConfig{AppID: devMiniID, AppSecret: miniSecret},
 			OpenBaseURL:     base + devSimPath,
 			APIBaseURL:      base + devSimPath,
 		},
-		Clients: []ClientConfig{{
+		Clients: []config.ClientConfig{{
 			ID: devClientID, Name: "Demo app", Secret: clientSecret,
 			RedirectURIs:           []string{base + "/demo/callback"},
 			PostLogoutRedirectURIs: []string{base + "/"},
 			MiniProgram:            true,
 		}},
-		Store: StoreConfig{Type: "memory"},
-		Keys:  KeysConfig{Dir: "(ephemeral)"},
+		Store: config.StoreConfig{Type: "memory"},
+		Keys:  config.KeysConfig{Dir: "(ephemeral)"},
 	}
-	cfg.applyDefaults()
-	if err := cfg.Validate(); err != nil {
+	opt, err := file.Resolve()
+	if err != nil {
 		return nil, fmt.Errorf("dev config: %w", err)
 	}
 	ks, err := keys.NewEphemeral()
 	if err != nil {
 		return nil, err
 	}
-	srv, err := New(cfg, Deps{Store: store.NewMemory(), Keys: ks, Logger: logger})
+	st := store.NewMemory()
+	conn, err := wechatconn.New(wechatconn.FromConfig(opt, st, logger, nil))
 	if err != nil {
 		return nil, err
 	}
-	srv.devMode = true
+	srv, err := bridge.New(opt, bridge.Deps{Store: st, Keys: ks, Connector: conn, Logger: logger, DevLinks: true})
+	if err != nil {
+		return nil, err
+	}
 	e := srv.Echo()
 	simHandler := echo.WrapHandler(http.StripPrefix(devSimPath, sim))
 	e.Any(devSimPath+"/*", simHandler)

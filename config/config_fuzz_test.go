@@ -1,4 +1,4 @@
-package bridge
+package config
 
 import (
 	"crypto/sha256"
@@ -59,7 +59,7 @@ func leakedSecret(msg, raw string) string {
 	return ""
 }
 
-func FuzzParseConfig(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	example, err := os.ReadFile(filepath.Join("..", "config.example.yaml"))
 	if err != nil {
 		f.Fatal(err)
@@ -122,7 +122,7 @@ func FuzzParseConfig(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		cfg, err := ParseConfig(raw, fuzzConfigLookup)
+		cfg, err := Parse(raw, fuzzConfigLookup)
 		if err != nil {
 			if cfg != nil {
 				t.Fatalf("both a config and an error: %v", err)
@@ -144,7 +144,7 @@ func FuzzParseConfig(f *testing.F) {
 		if cfg.WeChat.OfficialAccount == nil || len(cfg.Clients) == 0 {
 			t.Fatalf("accepted a config without an official account or clients: %+v", cfg)
 		}
-		again, err := ParseConfig(raw, fuzzConfigLookup)
+		again, err := Parse(raw, fuzzConfigLookup)
 		if err != nil || !reflect.DeepEqual(cfg, again) {
 			t.Fatalf("parsing the same text twice differs: %v", err)
 		}

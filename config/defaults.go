@@ -1,0 +1,101 @@
+package config
+
+import (
+	"time"
+
+	"github.com/wechat-oidc/wechat-oidc/oidc"
+)
+
+// WeChat's defaults. They equal package wechat's constants (a test checks):
+// config must not depend on the WeChat client, so that the login core,
+// which reads Options, does not either.
+const (
+	DefaultWeChatOpenBaseURL = "https://open.weixin.qq.com"
+	DefaultWeChatAPIBaseURL  = "https://api.weixin.qq.com"
+	DefaultWeChatTimeout     = 5 * time.Second
+)
+
+// ApplyDefaults fills every key left empty with its default.
+func (c *File) ApplyDefaults() {
+	if c.Listen == "" {
+		c.Listen = "0.0.0.0:8080"
+	}
+	if c.Subject == "" {
+		c.Subject = SubjectUnionID
+	}
+	if c.WeChat.OpenBaseURL == "" {
+		c.WeChat.OpenBaseURL = DefaultWeChatOpenBaseURL
+	}
+	if c.WeChat.APIBaseURL == "" {
+		c.WeChat.APIBaseURL = DefaultWeChatAPIBaseURL
+	}
+	if c.WeChat.Timeout == 0 {
+		c.WeChat.Timeout = Duration(DefaultWeChatTimeout)
+	}
+	if oa := c.WeChat.OfficialAccount; oa != nil && oa.Scope == "" {
+		oa.Scope = ScopeUserInfo
+		if c.Subject == SubjectUnionID || c.Subject == "" {
+			oa.Scope = ScopeSilentFirst
+		}
+	}
+	if c.WeChat.UserinfoRetryDeadline == 0 {
+		c.WeChat.UserinfoRetryDeadline = Duration(3 * time.Second)
+	}
+	if c.WeChat.AvatarSize == nil {
+		size := 132
+		c.WeChat.AvatarSize = &size
+	}
+	if c.WeChat.QRTicketTTL == 0 {
+		c.WeChat.QRTicketTTL = Duration(3 * time.Minute)
+	}
+	if c.WeChat.SnapshotForcePopup == nil {
+		t := true
+		c.WeChat.SnapshotForcePopup = &t
+	}
+	if c.Store.Type == "" {
+		c.Store.Type = "memory"
+	}
+	if c.Tokens.CodeTTL == 0 {
+		c.Tokens.CodeTTL = Duration(60 * time.Second)
+	}
+	if c.Tokens.AccessTokenTTL == 0 {
+		c.Tokens.AccessTokenTTL = Duration(time.Hour)
+	}
+	if c.Tokens.IDTokenTTL == 0 {
+		c.Tokens.IDTokenTTL = Duration(time.Hour)
+	}
+	if c.Tokens.RefreshIdleTTL == 0 {
+		c.Tokens.RefreshIdleTTL = Duration(oidc.DefaultRefreshTokenIdleTTL)
+	}
+	if c.Tokens.RefreshAbsoluteTTL == 0 {
+		c.Tokens.RefreshAbsoluteTTL = Duration(oidc.DefaultRefreshTokenAbsoluteTTL)
+	}
+	if c.Tokens.RefreshReuseGrace == 0 {
+		c.Tokens.RefreshReuseGrace = Duration(oidc.DefaultRefreshReuseGrace)
+	}
+	if c.Login.PendingTTL == 0 {
+		c.Login.PendingTTL = Duration(10 * time.Minute)
+	}
+	if c.Session.IdleTTL == 0 {
+		c.Session.IdleTTL = Duration(8 * time.Hour)
+	}
+	if c.Session.AbsoluteTTL == 0 {
+		c.Session.AbsoluteTTL = Duration(7 * 24 * time.Hour)
+	}
+	if c.Limits.TokenPerClient == (RateConfig{}) {
+		c.Limits.TokenPerClient = RateConfig{Rate: 20, Burst: 40}
+	}
+	if c.Limits.AuthorizePerIP == (RateConfig{}) {
+		// Generous: a whole office often shares one egress IP.
+		c.Limits.AuthorizePerIP = RateConfig{Rate: 20, Burst: 100}
+	}
+	if c.Keys.PublishBeforeUse == 0 {
+		c.Keys.PublishBeforeUse = Duration(time.Hour)
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+}
