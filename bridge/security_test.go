@@ -200,13 +200,13 @@ func TestSessionIdleAndAbsoluteLifetime(t *testing.T) {
 		b, _ := ssoLogin(t, h)
 		// Used every 600ms, the session outlives its 1s idle lifetime...
 		for i := 0; i < 2; i++ {
-			time.Sleep(600 * time.Millisecond)
+			h.advance(600 * time.Millisecond)
 			if _, q := h.authorize(b, h.authorizeURL(map[string]string{"prompt": "none"})); q.Get("code") == "" {
 				t.Fatalf("a session in use ended after %d00ms: %v", (i+1)*6, q)
 			}
 		}
 		// ...and ends once left alone for longer than that.
-		time.Sleep(1500 * time.Millisecond)
+		h.advance(1500 * time.Millisecond)
 		if _, q := h.authorize(b, h.authorizeURL(map[string]string{"prompt": "none"})); q.Get("error") != "login_required" {
 			t.Fatalf("an idle session did not end: %v", q)
 		}

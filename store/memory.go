@@ -23,6 +23,7 @@ const memoryStripes = 256
 // Memory is a Store held in this process's memory (go-cache). It is the
 // default for a single replica; its contents are lost on restart.
 type Memory struct {
+	now     func() time.Time
 	cache   *cache.Cache
 	seed    maphash.Seed
 	stripes [memoryStripes]sync.Mutex
@@ -32,11 +33,32 @@ type Memory struct {
 var _ Store = (*Memory)(nil)
 
 // NewMemory returns an empty in-memory store.
-func NewMemory() *Memory {
+func NewMemory() *Memory { return NewMemoryClock(nil) }
+
+// NewMemoryClock returns an empty in-memory store whose entries expire by
+// the clock now (nil: time.Now), so that tests can drive expiry without
+// sleeping. Entries also expire by real time, which is what frees their
+// memory; a clock that runs ahead of real time (a test advancing it) makes
+// them expire earlier, never later.
+func NewMemoryClock(now func() time.Time) *Memory {
+	if now == nil {
+		now = time.Now
+	}
 	return &Memory{
+		now:   now,
 		cache: cache.New(cache.NoExpiration, memoryCleanupInterval),
 		seed:  maphash.MakeSeed(),
 	}
+}
+
+// entry is a stored value with its expiry by the store's clock.
+type entry struct {
+	value   []byte
+	expires int64 // unix nanoseconds
+}
+
+func (m *Memory) set(key string, value []byte, ttl time.Duration) {
+	m.cache.Set(key, entry{value: clone(value), expires: m.now().Add(ttl).UnixNano()}, ttl)
 }
 
 // lock takes the mutex of key's stripe. Every write holds it, so a
@@ -64,7 +86,11 @@ func (m *Memory) get(key string) ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	return v.([]byte), true
+	e := v.(entry)
+	if m.now().UnixNano() >= e.expires {
+		return nil, false
+	}
+	return e.value, true
 }
 
 // Put implements Store.
@@ -76,7 +102,7 @@ func (m *Memory) Put(ctx context.Context, key string, value []byte, ttl time.Dur
 		return err
 	}
 	defer m.lock(key)()
-	m.cache.Set(key, clone(value), ttl)
+	m.set(key, value, ttl)
 	return nil
 }
 
@@ -89,8 +115,11 @@ func (m *Memory) PutNew(ctx context.Context, key string, value []byte, ttl time.
 		return false, err
 	}
 	defer m.lock(key)()
-	// Add fails only when a live (unexpired) entry exists.
-	return m.cache.Add(key, clone(value), ttl) == nil, nil
+	if _, live := m.get(key); live {
+		return false, nil
+	}
+	m.set(key, value, ttl)
+	return true, nil
 }
 
 // Get implements Store.
@@ -150,7 +179,7 @@ func (m *Memory) Update(ctx context.Context, key string, ttl time.Duration, fn f
 		m.cache.Delete(key)
 		return nil
 	}
-	m.cache.Set(key, clone(value), ttl)
+	m.set(key, value, ttl)
 	return nil
 }
 
