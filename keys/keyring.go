@@ -329,6 +329,17 @@ func describe(keys []*signingKey, t time.Time, retain time.Duration, removeRetir
 	return out
 }
 
+// describeAdded describes the added keys among keys.
+func describeAdded(keys, added []*signingKey, p *policy, src Source) []Key {
+	var out []Key
+	for _, d := range describe(keys, p.now(), p.retain, src.managed() || p.rotateEvery > 0) {
+		if containsKID(added, d.KID) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 // List describes the keys in src at o.Now(), newest first, without changing
 // them: what `keys list` shows.
 func List(ctx context.Context, src Source, o Options) ([]Key, error) {
@@ -354,14 +365,14 @@ func Rotate(ctx context.Context, src Source, o Options) ([]Key, error) {
 	if err := src.writable(ctx); err != nil {
 		return nil, fmt.Errorf("keys: cannot rotate: %s cannot be written (%w): make it writable, or add the key there yourself", src, err)
 	}
-	_, added, err := maintain(ctx, src, p, true)
+	keys, added, err := maintain(ctx, src, p, true)
 	if err != nil {
 		return nil, err
 	}
 	if len(added) == 0 {
 		return nil, errors.New("keys: rotate: another process changed the keys at the same moment: run it again")
 	}
-	return describe(added, p.now(), p.retain, false), nil
+	return describeAdded(keys, added, p, src), nil
 }
 
 // Keyring holds the current Set of a Source and keeps it current: Reload
@@ -409,14 +420,15 @@ func NewKeyring(ctx context.Context, src Source, o Options) (*Keyring, error) {
 func (kr *Keyring) Reload(ctx context.Context) error {
 	kr.mu.Lock()
 	defer kr.mu.Unlock()
-	if err := kr.src.keepAlive(ctx, kr.p); err != nil {
-		return err
-	}
 	keys, _, err := maintain(ctx, kr.src, kr.p, false)
 	if err != nil {
 		return err
 	}
-	return kr.install(keys)
+	if err := kr.install(keys); err != nil {
+		return err
+	}
+	// Only once the keys read well: a damaged entry is left as it is.
+	return kr.src.keepAlive(ctx, kr.p)
 }
 
 // install makes keys the current Set, unless they are what it holds.
@@ -493,7 +505,7 @@ func (kr *Keyring) Rotate(ctx context.Context) ([]Key, error) {
 	if err := kr.install(keys); err != nil {
 		return nil, err
 	}
-	return describe(added, kr.p.now(), kr.p.retain, false), nil
+	return describeAdded(keys, added, kr.p, kr.src), nil
 }
 
 // List describes the keys as the source holds them now (see List).

@@ -93,11 +93,14 @@ func (s *Set) Staged(d time.Duration, now func() time.Time) *Set {
 // schedule returns every key's window: its own for a scheduled key; for the
 // others, derived per algorithm from the creation times: the oldest key
 // signs from its creation, each newer one from d after its creation, and
-// each key until the next one starts.
+// each key until the next one starts. With d <= 0 (no staging) the newest
+// key signs at once, whatever its creation time says.
 func schedule(keys []*signingKey, d time.Duration) map[string]window {
+	keys = slices.Clone(keys)
+	slices.SortFunc(keys, newestFirst)
 	out := make(map[string]window, len(keys))
 	byAlg := make(map[jose.SignatureAlgorithm][]*signingKey)
-	for _, k := range keys { // newest first
+	for _, k := range keys {
 		if k.scheduled {
 			out[k.kid] = window{k.activates, k.retires}
 			continue
@@ -105,6 +108,18 @@ func schedule(keys []*signingKey, d time.Duration) map[string]window {
 		byAlg[k.alg] = append(byAlg[k.alg], k)
 	}
 	for _, newestFirst := range byAlg {
+		if d <= 0 {
+			// The newest signs from the beginning of time; the others
+			// retired then.
+			for i, k := range newestFirst {
+				if i == 0 {
+					out[k.kid] = window{}
+				} else {
+					out[k.kid] = window{retires: time.Time{}.Add(time.Nanosecond)}
+				}
+			}
+			continue
+		}
 		for i := len(newestFirst) - 1; i >= 0; i-- {
 			k := newestFirst[i]
 			w := window{activates: k.created}

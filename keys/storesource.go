@@ -201,10 +201,10 @@ func (s *StoreSource) open(r storeRecord) (*signingKey, error) {
 // decode parses the document and checks that this replica's encryption key
 // sealed it. raw nil (absent) is an empty document.
 func (s *StoreSource) decode(raw []byte) (*storeDoc, error) {
-	doc := &storeDoc{Version: storeDocVersion, KEK: s.kekID}
 	if raw == nil {
-		return doc, nil
+		return &storeDoc{Version: storeDocVersion, KEK: s.kekID}, nil
 	}
+	doc := &storeDoc{}
 	if err := json.Unmarshal(raw, doc); err != nil {
 		return nil, fmt.Errorf("keys: the signing keys in the shared store (%s) are not readable JSON (%w): restore the store from a backup, or delete the entry to start with new keys", s.key, err)
 	}
