@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
+
 	"github.com/wechat-oidc/wechat-oidc/store"
 	"github.com/wechat-oidc/wechat-oidc/store/storetest"
 )
@@ -676,3 +678,21 @@ func TestDirLockHeldByAnotherProcess(t *testing.T) {
 		t.Fatalf("after a stale lock: %v, want two key files and no lock", files)
 	}
 }
+
+// signer is what the bridge and oidc.Signer use of a key set: a Keyring
+// takes a Set's place without other changes.
+type signer interface {
+	Sign(payload []byte) (string, error)
+	SignWithType(payload []byte, typ string) (string, error)
+	SignWithAlgorithm(payload []byte, alg, typ string) (string, error)
+	Verify(token string) ([]byte, error)
+	JWKS() jose.JSONWebKeySet
+	KeyID() string
+	Algorithm() string
+	Algorithms() []string
+}
+
+var (
+	_ signer = (*Set)(nil)
+	_ signer = (*Keyring)(nil)
+)
