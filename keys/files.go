@@ -1,7 +1,6 @@
 package keys
 
 import (
-	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -9,8 +8,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 )
 
 // Names of key files: signing-key-<created>[-anything].pem, created in UTC.
@@ -32,12 +34,15 @@ const (
 // there (PKCS#8 PEM, mode 0600, via a temporary file renamed into place, so
 // that a crash never leaves half a key). Later starts load the same key, so
 // the kid stays the same and tokens issued before a restart verify after it.
+// A directory that holds a key is only read: it may be read-only (a
+// Kubernetes Secret volume).
 //
 // A key file is a *.pem file in dir whose name does not start with ".". It is
 // refused, with an error naming it and the fix, if it is readable or writable
 // by anyone but its owner (chmod 600), if it is not a PEM RSA private key of
 // at least 2048 bits (PKCS#8, or PKCS#1 "RSA PRIVATE KEY"), or if its name
-// does not carry its creation time. Other files are ignored.
+// does not carry its creation time. Other files are ignored. (A Keyring
+// reads ES256 and EdDSA keys too, when they are among its algorithms.)
 func LoadOrCreate(dir string) (*Set, error) {
 	if dir == "" {
 		return nil, errors.New("keys: key directory is empty: set a directory for signing keys")
@@ -45,44 +50,40 @@ func LoadOrCreate(dir string) (*Set, error) {
 	if err := os.MkdirAll(dir, dirMode); err != nil {
 		return nil, fmt.Errorf("keys: create key directory: %w", err)
 	}
-	keys, err := loadDir(dir)
+	keys, err := loadDir(dir, defaultAlgs)
 	if err != nil {
 		return nil, err
 	}
 	if len(keys) == 0 {
-		k, err := generate(time.Now())
+		k, err := generate(jose.RS256, time.Now())
 		if err != nil {
 			return nil, err
 		}
 		if k.file, err = writeKeyFile(dir, k); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: the directory holds no key and a new one cannot be written there: make it writable, or put a key file in it", err)
 		}
 		keys = append(keys, k)
 	}
 	return newSet(keys)
 }
 
-// AddKey generates a new signing key and writes it to dir (which must
+// defaultAlgs is what a key directory holds when nobody configured more.
+var defaultAlgs = []jose.SignatureAlgorithm{jose.RS256}
+
+// AddKey generates a new RSA signing key and writes it to dir (which must
 // exist): the first step of a rotation. Running servers publish it after
 // their next start; with Staged it signs only once it has been published
-// long enough. It returns the new key's kid and file.
+// long enough. It returns the new key's kid and file. (Rotate does this for
+// a Keyring's algorithms, and a running Keyring picks the key up itself.)
 func AddKey(dir string) (kid, file string, err error) {
 	if _, err := os.Stat(dir); err != nil {
 		return "", "", fmt.Errorf("keys: key directory: %w", err)
 	}
-	existing, err := loadDir(dir)
+	existing, err := loadDir(dir, defaultAlgs)
 	if err != nil {
 		return "", "", err // refuse to add to a directory the server would refuse
 	}
-	// File names carry whole seconds: the new key must be strictly the
-	// newest, or replicas could disagree on which key is which.
-	created := time.Now().Truncate(time.Second)
-	for _, k := range existing {
-		if !created.After(k.created) {
-			created = k.created.Add(time.Second)
-		}
-	}
-	k, err := generate(created)
+	k, err := generate(jose.RS256, nextCreated(time.Now(), existing))
 	if err != nil {
 		return "", "", err
 	}
@@ -92,8 +93,27 @@ func AddKey(dir string) (kid, file string, err error) {
 	return k.kid, k.file, nil
 }
 
-// loadDir reads every key file in dir.
-func loadDir(dir string) ([]*signingKey, error) {
+// nextCreated is the creation time of a key added at now: file names carry
+// whole seconds, so it is now rounded up (a key is never dated before it
+// existed, so it is published for at least its whole wait), and strictly
+// after every existing key, or replicas could disagree on which key is
+// which.
+func nextCreated(now time.Time, existing []*signingKey) time.Time {
+	created := now.Truncate(time.Second)
+	if created.Before(now) {
+		created = created.Add(time.Second)
+	}
+	for _, k := range existing {
+		if !created.After(k.created) {
+			created = k.created.Truncate(time.Second).Add(time.Second)
+		}
+	}
+	return created.UTC()
+}
+
+// loadDir reads every key file in dir. A key of an algorithm not in algs is
+// refused: the file was put there for a configuration other than this one.
+func loadDir(dir string, algs []jose.SignatureAlgorithm) ([]*signingKey, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("keys: read key directory: %w", err)
@@ -104,7 +124,7 @@ func loadDir(dir string) ([]*signingKey, error) {
 		if strings.HasPrefix(name, ".") || !strings.HasSuffix(name, fileSuffix) {
 			continue // temporary files, Kubernetes' ..data links, other files
 		}
-		k, err := loadKeyFile(filepath.Join(dir, name))
+		k, err := loadKeyFile(filepath.Join(dir, name), algs)
 		if err != nil {
 			return nil, err
 		}
@@ -114,7 +134,7 @@ func loadDir(dir string) ([]*signingKey, error) {
 }
 
 // loadKeyFile reads and checks one key file. Every error names the file.
-func loadKeyFile(path string) (*signingKey, error) {
+func loadKeyFile(path string, algs []jose.SignatureAlgorithm) (*signingKey, error) {
 	created, err := createdFromName(filepath.Base(path))
 	if err != nil {
 		return nil, fmt.Errorf("keys: %s: %w", path, err)
@@ -129,17 +149,30 @@ func loadKeyFile(path string) (*signingKey, error) {
 		return nil, fmt.Errorf("keys: %s is not a regular file: remove it or rename it so it does not end in %s", path, fileSuffix)
 	}
 	if perm := info.Mode().Perm(); perm&^fileMode != 0 {
-		return nil, fmt.Errorf("keys: %s has mode %04o, open to more than its owner's reading and writing: run chmod 600 %s", path, perm, path)
+		return nil, fmt.Errorf("keys: %s has mode %04o, open to more than its owner's reading and writing: run chmod 600 %s (for a Kubernetes Secret volume, set defaultMode: 0400)", path, perm, path)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("keys: %w", err)
 	}
-	priv, err := parsePrivateKey(data)
+	priv, alg, err := parsePrivateKey(data)
 	if err != nil {
 		return nil, fmt.Errorf("keys: %s: %w: replace or remove the file (a new key is generated when the directory holds none)", path, err)
 	}
+	if !slices.Contains(algs, alg) {
+		return nil, fmt.Errorf("keys: %s: key is %s (%s), want %s (the signing algorithms are %s): remove the file, or add %s to the signing algorithms",
+			path, keyKind(alg), alg, wantKinds(algs), algNames(algs), alg)
+	}
 	return newSigningKey(priv, created, path)
+}
+
+// wantKinds names the kinds of key algs need: "an RSA key or an Ed25519 key".
+func wantKinds(algs []jose.SignatureAlgorithm) string {
+	kinds := make([]string, len(algs))
+	for i, a := range algs {
+		kinds[i] = keyKind(a)
+	}
+	return strings.Join(kinds, " or ")
 }
 
 // createdFromName reads the creation time out of a key file's name.
@@ -154,42 +187,6 @@ func createdFromName(name string) (time.Time, error) {
 	}
 	return time.Time{}, fmt.Errorf("the name does not say when the key was created (the newest key signs): rename it to %s<UTC time as %s>%s, e.g. %s%s%s",
 		filePrefix, fileTimeLayout, fileSuffix, filePrefix, time.Now().UTC().Format(fileTimeLayout), fileSuffix)
-}
-
-// parsePrivateKey parses one PEM block holding an RSA private key of at
-// least rsaBits bits.
-func parsePrivateKey(data []byte) (*rsa.PrivateKey, error) {
-	block, rest := pem.Decode(data)
-	if block == nil {
-		return nil, errors.New("no PEM block found")
-	}
-	if next, _ := pem.Decode(rest); next != nil {
-		return nil, errors.New("more than one PEM block: keep one key per file")
-	}
-	var key any
-	var err error
-	switch block.Type {
-	case "PRIVATE KEY":
-		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	case "RSA PRIVATE KEY":
-		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	default:
-		return nil, fmt.Errorf("PEM block is %q, want \"PRIVATE KEY\" (PKCS#8)", block.Type)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("parse private key: %w", err)
-	}
-	priv, ok := key.(*rsa.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("key is %T, want an RSA key (ID tokens are signed with RS256)", key)
-	}
-	if bits := priv.N.BitLen(); bits < rsaBits {
-		return nil, fmt.Errorf("RSA key has %d bits, want at least %d", bits, rsaBits)
-	}
-	if err := priv.Validate(); err != nil {
-		return nil, fmt.Errorf("invalid RSA key: %w", err)
-	}
-	return priv, nil
 }
 
 // writeKeyFile writes k to dir atomically: a temporary file (created 0600,

@@ -3,6 +3,7 @@ package keys
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rand"
@@ -676,7 +677,9 @@ func FuzzVerify(f *testing.F) {
 	})
 }
 
-// FuzzParsePrivateKey feeds the key-file parser arbitrary bytes: errors, never panics.
+// FuzzParsePrivateKey feeds the key-file parser arbitrary bytes: errors,
+// never panics; an RSA key below 2048 bits, an EC key off P-256 or a key
+// labelled with another algorithm than its kind is never accepted.
 func FuzzParsePrivateKey(f *testing.F) {
 	der, err := x509.MarshalPKCS8PrivateKey(testKey(f, 0))
 	if err != nil {
@@ -685,35 +688,60 @@ func FuzzParsePrivateKey(f *testing.F) {
 	f.Add(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 	f.Add(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(testKey(f, 0))}))
 	f.Add([]byte("-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n"))
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		f.Fatal(err)
+	}
+	if der, err = x509.MarshalPKCS8PrivateKey(ec); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	_, ed, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		f.Fatal(err)
+	}
+	if der, err = x509.MarshalPKCS8PrivateKey(ed); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if k, err := parsePrivateKey(data); err == nil && k.N.BitLen() < rsaBits {
-			t.Fatalf("accepted a %d-bit key", k.N.BitLen())
+		key, alg, err := parsePrivateKey(data)
+		if err != nil {
+			return
+		}
+		switch k := key.(type) {
+		case *rsa.PrivateKey:
+			if k.N.BitLen() < rsaBits {
+				t.Fatalf("accepted a %d-bit key", k.N.BitLen())
+			}
+			if alg != jose.RS256 {
+				t.Fatalf("RSA key labelled %s", alg)
+			}
+		case *ecdsa.PrivateKey:
+			if k.Curve != elliptic.P256() || alg != jose.ES256 {
+				t.Fatalf("accepted an EC key on %s as %s", k.Curve.Params().Name, alg)
+			}
+		case ed25519.PrivateKey:
+			if alg != jose.EdDSA {
+				t.Fatalf("Ed25519 key labelled %s", alg)
+			}
+		default:
+			t.Fatalf("accepted a %T", key)
 		}
 	})
 }
 
+// BenchmarkSign measures one ID token signature per algorithm, in one run:
+// go test -run '^$' -bench 'Sign|Verify' ./keys/
 func BenchmarkSign(b *testing.B) {
-	s := setOf(b, 0)
-	payload := []byte(`{"iss":"https://id.example.com","sub":"o6_bmjrPTlm6_2sgVt7hMZOPfL2M","aud":"grafana","exp":1700000000,"iat":1699996400,"nonce":"n-0S6_WzA2Mj"}`)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := s.Sign(payload); err != nil {
-			b.Fatal(err)
-		}
+	for _, alg := range SupportedAlgorithms() {
+		b.Run(alg, func(b *testing.B) { benchmarkSign(b, alg) })
 	}
 }
 
 func BenchmarkVerify(b *testing.B) {
-	s := setOf(b, 0)
-	token, err := s.Sign([]byte(`{"sub":"o6_bmjrPTlm6_2sgVt7hMZOPfL2M"}`))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := s.Verify(token); err != nil {
-			b.Fatal(err)
-		}
+	for _, alg := range SupportedAlgorithms() {
+		b.Run(alg, func(b *testing.B) { benchmarkVerify(b, alg) })
 	}
 }
 
