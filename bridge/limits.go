@@ -12,31 +12,28 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/time/rate"
 
 	"github.com/wechat-oidc/wechat-oidc/oidc"
 )
 
-// rateLimiter is a set of token buckets by key (client id, IP). It is per
-// process: with several replicas each enforces its own share.
+// rateLimiter is a set of token buckets (golang.org/x/time/rate) by key
+// (client id, IP), on the server's clock. It is per process: with several
+// replicas each enforces its own share.
 type rateLimiter struct {
-	rate  float64 // tokens per second
-	burst float64
+	limit rate.Limit
+	burst int
 	now   func() time.Time
 
 	mu      sync.Mutex
-	buckets map[string]*bucket
+	buckets map[string]*rate.Limiter
 	swept   time.Time
-}
-
-type bucket struct {
-	tokens float64
-	last   time.Time
 }
 
 const maxBuckets = 100_000
 
-func newRateLimiter(rate float64, burst int, now func() time.Time) *rateLimiter {
-	return &rateLimiter{rate: rate, burst: float64(burst), now: now, buckets: map[string]*bucket{}}
+func newRateLimiter(perSecond float64, burst int, now func() time.Time) *rateLimiter {
+	return &rateLimiter{limit: rate.Limit(perSecond), burst: burst, now: now, buckets: map[string]*rate.Limiter{}}
 }
 
 // allow takes a token for key; when none is left it reports how long until one is.
@@ -47,7 +44,7 @@ func (l *rateLimiter) allow(key string) (bool, time.Duration) {
 	if now.Sub(l.swept) > time.Minute || len(l.buckets) > maxBuckets {
 		// Forget full buckets: they behave exactly like new ones.
 		for k, b := range l.buckets {
-			if b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst {
+			if b.TokensAt(now) >= float64(l.burst) {
 				delete(l.buckets, k)
 			}
 		}
@@ -58,16 +55,14 @@ func (l *rateLimiter) allow(key string) (bool, time.Duration) {
 		if len(l.buckets) >= maxBuckets {
 			return false, time.Second // under a flood of distinct keys, refuse rather than grow
 		}
-		b = &bucket{tokens: l.burst, last: now}
+		b = rate.NewLimiter(l.limit, l.burst)
 		l.buckets[key] = b
 	}
-	b.tokens = math.Min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
-	b.last = now
-	if b.tokens >= 1 {
-		b.tokens--
+	if b.AllowN(now, 1) {
 		return true, 0
 	}
-	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+	// How long until one token is back (1 - tokens now, at limit per second).
+	return false, time.Duration((1 - b.TokensAt(now)) / float64(l.limit) * float64(time.Second))
 }
 
 func retryAfter(d time.Duration) string {

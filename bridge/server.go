@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/wechat-oidc/wechat-oidc/config"
 	"github.com/wechat-oidc/wechat-oidc/connector"
@@ -179,7 +180,29 @@ func (s *Server) routes() *echo.Echo {
 		e.IPExtractor = echo.ExtractIPFromXFFHeader(opts...)
 	}
 	e.HTTPErrorHandler = s.httpError
-	e.Use(s.recoverMiddleware, s.requestLog, securityHeaders)
+	e.Use(
+		// The request id and the one log line per request come first, so a
+		// recovered panic is logged with its request id.
+		s.requestLog,
+		middleware.RecoverWithConfig(middleware.RecoverConfig{
+			DisablePrintStack: true,
+			LogErrorFunc: func(c echo.Context, err error, _ []byte) error {
+				s.log.ErrorContext(c.Request().Context(), "panic while serving a request", "panic", err.Error(), "path", c.Request().URL.Path)
+				return echo.NewHTTPError(http.StatusInternalServerError)
+			},
+		}),
+		// (No Echo BodyLimit: the handlers read at most oidc.MaxParamsBytes
+		// and answer a larger body with invalid_request on our page, where
+		// BodyLimit would give a bare 413.)
+		// No page of ours may be framed (clickjacking), sniffed, or leak its
+		// URL (codes, state) in a Referer. Handlers may tighten the CSP.
+		middleware.SecureWithConfig(middleware.SecureConfig{
+			XFrameOptions:         "DENY",
+			ContentTypeNosniff:    "nosniff",
+			ReferrerPolicy:        "no-referrer",
+			ContentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data: https:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+		}),
+	)
 
 	wrap := func(h http.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error { h(c.Response(), c.Request()); return nil }
@@ -278,7 +301,9 @@ type ctxKey int
 const requestIDKey ctxKey = iota
 
 // requestLog writes one line per request with a request id. The query is
-// never logged: it carries codes and state.
+// never logged: it carries codes and state. (Echo's RequestID middleware
+// would take any X-Request-Id as given; ours accepts only a short token of
+// safe characters, so a client cannot write into our log lines.)
 func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
@@ -319,34 +344,6 @@ func validRequestID(id string) bool {
 func requestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey).(string)
 	return id
-}
-
-func (s *Server) recoverMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) (err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				if r == http.ErrAbortHandler {
-					panic(r)
-				}
-				s.log.ErrorContext(c.Request().Context(), "panic while serving a request", "panic", fmt.Sprint(r), "path", c.Request().URL.Path)
-				err = echo.NewHTTPError(http.StatusInternalServerError)
-			}
-		}()
-		return next(c)
-	}
-}
-
-// securityHeaders: no page of ours may be framed (clickjacking), sniffed, or
-// leak its URL (codes, state) in a Referer. Handlers may tighten the CSP.
-func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		h := c.Response().Header()
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data: https:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		return next(c)
-	}
 }
 
 // randomID returns n random characters of [A-Za-z0-9] (WeChat's state
