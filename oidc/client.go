@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -118,7 +119,7 @@ func sameLoopbackIgnoringPort(registered, uri string) bool {
 		return false
 	}
 	host := ru.Hostname()
-	if (host != "127.0.0.1" && host != "::1") || u.Hostname() != host || u.User != nil || u.Port() == "" {
+	if (host != "127.0.0.1" && host != "::1") || u.Hostname() != host || u.User != nil || !validLoopbackPort(u.Port()) {
 		return false
 	}
 	// Everything after the authority must be byte-identical.
@@ -126,6 +127,23 @@ func sameLoopbackIgnoringPort(registered, uri string) bool {
 		return strings.TrimPrefix(s, "http://"+authority)
 	}
 	return rest(registered, ru.Host) == rest(uri, u.Host) && strings.HasPrefix(uri, "http://"+u.Host)
+}
+
+// validLoopbackPort reports whether port is a TCP port an app can listen on,
+// in its one canonical decimal spelling: 1 to 65535, digits only, no leading
+// zero. Port 0 means "any port" to the OS and is never where an app listens;
+// url.Parse accepts any run of digits, so the range is checked here.
+func validLoopbackPort(port string) bool {
+	if port == "" || len(port) > 5 || port[0] == '0' {
+		return false
+	}
+	for i := 0; i < len(port); i++ {
+		if port[i] < '0' || port[i] > '9' {
+			return false
+		}
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 1 && n <= 65535
 }
 
 // Registry holds the registered clients.
