@@ -1,9 +1,6 @@
 package oidc
 
-import (
-	"net/http"
-	"sort"
-)
+import "sort"
 
 // Discovery is the OpenID Provider Metadata document (OpenID Connect
 // Discovery 1.0 §3). It lists exactly what is implemented.
@@ -102,10 +99,4 @@ func (p *Provider) Discovery() *Discovery {
 		PromptValuesSupported:                      []string{PromptNone, PromptLogin, PromptConsent, PromptSelectAccount},
 		AuthorizationResponseIssParameterSupported: true,
 	}
-}
-
-// HandleDiscovery serves the metadata document.
-func (p *Provider) HandleDiscovery(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "public, max-age=300")
-	writeJSON(w, http.StatusOK, p.Discovery())
 }

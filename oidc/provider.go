@@ -6,7 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 )
@@ -89,6 +89,18 @@ type Provider struct {
 	TokenExchangers map[string]TokenExchanger
 
 	Now func() time.Time
+
+	// Logger receives the provider's log lines (code replays, refresh token
+	// reuse, storage failures). Nil means slog.Default(). No line carries a
+	// token, code or secret.
+	Logger *slog.Logger
+}
+
+func (p *Provider) log() *slog.Logger {
+	if p.Logger != nil {
+		return p.Logger
+	}
+	return slog.Default()
 }
 
 // URL returns the absolute URL of an endpoint path, derived from the issuer
@@ -170,9 +182,10 @@ func isEmptyClaim(v any) bool {
 // hash (HashToken) is ever stored.
 func NewToken() string {
 	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(fmt.Sprintf("oidc: crypto/rand failed: %v", err)) // unrecoverable: never degrade to weak tokens
-	}
+	// Since Go 1.24 crypto/rand.Read never returns an error: if the OS
+	// cannot supply randomness it crashes the program irrecoverably, so a
+	// weak token can never be issued. There is nothing to handle here.
+	rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 

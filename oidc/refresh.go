@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -269,9 +268,9 @@ func (p *Provider) refresh(ctx context.Context, client *Client, params Params) (
 		// stays, so further replays are refused the same way.
 		restore()
 		if err := p.revokeFamily(ctx, rec.FamilyID); err != nil {
-			slog.ErrorContext(ctx, "refresh token reuse: could not revoke the family", "client_id", client.ID, "error", err)
+			p.log().ErrorContext(ctx, "refresh token reuse: could not revoke the family", "client_id", client.ID, "error", err)
 		}
-		slog.WarnContext(ctx, "rotated refresh token reused after the grace window: its family is revoked", "client_id", client.ID, "family", rec.FamilyID)
+		p.log().WarnContext(ctx, "rotated refresh token reused after the grace window: its family is revoked", "client_id", client.ID, "family", rec.FamilyID)
 		return nil, ErrInvalidGrant("the refresh token was already used; every token of this sign-in is revoked, sign in again")
 	}
 	if !now.Before(rec.IdleExpiresAt) {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"mime"
 	"net/http"
 	"strings"
@@ -229,10 +228,10 @@ func (p *Provider) revokeReplayedCode(ctx context.Context, codeHash string) {
 	// "tokens previously issued based on that authorization code" too.
 	if u.FamilyID != "" {
 		if err := p.revokeFamily(ctx, u.FamilyID); err != nil {
-			slog.ErrorContext(ctx, "authorization code replayed: could not revoke the refresh token family", "client_id", u.ClientID, "error", err)
+			p.log().ErrorContext(ctx, "authorization code replayed: could not revoke the refresh token family", "client_id", u.ClientID, "error", err)
 		}
 	}
-	slog.WarnContext(ctx, "authorization code replayed: tokens issued from it are revoked", "client_id", u.ClientID)
+	p.log().WarnContext(ctx, "authorization code replayed: tokens issued from it are revoked", "client_id", u.ClientID)
 }
 
 func (p *Provider) writeTokenError(w http.ResponseWriter, r *http.Request, e *Error) {
@@ -249,7 +248,7 @@ func (p *Provider) writeTokenError(w http.ResponseWriter, r *http.Request, e *Er
 		}
 	}
 	if e.Debug != nil || status >= 500 {
-		slog.ErrorContext(r.Context(), "token endpoint error", "error", e.Code, "detail", e.Error())
+		p.log().ErrorContext(r.Context(), "token endpoint error", "error", e.Code, "detail", e.Error())
 	}
 	writeJSON(w, status, ErrorResponse{Error: e.Code, ErrorDescription: e.Description})
 }

@@ -180,10 +180,6 @@ func FuzzTokenEndpoint(f *testing.F) {
 		f.Add(s.body, s.authz)
 	}
 
-	prev := slog.Default()
-	slog.SetDefault(slog.New(slog.DiscardHandler))
-	f.Cleanup(func() { slog.SetDefault(prev) })
-
 	signer, err := keys.NewEphemeral()
 	if err != nil {
 		f.Fatal(err)
@@ -204,6 +200,7 @@ func FuzzTokenEndpoint(f *testing.F) {
 		p.Signer = signer
 		p.CodeTTL, p.AccessTokenTTL, p.IDTokenTTL = time.Minute, time.Hour, time.Hour
 		p.Now = func() time.Time { return now }
+		p.Logger = slog.New(slog.DiscardHandler)
 		p.ScopeClaims[ScopeOfflineAccess] = nil
 		p.TokenExchangers = map[string]TokenExchanger{fuzzSubjectType: exchanger}
 		p.Clients.Lookup("app").AllowTokenExchange = true
