@@ -19,6 +19,7 @@ const (
 	CodeInvalidGrant            = "invalid_grant"
 	CodeUnsupportedGrantType    = "unsupported_grant_type"
 	CodeInvalidToken            = "invalid_token"
+	CodeInsufficientScope       = "insufficient_scope"
 	CodeLoginRequired           = "login_required"
 	CodeConsentRequired         = "consent_required"
 	CodeInteractionRequired     = "interaction_required"
