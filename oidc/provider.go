@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 )
@@ -89,6 +90,20 @@ type Provider struct {
 	TokenExchangers map[string]TokenExchanger
 
 	Now func() time.Time
+
+	// OnClientAuthFailure, when set, is called each time client
+	// authentication fails at the token, revocation or introspection
+	// endpoint (an invalid_client answer: unknown client, wrong secret,
+	// method not allowed, malformed Authorization header, no credentials),
+	// with the client id the request claimed (as ClaimedClientID reads it;
+	// empty when none could be read). It lets the embedder throttle secret
+	// guessing per (client, address) only (RFC 6819 §5.1.4.2.3). It runs
+	// before the answer is written and must return quickly; the body has
+	// been read.
+	OnClientAuthFailure func(clientID string, r *http.Request)
+	// OnClientAuthSuccess, when set, is called each time a client
+	// authenticates at those endpoints, with its id.
+	OnClientAuthSuccess func(clientID string, r *http.Request)
 
 	// Logger receives the provider's log lines (code replays, refresh token
 	// reuse, storage failures). Nil means slog.Default(). No line carries a

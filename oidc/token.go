@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -38,7 +39,7 @@ type ErrorResponse struct {
 // grant (§4.1.3), the refresh_token grant (§6) and the token exchange grant
 // (RFC 8693, exchange.go).
 func (p *Provider) HandleToken(w http.ResponseWriter, r *http.Request) {
-	client, params, ok := p.clientRequest(w, r)
+	client, params, ok := p.clientRequest(w, r, true)
 	if !ok {
 		return
 	}
@@ -65,9 +66,11 @@ func (p *Provider) HandleToken(w http.ResponseWriter, r *http.Request) {
 
 // clientRequest starts every client-authenticated endpoint (token,
 // revocation, introspection): no caching of the answer (RFC 6749 §5.1), a
-// strictly parsed form body, and client authentication. On failure the error
+// strictly parsed form body, and client authentication, reported to
+// OnClientAuthFailure / OnClientAuthSuccess. allowPublic says whether a
+// public client (method none) may use the endpoint. On failure the error
 // response is written and ok is false.
-func (p *Provider) clientRequest(w http.ResponseWriter, r *http.Request) (client *Client, params Params, ok bool) {
+func (p *Provider) clientRequest(w http.ResponseWriter, r *http.Request, allowPublic bool) (client *Client, params Params, ok bool) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
 	params, e := ReadForm(w, r)
@@ -75,12 +78,36 @@ func (p *Provider) clientRequest(w http.ResponseWriter, r *http.Request) (client
 		p.writeTokenError(w, r, e)
 		return nil, nil, false
 	}
-	client, e = p.Clients.Authenticate(r, params)
+	cred, e := presentedCredentials(r.Header.Get("Authorization"), params)
+	if e == nil {
+		client, e = p.Clients.authenticate(cred)
+	}
 	if e != nil {
+		if e.Code == CodeInvalidClient && p.OnClientAuthFailure != nil {
+			p.OnClientAuthFailure(cred.id, r)
+		}
 		p.writeTokenError(w, r, e)
 		return nil, nil, false
 	}
+	if !allowPublic && cred.method == AuthMethodNone {
+		// A public client proves nothing about who it is; RFC 6749 §5.2
+		// answers an authentication method the endpoint does not support
+		// with invalid_client. Not a failed guess: no hook is called.
+		p.writeTokenError(w, r, ErrInvalidClient("this endpoint needs client authentication with a secret; public clients (token_endpoint_auth_method none) cannot use it"))
+		return nil, nil, false
+	}
+	if p.OnClientAuthSuccess != nil {
+		p.OnClientAuthSuccess(client.ID, r)
+	}
 	return client, params, true
+}
+
+// isFormBody reports whether r carries an application/x-www-form-urlencoded
+// body: the media type is compared case-insensitively and parameters such
+// as charset are allowed (RFC 9110 §8.3.1).
+func isFormBody(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/x-www-form-urlencoded"
 }
 
 // ReadForm reads a POSTed application/x-www-form-urlencoded body strictly
@@ -93,8 +120,7 @@ func ReadForm(w http.ResponseWriter, r *http.Request) (Params, *Error) {
 		e.Status = http.StatusMethodNotAllowed
 		return nil, e
 	}
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/x-www-form-urlencoded" {
+	if !isFormBody(r) {
 		return nil, ErrInvalidRequest("the request body must be application/x-www-form-urlencoded")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxParamsBytes))
@@ -106,6 +132,33 @@ func ReadForm(w http.ResponseWriter, r *http.Request) (Params, *Error) {
 			return nil, e
 		}
 		return nil, ErrInvalidRequest("the request body could not be read")
+	}
+	return ParseParams(string(body))
+}
+
+// peekForm parses the form body of r as ReadForm does, then puts the body
+// back so that the handler reads the same bytes. At most MaxParamsBytes+1
+// bytes are read: a larger body is refused here as there.
+func peekForm(r *http.Request) (Params, *Error) {
+	if r.Method != http.MethodPost {
+		return nil, ErrInvalidRequest("this endpoint accepts POST only")
+	}
+	if !isFormBody(r) {
+		return nil, ErrInvalidRequest("the request body must be application/x-www-form-urlencoded")
+	}
+	if r.Body == nil || r.Body == http.NoBody {
+		return ParseParams("")
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxParamsBytes+1))
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
+	if err != nil {
+		return nil, ErrInvalidRequest("the request body could not be read")
+	}
+	if len(body) > MaxParamsBytes {
+		return nil, ErrInvalidRequest("the request body is too large")
 	}
 	return ParseParams(string(body))
 }

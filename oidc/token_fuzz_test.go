@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -206,14 +207,35 @@ func FuzzTokenEndpoint(f *testing.F) {
 		p.Clients.Lookup("app").AllowTokenExchange = true
 		p.Clients.Lookup("app").RefreshTokens = true
 
+		var hookIDs []string
+		hookOK := false
+		p.OnClientAuthFailure = func(id string, _ *http.Request) { hookIDs = append(hookIDs, id) }
+		p.OnClientAuthSuccess = func(id string, _ *http.Request) { hookIDs, hookOK = append(hookIDs, id), true }
+
 		post := func() (int, map[string]any) {
 			r := httptest.NewRequest("POST", "/token", strings.NewReader(body))
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			if authz != "" {
 				r.Header.Set("Authorization", authz)
 			}
+			// ClaimedClientID and the handler agree on the client, and
+			// reading it leaves the body to the handler.
+			claimed, claimErr := ClaimedClientID(r)
+			hookIDs, hookOK = nil, false
 			w := httptest.NewRecorder()
 			p.HandleToken(w, r)
+			if len(hookIDs) > 1 {
+				t.Fatalf("client auth hooks called %d times", len(hookIDs))
+			}
+			if len(hookIDs) == 1 && hookIDs[0] != claimed {
+				t.Fatalf("the handler reported client %q, ClaimedClientID said %q (%v)", hookIDs[0], claimed, claimErr)
+			}
+			if hookOK && claimErr != nil {
+				t.Fatalf("client authenticated, yet ClaimedClientID failed: %v", claimErr)
+			}
+			if (w.Code == 401) != (len(hookIDs) == 1 && !hookOK) {
+				t.Fatalf("status %d, failure hook called: %v", w.Code, len(hookIDs) == 1 && !hookOK)
+			}
 			switch w.Code {
 			case 200, 400, 401, 413:
 			default:

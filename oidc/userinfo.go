@@ -59,7 +59,7 @@ func bearerToken(w http.ResponseWriter, r *http.Request) (string, *Error) {
 	}
 	header := r.Header.Get("Authorization")
 	var fromBody string
-	if r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+	if r.Method == http.MethodPost && isFormBody(r) {
 		params, e := ReadForm(w, r)
 		if e != nil {
 			return "", e
