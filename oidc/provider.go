@@ -35,11 +35,20 @@ const (
 // Storage is the narrow key-value store this package needs. A Get or Take of
 // an absent key returns (nil, nil). Take is an atomic get-and-delete: of
 // concurrent Takes of one key exactly one sees the value.
+//
+// Update is an atomic read-modify-write (the contract of store.Store's
+// Update): fn gets the current value (nil when absent) and returns the new
+// one, stored for ttl; a nil value with a nil error deletes the key; an
+// error from fn writes nothing and is returned unchanged. Concurrent
+// Updates of one key are serialised, none is lost; fn may run more than
+// once, so it computes only from old, has no side effects and does not call
+// the store.
 type Storage interface {
 	Put(ctx context.Context, key string, value []byte, ttl time.Duration) error
 	Get(ctx context.Context, key string) ([]byte, error)
 	Take(ctx context.Context, key string) ([]byte, error)
 	Delete(ctx context.Context, key string) error
+	Update(ctx context.Context, key string, ttl time.Duration, fn func(old []byte) ([]byte, error)) error
 }
 
 // Signer signs ID tokens and verifies tokens this provider signed.

@@ -81,6 +81,24 @@ func (s *ttlStorage) Delete(_ context.Context, key string) error {
 	return nil
 }
 
+func (s *ttlStorage) Update(_ context.Context, key string, ttl time.Duration, fn func(old []byte) ([]byte, error)) error {
+	if ttl <= 0 {
+		return fmt.Errorf("ttl must be > 0, got %v for %s", ttl, key)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, err := fn(s.lookup(key))
+	if err != nil {
+		return err
+	}
+	if v == nil {
+		delete(s.m, key)
+		return nil
+	}
+	s.m[key] = ttlEntry{value: slices.Clone(v), expires: s.now().Add(ttl)}
+	return nil
+}
+
 func (s *ttlStorage) getCount(prefix string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -60,6 +60,25 @@ func (s *fuzzMemStorage) Delete(_ context.Context, key string) error {
 	return nil
 }
 
+func (s *fuzzMemStorage) Update(_ context.Context, key string, _ time.Duration, fn func(old []byte) ([]byte, error)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var old []byte
+	if v, ok := s.m[key]; ok {
+		old = append([]byte{}, v...)
+	}
+	v, err := fn(old)
+	if err != nil {
+		return err
+	}
+	if v == nil {
+		delete(s.m, key)
+		return nil
+	}
+	s.m[key] = append([]byte{}, v...)
+	return nil
+}
+
 // Fixed codes and refresh tokens planted in the store before every request,
 // so that the fuzzer can reach the successful exchanges and every check after
 // the lookup.
