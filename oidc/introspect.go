@@ -49,7 +49,8 @@ const (
 // endpoint does not support).
 //
 // A rotated refresh token is reported inactive: it has been replaced, and
-// presenting it after the reuse grace window revokes its family.
+// presenting it again (past the reuse grace, if one is configured) revokes
+// its family.
 func (p *Provider) HandleIntrospect(w http.ResponseWriter, r *http.Request) {
 	client, params, ok := p.clientRequest(w, r, false)
 	if !ok {

@@ -29,7 +29,6 @@ const (
 const (
 	DefaultRefreshTokenIdleTTL     = 7 * 24 * time.Hour
 	DefaultRefreshTokenAbsoluteTTL = 30 * 24 * time.Hour
-	DefaultRefreshReuseGrace       = 10 * time.Second
 )
 
 // Storage is the narrow key-value store this package needs. A Get or Take of
@@ -88,9 +87,12 @@ type Provider struct {
 	// Zero means DefaultRefreshTokenAbsoluteTTL.
 	RefreshTokenAbsoluteTTL time.Duration
 	// RefreshReuseGrace is how long after its first use a refresh token may
-	// be presented again (concurrent refreshes by one relying party) before
-	// such a use counts as theft and revokes the family (RFC 9700 §4.14.2).
-	// Zero means DefaultRefreshReuseGrace.
+	// be presented again (concurrent refreshes by one relying party): such
+	// a reuse gets the same successor tokens as the first use, never new
+	// ones. Any other reuse counts as theft and revokes the family (RFC
+	// 9700 §4.14.2). Zero (the default) is strict rotation: every reuse
+	// revokes. Keep it at a few seconds when set; see refreshSuccessor for
+	// what is stored meanwhile.
 	RefreshReuseGrace time.Duration
 
 	// TokenExchangers enable the token exchange grant (RFC 8693, see
@@ -139,10 +141,6 @@ func (p *Provider) refreshIdleTTL() time.Duration {
 
 func (p *Provider) refreshAbsoluteTTL() time.Duration {
 	return orDefault(p.RefreshTokenAbsoluteTTL, DefaultRefreshTokenAbsoluteTTL)
-}
-
-func (p *Provider) refreshReuseGrace() time.Duration {
-	return orDefault(p.RefreshReuseGrace, DefaultRefreshReuseGrace)
 }
 
 func orDefault(d, def time.Duration) time.Duration {
