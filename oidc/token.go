@@ -195,51 +195,10 @@ func (p *Provider) exchangeCode(ctx context.Context, client *Client, params Para
 	}
 
 	now := p.now()
-	accessToken := NewToken()
-	atHash := HashToken(accessToken)
-	var familyID string
-	var fam *refreshFamily
-	if p.refreshAllowed(client, g.Scopes) {
-		familyID, fam = NewToken(), p.newFamily(&g, now)
+	accessToken, refreshToken, e := p.issueCodeTokens(ctx, client, &g, codeHash, now)
+	if e != nil {
+		return nil, e
 	}
-	// Remember the redemption before the tokens exist, so that a replay that
-	// races this request still finds what to revoke. It is kept as long as
-	// anything it could revoke lives.
-	usedTTL := p.AccessTokenTTL
-	if fam != nil {
-		usedTTL = max(usedTTL, p.familyStoreTTL(fam, now))
-	}
-	used, _ := json.Marshal(usedCode{ClientID: client.ID, AccessTokens: []string{atHash}, FamilyID: familyID})
-	if err := p.Storage.Put(ctx, keyUsedCode+codeHash, used, usedTTL); err != nil {
-		return nil, ErrServerError("storage unavailable").WithDebug(err)
-	}
-	var refreshToken string
-	if fam != nil {
-		if err := p.putFamily(ctx, familyID, fam, now); err != nil {
-			return nil, ErrServerError("storage unavailable").WithDebug(err)
-		}
-		if refreshToken, err = p.issueRefreshToken(ctx, familyID, fam, now); err != nil {
-			return nil, ErrServerError("storage unavailable").WithDebug(err)
-		}
-	}
-	if err := p.putAccess(ctx, atHash, &accessGrant{
-		ClientID: client.ID, Subject: g.Subject, Scopes: g.Scopes, Claims: g.Claims,
-		ExpiresAt: now.Add(p.AccessTokenTTL).Unix(), IssuedAt: now.Unix(),
-		SessionID: g.SessionID, FamilyID: familyID,
-	}); err != nil {
-		return nil, ErrServerError("storage unavailable").WithDebug(err)
-	}
-	if raw, _ := p.Storage.Get(ctx, keyUsedCode+codeHash); raw != nil {
-		var u usedCode
-		if json.Unmarshal(raw, &u) == nil && u.Revoked {
-			_ = p.Storage.Delete(ctx, keyAccess+atHash)
-			if familyID != "" {
-				_ = p.revokeFamily(ctx, familyID)
-			}
-			return nil, ErrInvalidGrant("the authorization code was used twice; its tokens are revoked")
-		}
-	}
-
 	idToken, err := p.signIDToken(idTokenInput{
 		ClientID: client.ID, Subject: g.Subject, AuthTime: g.AuthTime, Nonce: g.Nonce,
 		AccessToken: accessToken, SessionID: g.SessionID, Claims: g.Claims, Now: now,
@@ -257,6 +216,73 @@ func (p *Provider) exchangeCode(ctx context.Context, client *Client, params Para
 	}, nil
 }
 
+// issueCodeTokens stores the tokens a redeemed code grants: an access token
+// and, when allowed, a refresh token family. What could revoke them is
+// written first: the redemption record (a code replay revokes what it
+// names) and the session and subject indexes (RevokeSession,
+// RevokeSubject), so that a revocation racing this request still finds
+// them.
+func (p *Provider) issueCodeTokens(ctx context.Context, client *Client, g *codeGrant, codeHash string, now time.Time) (accessToken, refreshToken string, e *Error) {
+	accessToken = NewToken()
+	atHash := HashToken(accessToken)
+	var familyID string
+	var fam *refreshFamily
+	if p.refreshAllowed(client, g.Scopes) {
+		familyID, fam = NewToken(), p.newFamily(g, now)
+	}
+	// The redemption record is kept as long as anything it could revoke lives.
+	usedTTL := p.AccessTokenTTL
+	// The access token is indexed on its own unless its family's
+	// revocation ends it.
+	entry := indexEntry{Access: atHash, Expires: now.Add(p.AccessTokenTTL).Unix()}
+	if fam != nil {
+		usedTTL = max(usedTTL, p.familyStoreTTL(fam, now))
+		entry = indexEntry{Family: familyID, Offline: fam.Offline, Expires: now.Add(p.familyStoreTTL(fam, now)).Unix()}
+	}
+	used, err := json.Marshal(usedCode{ClientID: client.ID, AccessTokens: []string{atHash}, FamilyID: familyID})
+	if err != nil {
+		return "", "", ErrServerError("could not encode the code redemption").WithDebug(err)
+	}
+	if err := p.Storage.Put(ctx, keyUsedCode+codeHash, used, usedTTL); err != nil {
+		return "", "", ErrServerError("storage unavailable").WithDebug(err)
+	}
+	if err := p.indexTokens(ctx, g.SessionID, g.Subject, entry); err != nil {
+		return "", "", ErrServerError("storage unavailable").WithDebug(err)
+	}
+	if fam != nil {
+		if err := p.putFamily(ctx, familyID, fam, now); err != nil {
+			return "", "", ErrServerError("storage unavailable").WithDebug(err)
+		}
+		if refreshToken, err = p.issueRefreshToken(ctx, familyID, fam, now); err != nil {
+			return "", "", ErrServerError("storage unavailable").WithDebug(err)
+		}
+	}
+	if err := p.putAccess(ctx, atHash, &accessGrant{
+		ClientID: client.ID, Subject: g.Subject, Scopes: g.Scopes, Claims: g.Claims,
+		ExpiresAt: now.Add(p.AccessTokenTTL).Unix(), IssuedAt: now.Unix(),
+		SessionID: g.SessionID, FamilyID: familyID,
+	}); err != nil {
+		return "", "", ErrServerError("storage unavailable").WithDebug(err)
+	}
+	// A replay that ran between our Take of the code and now marked the
+	// redemption revoked but could not yet see these tokens: end them.
+	raw, err := p.Storage.Get(ctx, keyUsedCode+codeHash)
+	if err != nil {
+		return "", "", ErrServerError("storage unavailable").WithDebug(err)
+	}
+	var u usedCode
+	if raw != nil && json.Unmarshal(raw, &u) == nil && u.Revoked {
+		if err := p.revokeEntry(ctx, indexEntry{Access: atHash}); err != nil {
+			p.log().ErrorContext(ctx, "authorization code replayed: could not revoke its access token", "client_id", client.ID, "error", err)
+		}
+		if err := p.revokeEntry(ctx, indexEntry{Family: familyID}); err != nil {
+			p.log().ErrorContext(ctx, "authorization code replayed: could not revoke its refresh token family", "client_id", client.ID, "error", err)
+		}
+		return "", "", ErrInvalidGrant("the authorization code was used twice; its tokens are revoked")
+	}
+	return accessToken, refreshToken, nil
+}
+
 // revokeReplayedCode handles a code presented a second time: "If an
 // authorization code is used more than once, the authorization server MUST
 // deny the request and SHOULD revoke (when possible) all tokens previously
@@ -271,11 +297,19 @@ func (p *Provider) revokeReplayedCode(ctx context.Context, codeHash string) {
 		return
 	}
 	u.Revoked = true
-	if b, err := json.Marshal(u); err == nil {
-		_ = p.Storage.Put(ctx, keyUsedCode+codeHash, b, p.AccessTokenTTL)
+	b, err := json.Marshal(u)
+	if err == nil {
+		err = p.Storage.Put(ctx, keyUsedCode+codeHash, b, p.AccessTokenTTL)
+	}
+	if err != nil {
+		// A redemption still in flight will not see the mark; what it
+		// stored already is revoked below.
+		p.log().ErrorContext(ctx, "authorization code replayed: could not mark the redemption revoked", "client_id", u.ClientID, "error", err)
 	}
 	for _, h := range u.AccessTokens {
-		_ = p.Storage.Delete(ctx, keyAccess+h)
+		if err := p.revokeEntry(ctx, indexEntry{Access: h}); err != nil {
+			p.log().ErrorContext(ctx, "authorization code replayed: could not revoke an access token", "client_id", u.ClientID, "error", err)
+		}
 	}
 	// The refresh tokens, and the access tokens refreshed from them, are
 	// "tokens previously issued based on that authorization code" too.
