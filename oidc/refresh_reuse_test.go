@@ -60,6 +60,15 @@ func TestRefreshReuseWithoutGraceRevokesFamilyAtOnce(t *testing.T) {
 	}
 	first := h.exchange("app", h.login("app", offlineScopes, ""))
 	legit := h.mustRefresh("app", first.RefreshToken)
+	// Without a grace nothing raw is kept: only hashes.
+	h.store.mu.Lock()
+	for k, e := range h.store.m {
+		if containsToken(e.value, legit.RefreshToken) || containsToken(e.value, legit.AccessToken) || containsToken([]byte(k), legit.RefreshToken) {
+			h.store.mu.Unlock()
+			t.Fatalf("a raw token is in storage under %q", k)
+		}
+	}
+	h.store.mu.Unlock()
 	// Same instant (the clock does not move).
 	h.wantRefreshError("app", first.RefreshToken, "", CodeInvalidGrant)
 	h.wantFamilyRevoked([]string{legit.RefreshToken}, []string{first.AccessToken, legit.AccessToken})
