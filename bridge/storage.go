@@ -108,3 +108,7 @@ func (a oidcStorage) Take(ctx context.Context, key string) ([]byte, error) {
 func (a oidcStorage) Delete(ctx context.Context, key string) error {
 	return a.s.Delete(ctx, key)
 }
+
+func (a oidcStorage) Update(ctx context.Context, key string, ttl time.Duration, fn func(old []byte) ([]byte, error)) error {
+	return a.s.Update(ctx, key, ttl, fn)
+}

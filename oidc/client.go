@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -118,7 +119,7 @@ func sameLoopbackIgnoringPort(registered, uri string) bool {
 		return false
 	}
 	host := ru.Hostname()
-	if (host != "127.0.0.1" && host != "::1") || u.Hostname() != host || u.User != nil || u.Port() == "" {
+	if (host != "127.0.0.1" && host != "::1") || u.Hostname() != host || u.User != nil || !validLoopbackPort(u.Port()) {
 		return false
 	}
 	// Everything after the authority must be byte-identical.
@@ -126,6 +127,23 @@ func sameLoopbackIgnoringPort(registered, uri string) bool {
 		return strings.TrimPrefix(s, "http://"+authority)
 	}
 	return rest(registered, ru.Host) == rest(uri, u.Host) && strings.HasPrefix(uri, "http://"+u.Host)
+}
+
+// validLoopbackPort reports whether port is a TCP port an app can listen on,
+// in its one canonical decimal spelling: 1 to 65535, digits only, no leading
+// zero. Port 0 means "any port" to the OS and is never where an app listens;
+// url.Parse accepts any run of digits, so the range is checked here.
+func validLoopbackPort(port string) bool {
+	if port == "" || len(port) > 5 || port[0] == '0' {
+		return false
+	}
+	for i := 0; i < len(port); i++ {
+		if port[i] < '0' || port[i] > '9' {
+			return false
+		}
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 1 && n <= 65535
 }
 
 // Registry holds the registered clients.
@@ -159,44 +177,98 @@ func (r *Registry) Lookup(id string) *Client {
 // Every failure is invalid_client with HTTP 401; when the client tried the
 // Authorization header the caller must answer with WWW-Authenticate (§5.2).
 func (r *Registry) Authenticate(req *http.Request, form Params) (*Client, *Error) {
+	cred, e := presentedCredentials(req.Header.Get("Authorization"), form)
+	if e != nil {
+		return nil, e
+	}
+	return r.authenticate(cred)
+}
+
+// credentials are what a request presents to say which client it is.
+type credentials struct {
+	id, secret string
+	// method is the authentication method the request uses:
+	// AuthMethodBasic, AuthMethodPost or AuthMethodNone.
+	method string
+}
+
+// presentedCredentials reads the client credentials of a request from its
+// Authorization header and its parsed form body, and nothing else: never
+// the URL query (RFC 6749 §3.2 puts token request parameters in the body).
+// It is the one place that decides which client a request claims to be, for
+// the endpoints (Authenticate) and for ClaimedClientID alike. An error means
+// the request is refused before any secret is checked.
+func presentedCredentials(authz string, form Params) (credentials, *Error) {
 	formID, formSecret := form["client_id"], form["client_secret"]
-	authz := req.Header.Get("Authorization")
 	if authz != "" {
 		id, secret, ok := ParseBasicAuth(authz)
 		if !ok {
-			return nil, ErrInvalidClient("the Authorization header is not valid HTTP Basic authentication")
+			return credentials{}, ErrInvalidClient("the Authorization header is not valid HTTP Basic authentication")
 		}
 		if formSecret != "" {
-			return nil, ErrInvalidRequest("client authenticated with more than one method (Authorization header and client_secret)")
+			return credentials{}, ErrInvalidRequest("client authenticated with more than one method (Authorization header and client_secret)")
 		}
 		if formID != "" && formID != id {
-			return nil, ErrInvalidRequest("client_id in the body does not match the Authorization header")
+			return credentials{}, ErrInvalidRequest("client_id in the body does not match the Authorization header")
 		}
-		c := r.Lookup(id)
-		if c == nil || !c.allowsMethod(AuthMethodBasic) || !c.checkSecret(secret) {
-			return nil, ErrInvalidClient("client authentication failed")
-		}
-		return c, nil
+		return credentials{id: id, secret: secret, method: AuthMethodBasic}, nil
 	}
 	if formID == "" {
-		return nil, ErrInvalidClient("client authentication is required (HTTP Basic or client_id/client_secret in the body)")
-	}
-	c := r.Lookup(formID)
-	if c == nil {
-		// Hash anyway so an unknown id costs the same as a wrong secret.
-		(&Client{}).checkSecret(formSecret)
-		return nil, ErrInvalidClient("client authentication failed")
+		return credentials{}, ErrInvalidClient("client authentication is required (HTTP Basic or client_id/client_secret in the body)")
 	}
 	if formSecret == "" {
-		if c.allowsMethod(AuthMethodNone) {
+		return credentials{id: formID, method: AuthMethodNone}, nil
+	}
+	return credentials{id: formID, secret: formSecret, method: AuthMethodPost}, nil
+}
+
+// authenticate checks presented credentials against the registry. An
+// unknown id costs a hash like a wrong secret, so timing does not tell
+// which client ids exist.
+func (r *Registry) authenticate(cred credentials) (*Client, *Error) {
+	failed := ErrInvalidClient("client authentication failed")
+	c := r.Lookup(cred.id)
+	if cred.method == AuthMethodNone {
+		if c != nil && c.allowsMethod(AuthMethodNone) {
 			return c, nil
 		}
-		return nil, ErrInvalidClient("client authentication failed")
+		return nil, failed
 	}
-	if !c.allowsMethod(AuthMethodPost) || !c.checkSecret(formSecret) {
-		return nil, ErrInvalidClient("client authentication failed")
+	if c == nil {
+		(&Client{}).checkSecret(cred.secret)
+		return nil, failed
+	}
+	if !c.allowsMethod(cred.method) || !c.checkSecret(cred.secret) {
+		return nil, failed
 	}
 	return c, nil
+}
+
+// ClaimedClientID says which client a token, revocation or introspection
+// request claims to be, before it is authenticated: the user of an HTTP
+// Basic Authorization header, otherwise client_id in the form body. It reads
+// exactly what those endpoints read, with the same parser and the same
+// precedence (presentedCredentials), so the two cannot disagree; client_id
+// in the URL query is ignored by both (RFC 6749 §3.2). The body is read
+// and put back unchanged: the handler that runs next reads it again.
+//
+// The error is non-nil, and the id empty, when the endpoint would refuse the
+// request before checking any secret: not a POST, not a form body, a body
+// that is too large or malformed, a malformed Authorization header, two
+// authentication methods, or no client id at all.
+//
+// It is meant for throttling guesses of client secrets per claimed client
+// (RFC 6819 §5.1.4.2.3); see also Provider.OnClientAuthFailure.
+func ClaimedClientID(r *http.Request) (string, *Error) {
+	form, e := peekForm(r)
+	if e != nil {
+		return "", e
+	}
+	cred, e := presentedCredentials(r.Header.Get("Authorization"), form)
+	if e != nil {
+		return "", e
+	}
+	return cred.id, nil
 }
 
 // ParseBasicAuth parses an HTTP Basic Authorization header value whose user

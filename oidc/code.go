@@ -12,6 +12,9 @@ const (
 	keyAccess   = "oidc:at:"
 	keyRefresh  = "oidc:rt:"
 	keyFamily   = "oidc:family:"
+	// keyRefreshNext + the hash of a rotated refresh token holds the
+	// response its first use got, for RefreshReuseGrace only.
+	keyRefreshNext = "oidc:rtnext:"
 )
 
 // codeGrant is what an authorization code stands for (stored under its hash).

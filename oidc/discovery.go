@@ -1,9 +1,6 @@
 package oidc
 
-import (
-	"net/http"
-	"sort"
-)
+import "sort"
 
 // Discovery is the OpenID Provider Metadata document (OpenID Connect
 // Discovery 1.0 §3). It lists exactly what is implemented.
@@ -77,9 +74,11 @@ func (p *Provider) Discovery() *Discovery {
 	if none {
 		authMethods = append(authMethods, AuthMethodNone)
 	}
-	// Revocation and introspection authenticate clients exactly as the token
-	// endpoint does (the same Registry.Authenticate), so they list the same
-	// methods.
+	// Revocation authenticates clients exactly as the token endpoint does,
+	// so it lists the same methods (RFC 7009 §5: public clients may revoke
+	// their own tokens). Introspection refuses public clients (RFC 7662
+	// §2.1, see HandleIntrospect): it never lists none.
+	introspectionMethods := []string{AuthMethodBasic, AuthMethodPost}
 	return &Discovery{
 		Issuer:                                     p.Issuer,
 		AuthorizationEndpoint:                      p.URL(PathAuthorize),
@@ -96,16 +95,10 @@ func (p *Provider) Discovery() *Discovery {
 		IDTokenSigningAlgValuesSupported:           []string{p.Signer.Algorithm()},
 		TokenEndpointAuthMethodsSupported:          authMethods,
 		RevocationEndpointAuthMethodsSupported:     authMethods,
-		IntrospectionEndpointAuthMethodsSupported:  authMethods,
+		IntrospectionEndpointAuthMethodsSupported:  introspectionMethods,
 		ClaimsSupported:                            claims,
 		CodeChallengeMethodsSupported:              pkce,
 		PromptValuesSupported:                      []string{PromptNone, PromptLogin, PromptConsent, PromptSelectAccount},
 		AuthorizationResponseIssParameterSupported: true,
 	}
-}
-
-// HandleDiscovery serves the metadata document.
-func (p *Provider) HandleDiscovery(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "public, max-age=300")
-	writeJSON(w, http.StatusOK, p.Discovery())
 }

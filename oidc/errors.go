@@ -1,7 +1,6 @@
 package oidc
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 )
@@ -20,6 +19,7 @@ const (
 	CodeInvalidGrant            = "invalid_grant"
 	CodeUnsupportedGrantType    = "unsupported_grant_type"
 	CodeInvalidToken            = "invalid_token"
+	CodeInsufficientScope       = "insufficient_scope"
 	CodeLoginRequired           = "login_required"
 	CodeConsentRequired         = "consent_required"
 	CodeInteractionRequired     = "interaction_required"
@@ -100,14 +100,4 @@ func ErrTemporarilyUnavailable(format string, args ...any) *Error {
 
 func ErrLoginRequired(format string, args ...any) *Error {
 	return newError(CodeLoginRequired, http.StatusBadRequest, format, args...)
-}
-
-// AsError returns err as an *Error, wrapping anything else as server_error
-// whose cause is logged but not sent.
-func AsError(err error) *Error {
-	var e *Error
-	if errors.As(err, &e) {
-		return e
-	}
-	return ErrServerError("internal error").WithDebug(err)
 }

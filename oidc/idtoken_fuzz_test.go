@@ -69,6 +69,22 @@ func FuzzVerifyIDTokenHint(f *testing.F) {
 	f.Add(sign(map[string]any{"iss": p.Issuer + "/", "sub": "user-1"}, false))
 	f.Add(sign(map[string]any{"iss": p.Issuer, "sub": ""}, false))
 	f.Add(sign(map[string]any{"iss": p.Issuer}, false))
+	// Signed by us as another kind of token: a back-channel logout token
+	// (typ logout+jwt, events), and its claims under typ JWT.
+	logoutClaims := map[string]any{"iss": p.Issuer, "sub": "user-1", "aud": "app", "iat": 0, "exp": 1, "jti": "j", "sid": "s1",
+		"events": map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}}}
+	logoutPayload, _ := json.Marshal(logoutClaims)
+	if tok, err := set.SignWithType(logoutPayload, "logout+jwt"); err == nil {
+		f.Add(tok)
+	}
+	if tok, err := set.SignWithType(logoutPayload, "JWT"); err == nil {
+		f.Add(tok)
+	}
+	if goodPayload, err := json.Marshal(good); err == nil {
+		if tok, err := set.SignWithType(goodPayload, "logout+jwt"); err == nil {
+			f.Add(tok)
+		}
+	}
 	for _, payload := range []string{`null`, `[]`, `"x"`, `{"iss":1,"sub":2}`, ``} {
 		tok, err := set.Sign([]byte(payload))
 		if err != nil {

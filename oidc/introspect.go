@@ -43,10 +43,16 @@ const (
 // scope, client_id, sub, exp, iat, token_type, iss, aud and, when the
 // preferred_username claim was released, username.
 //
+// Public clients (token_endpoint_auth_method none) cannot call it: they
+// cannot authenticate, and §2.1 requires the caller to be authorized, so
+// they get 401 invalid_client (RFC 6749 §5.2: an authentication method the
+// endpoint does not support).
+//
 // A rotated refresh token is reported inactive: it has been replaced, and
-// presenting it after the reuse grace window revokes its family.
+// presenting it again (past the reuse grace, if one is configured) revokes
+// its family.
 func (p *Provider) HandleIntrospect(w http.ResponseWriter, r *http.Request) {
-	client, params, ok := p.clientRequest(w, r)
+	client, params, ok := p.clientRequest(w, r, false)
 	if !ok {
 		return
 	}

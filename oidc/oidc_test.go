@@ -298,3 +298,34 @@ func TestLoopbackRedirectPortFlexibility(t *testing.T) {
 		t.Error("a client that did not opt in accepted another port")
 	}
 }
+
+// TestLoopbackAnyPortRefusesInvalidPorts: RFC 8252 §7.3 lets a native app
+// pick its port, but only a real one: port 0 (no listener can be reached
+// there), ports above 65535, non-numeric and non-canonical spellings are
+// refused, so the port cannot smuggle anything past the comparison.
+func TestLoopbackAnyPortRefusesInvalidPorts(t *testing.T) {
+	native := &Client{ID: "cli", RedirectURIs: []string{"http://127.0.0.1/callback", "http://[::1]/cb"}, AuthMethods: []string{AuthMethodNone}, LoopbackAnyPort: true}
+	for uri, want := range map[string]bool{
+		"http://127.0.0.1:1/callback":      true,
+		"http://127.0.0.1:65535/callback":  true,
+		"http://[::1]:65535/cb":            true,
+		"http://127.0.0.1:0/callback":      false,
+		"http://[::1]:0/cb":                false,
+		"http://127.0.0.1:00/callback":     false,
+		"http://127.0.0.1:65536/callback":  false,
+		"http://127.0.0.1:99999/callback":  false,
+		"http://[::1]:100000/cb":           false,
+		"http://127.0.0.1:080/callback":    false,
+		"http://127.0.0.1:8o8o/callback":   false,
+		"http://127.0.0.1:+80/callback":    false,
+		"http://127.0.0.1:-1/callback":     false,
+		"http://127.0.0.1:/callback":       false,
+		"http://127.0.0.1:1e3/callback":    false,
+		"http://127.0.0.1:0x50/callback":   false,
+		"http://127.0.0.1:123456/callback": false,
+	} {
+		if got := native.HasRedirectURI(uri); got != want {
+			t.Errorf("%q: %v, want %v", uri, got, want)
+		}
+	}
+}

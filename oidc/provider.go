@@ -6,7 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"fmt"
+	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 )
@@ -28,17 +29,25 @@ const (
 const (
 	DefaultRefreshTokenIdleTTL     = 7 * 24 * time.Hour
 	DefaultRefreshTokenAbsoluteTTL = 30 * 24 * time.Hour
-	DefaultRefreshReuseGrace       = 10 * time.Second
 )
 
 // Storage is the narrow key-value store this package needs. A Get or Take of
 // an absent key returns (nil, nil). Take is an atomic get-and-delete: of
 // concurrent Takes of one key exactly one sees the value.
+//
+// Update is an atomic read-modify-write (the contract of store.Store's
+// Update): fn gets the current value (nil when absent) and returns the new
+// one, stored for ttl; a nil value with a nil error deletes the key; an
+// error from fn writes nothing and is returned unchanged. Concurrent
+// Updates of one key are serialised, none is lost; fn may run more than
+// once, so it computes only from old, has no side effects and does not call
+// the store.
 type Storage interface {
 	Put(ctx context.Context, key string, value []byte, ttl time.Duration) error
 	Get(ctx context.Context, key string) ([]byte, error)
 	Take(ctx context.Context, key string) ([]byte, error)
 	Delete(ctx context.Context, key string) error
+	Update(ctx context.Context, key string, ttl time.Duration, fn func(old []byte) ([]byte, error)) error
 }
 
 // Signer signs ID tokens and verifies tokens this provider signed.
@@ -78,9 +87,12 @@ type Provider struct {
 	// Zero means DefaultRefreshTokenAbsoluteTTL.
 	RefreshTokenAbsoluteTTL time.Duration
 	// RefreshReuseGrace is how long after its first use a refresh token may
-	// be presented again (concurrent refreshes by one relying party) before
-	// such a use counts as theft and revokes the family (RFC 9700 §4.14.2).
-	// Zero means DefaultRefreshReuseGrace.
+	// be presented again (concurrent refreshes by one relying party): such
+	// a reuse gets the same successor tokens as the first use, never new
+	// ones. Any other reuse counts as theft and revokes the family (RFC
+	// 9700 §4.14.2). Zero (the default) is strict rotation: every reuse
+	// revokes. Keep it at a few seconds when set; see refreshSuccessor for
+	// what is stored meanwhile.
 	RefreshReuseGrace time.Duration
 
 	// TokenExchangers enable the token exchange grant (RFC 8693, see
@@ -89,6 +101,32 @@ type Provider struct {
 	TokenExchangers map[string]TokenExchanger
 
 	Now func() time.Time
+
+	// OnClientAuthFailure, when set, is called each time client
+	// authentication fails at the token, revocation or introspection
+	// endpoint (an invalid_client answer: unknown client, wrong secret,
+	// method not allowed, malformed Authorization header, no credentials),
+	// with the client id the request claimed (as ClaimedClientID reads it;
+	// empty when none could be read). It lets the embedder throttle secret
+	// guessing per (client, address) only (RFC 6819 §5.1.4.2.3). It runs
+	// before the answer is written and must return quickly; the body has
+	// been read.
+	OnClientAuthFailure func(clientID string, r *http.Request)
+	// OnClientAuthSuccess, when set, is called each time a client
+	// authenticates at those endpoints, with its id.
+	OnClientAuthSuccess func(clientID string, r *http.Request)
+
+	// Logger receives the provider's log lines (code replays, refresh token
+	// reuse, storage failures). Nil means slog.Default(). No line carries a
+	// token, code or secret.
+	Logger *slog.Logger
+}
+
+func (p *Provider) log() *slog.Logger {
+	if p.Logger != nil {
+		return p.Logger
+	}
+	return slog.Default()
 }
 
 // URL returns the absolute URL of an endpoint path, derived from the issuer
@@ -103,10 +141,6 @@ func (p *Provider) refreshIdleTTL() time.Duration {
 
 func (p *Provider) refreshAbsoluteTTL() time.Duration {
 	return orDefault(p.RefreshTokenAbsoluteTTL, DefaultRefreshTokenAbsoluteTTL)
-}
-
-func (p *Provider) refreshReuseGrace() time.Duration {
-	return orDefault(p.RefreshReuseGrace, DefaultRefreshReuseGrace)
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -170,9 +204,10 @@ func isEmptyClaim(v any) bool {
 // hash (HashToken) is ever stored.
 func NewToken() string {
 	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(fmt.Sprintf("oidc: crypto/rand failed: %v", err)) // unrecoverable: never degrade to weak tokens
-	}
+	// Since Go 1.24 crypto/rand.Read never returns an error: if the OS
+	// cannot supply randomness it crashes the program irrecoverably, so a
+	// weak token can never be issued. There is nothing to handle here.
+	rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 

@@ -3,8 +3,8 @@ package oidc
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -24,10 +24,16 @@ import (
 //
 // Refresh tokens rotate on every use (RFC 9700 §4.14.2, required for public
 // clients, done for all): a used token is kept, marked rotated, until the
-// family expires, so that presenting it again is recognised. Within
-// RefreshReuseGrace of its first use it still works (a relying party with
-// several instances refreshing at once); after that, its use means that two
-// parties hold the token, and the whole family is revoked.
+// family expires, so that presenting it again is recognised. Such a reuse
+// means that two parties hold the token, and the whole family is revoked.
+//
+// RefreshReuseGrace (zero by default: strict rotation) tolerates a relying
+// party whose instances refresh at once: within the grace after the first
+// use, presenting the token again returns the very response the first use
+// got — the same refresh token, access token and ID token — instead of
+// minting a parallel branch, so a thief who races the relying party gets
+// nothing the relying party did not. For that, the successor response is
+// kept under keyRefreshNext for the grace only (see refreshSuccessor).
 
 // GrantRefreshToken is the refresh token grant type (RFC 6749 §6).
 const GrantRefreshToken = "refresh_token"
@@ -50,6 +56,9 @@ type refreshFamily struct {
 	// ExpiresAt is the absolute expiry: CreatedAt + RefreshTokenAbsoluteTTL.
 	ExpiresAt time.Time `json:"exp"`
 	Revoked   bool      `json:"revoked,omitempty"`
+	// Offline is set when the family was issued for offline_access: it
+	// survives the end of the session (RevokeSession), not RevokeSubject.
+	Offline bool `json:"offline,omitempty"`
 	// The nonce of the authentication request is deliberately not kept:
 	// refreshed ID tokens carry none (OpenID Connect Core 1.0 §12.2).
 }
@@ -57,6 +66,23 @@ type refreshFamily struct {
 // usable reports whether tokens of the family may still be honoured.
 func (f *refreshFamily) usable(now time.Time) bool {
 	return !f.Revoked && now.Before(f.ExpiresAt)
+}
+
+// refreshSuccessor is the response a refresh token's first use got, kept so
+// that a reuse within the grace gets the same tokens.
+//
+// Trade-off: these are raw tokens (and the ID token with the claims it
+// carries), unlike everything else this package stores (hashes only),
+// because a hash cannot be turned back into the token to answer with. They are tokens already issued to this very client, kept
+// only for RefreshReuseGrace (the record's time to live, seconds), and only
+// when a grace is configured. Someone who reads the store within that
+// window gets one live successor of one sign-in; with no grace nothing raw
+// is ever stored.
+type refreshSuccessor struct {
+	Response TokenResponse `json:"response"`
+	// AccessExpiresAt is when the access token expires, so that a replay
+	// answers an honest expires_in.
+	AccessExpiresAt int64 `json:"access_exp"`
 }
 
 // refreshRecord is what one refresh token stands for, stored under
@@ -112,6 +138,7 @@ func (p *Provider) newFamily(g *codeGrant, now time.Time) *refreshFamily {
 		AuthTime:  g.AuthTime,
 		CreatedAt: now,
 		ExpiresAt: now.Add(p.refreshAbsoluteTTL()),
+		Offline:   p.scopeSupported(ScopeOfflineAccess) && slices.Contains(g.Scopes, ScopeOfflineAccess),
 	}
 }
 
@@ -207,7 +234,11 @@ func (p *Provider) putRefresh(ctx context.Context, key string, rec *refreshRecor
 
 // loadRefresh returns the record of a refresh token, or nil when unknown.
 func (p *Provider) loadRefresh(ctx context.Context, token string) (*refreshRecord, error) {
-	raw, err := p.Storage.Get(ctx, keyRefresh+HashToken(token))
+	return p.loadRefreshHash(ctx, HashToken(token))
+}
+
+func (p *Provider) loadRefreshHash(ctx context.Context, hash string) (*refreshRecord, error) {
+	raw, err := p.Storage.Get(ctx, keyRefresh+hash)
 	if err != nil || raw == nil {
 		return nil, err
 	}
@@ -220,93 +251,175 @@ func (p *Provider) loadRefresh(ctx context.Context, token string) (*refreshRecor
 
 // refresh is the refresh_token grant (RFC 6749 §6, OpenID Connect Core 1.0
 // §12). Nothing upstream is asked: the new tokens carry what the login
-// granted (same sub, claims, auth_time and sid).
+// granted (same sub, claims, auth_time and sid). Every check is made before
+// anything is written: a refused request leaves the token as it was (a
+// client that sent a bad scope may retry with it).
 func (p *Provider) refresh(ctx context.Context, client *Client, params Params) (*TokenResponse, *Error) {
 	token := params["refresh_token"]
 	if token == "" {
 		return nil, ErrInvalidRequest("the refresh_token parameter is missing")
 	}
-	key := keyRefresh + HashToken(token)
-	// Take, not Get: of concurrent first uses of one token exactly one sees
-	// it unrotated. The record is put back (rotated, or unchanged when the
-	// request is refused) as soon as the decision is made. A concurrent use
-	// that falls between the Take and the Put finds nothing and gets
-	// invalid_grant: a safe failure that revokes nothing.
-	raw, err := p.Storage.Take(ctx, key)
+	hash := HashToken(token)
+	rec, err := p.loadRefreshHash(ctx, hash)
 	if err != nil {
 		return nil, ErrServerError("storage unavailable").WithDebug(err)
 	}
-	if raw == nil {
+	if rec == nil {
 		return nil, ErrInvalidGrant("the refresh token is invalid, expired or revoked")
 	}
-	var rec refreshRecord
-	if err := json.Unmarshal(raw, &rec); err != nil {
-		return nil, ErrServerError("stored refresh token is unreadable").WithDebug(err)
-	}
-	now := p.now()
-	// restore puts the record back as it was: a refused request does not use
-	// up the token (a client that sent a bad scope may retry with it).
-	restore := func() { _ = p.putRefresh(ctx, key, &rec, now) }
-
 	// RFC 6749 §6 and §10.4: the refresh token is bound to the client it was
-	// issued to. Another client's token is refused and left untouched.
+	// issued to. Another client's token is refused and left untouched, even
+	// within a reuse grace: it never sees a successor.
 	if rec.ClientID != client.ID {
-		restore()
 		return nil, ErrInvalidGrant("the refresh token was not issued to this client")
 	}
+	now := p.now()
 	fam, err := p.loadFamily(ctx, rec.FamilyID)
 	if err != nil {
-		restore()
 		return nil, ErrServerError("storage unavailable").WithDebug(err)
 	}
 	if fam == nil || !fam.usable(now) || fam.ClientID != client.ID {
 		// Revoked, or past the absolute lifetime: the token is dead for good.
 		return nil, ErrInvalidGrant("the refresh token is invalid, expired or revoked; sign in again")
 	}
-	if !rec.RotatedAt.IsZero() && now.Sub(rec.RotatedAt) > p.refreshReuseGrace() {
-		// RFC 9700 §4.14.2: a rotated token presented again means it is in
-		// two hands; revoke everything descended from the login. The record
-		// stays, so further replays are refused the same way.
-		restore()
-		if err := p.revokeFamily(ctx, rec.FamilyID); err != nil {
-			slog.ErrorContext(ctx, "refresh token reuse: could not revoke the family", "client_id", client.ID, "error", err)
-		}
-		slog.WarnContext(ctx, "rotated refresh token reused after the grace window: its family is revoked", "client_id", client.ID, "family", rec.FamilyID)
-		return nil, ErrInvalidGrant("the refresh token was already used; every token of this sign-in is revoked, sign in again")
+	if !rec.RotatedAt.IsZero() {
+		// Reuse is judged before anything else of the request: a replay
+		// with a bad scope revokes as surely as one without.
+		return p.refreshReused(ctx, client, hash, rec, fam, params, now)
 	}
 	if !now.Before(rec.IdleExpiresAt) {
-		restore() // keeps a rotated record for reuse detection; an unused one is gone
 		return nil, ErrInvalidGrant("the refresh token has expired; sign in again")
 	}
 	scopes, e := narrowScopes(fam.Scopes, params["scope"])
 	if e != nil {
-		restore()
 		return nil, e
 	}
-	claims := fam.Claims
-	if params["scope"] != "" {
-		claims = p.ReleasedClaims(scopes, fam.Claims)
-	}
-	if rec.RotatedAt.IsZero() {
-		rec.RotatedAt = now
-	} // else a reuse within the grace window: it branches the family, and the window does not slide.
-	if err := p.putRefresh(ctx, key, &rec, now); err != nil {
-		return nil, ErrServerError("storage unavailable").WithDebug(err)
-	}
-
-	// RFC 6749 §6: the new refresh token has the scope of the old one (the
-	// family's), whatever the access token was narrowed to.
-	newRefresh, err := p.issueRefreshToken(ctx, rec.FamilyID, fam, now)
+	won, rotatedAt, err := p.claimRotation(ctx, hash, rec, now)
 	if err != nil {
 		return nil, ErrServerError("storage unavailable").WithDebug(err)
 	}
+	if !won {
+		// Another request used the token between our read and our claim.
+		rec.RotatedAt = rotatedAt
+		return p.refreshReused(ctx, client, hash, rec, fam, params, now)
+	}
+	resp, accessExp, e := p.refreshResponse(ctx, client, rec.FamilyID, fam, scopes, params["scope"] != "", now)
+	if e != nil {
+		return nil, e
+	}
+	if grace := p.RefreshReuseGrace; grace > 0 {
+		raw, err := json.Marshal(refreshSuccessor{Response: *resp, AccessExpiresAt: accessExp})
+		if err == nil {
+			err = p.Storage.Put(ctx, keyRefreshNext+hash, raw, grace)
+		}
+		if err != nil {
+			// The tokens are issued; only a replay within the grace will
+			// be refused (without revoking) instead of answered.
+			p.log().WarnContext(ctx, "refresh: could not keep the successor for the reuse grace", "client_id", client.ID, "error", err)
+		}
+	}
+	return resp, nil
+}
+
+// errRotated stops claimRotation's update: the token was already rotated.
+var errRotated = errors.New("oidc: refresh token already rotated")
+
+// claimRotation marks the refresh token rotated at now, atomically: of
+// concurrent first uses exactly one wins. A loser learns when the token
+// was rotated. The record is then kept until its family expires, for reuse
+// detection.
+func (p *Provider) claimRotation(ctx context.Context, hash string, rec *refreshRecord, now time.Time) (won bool, rotatedAt time.Time, err error) {
+	ttl := rec.FamilyExpiresAt.Sub(now)
+	if ttl <= 0 {
+		return false, time.Time{}, errors.New("oidc: refresh token family expired while refreshing")
+	}
+	err = p.Storage.Update(ctx, keyRefresh+hash, ttl, func(old []byte) ([]byte, error) {
+		if old == nil {
+			return nil, errors.New("oidc: refresh token record vanished while refreshing")
+		}
+		var cur refreshRecord
+		if err := json.Unmarshal(old, &cur); err != nil {
+			return nil, fmt.Errorf("oidc: stored refresh token is unreadable: %w", err)
+		}
+		if !cur.RotatedAt.IsZero() {
+			rotatedAt = cur.RotatedAt
+			return nil, errRotated
+		}
+		cur.RotatedAt = now
+		return json.Marshal(cur)
+	})
+	if errors.Is(err, errRotated) {
+		return false, rotatedAt, nil
+	}
+	if err != nil {
+		return false, time.Time{}, err
+	}
+	return true, now, nil
+}
+
+// refreshReused answers a refresh token presented after it was rotated:
+// within the grace, the successor its first use got; otherwise it is theft
+// or a broken client, and the whole family is revoked (RFC 9700 §4.14.2).
+func (p *Provider) refreshReused(ctx context.Context, client *Client, hash string, rec *refreshRecord, fam *refreshFamily, params Params, now time.Time) (*TokenResponse, *Error) {
+	if grace := p.RefreshReuseGrace; grace > 0 && now.Sub(rec.RotatedAt) < grace {
+		scopes, e := narrowScopes(fam.Scopes, params["scope"])
+		if e != nil {
+			return nil, e
+		}
+		raw, err := p.Storage.Get(ctx, keyRefreshNext+hash)
+		if err != nil {
+			return nil, ErrServerError("storage unavailable").WithDebug(err)
+		}
+		if raw == nil {
+			// The first use is still minting its successor (or could not
+			// keep it): a safe refusal that revokes nothing.
+			return nil, ErrInvalidGrant("the refresh token was used a moment ago by another request; use the refresh token that request received")
+		}
+		var next refreshSuccessor
+		if err := json.Unmarshal(raw, &next); err != nil {
+			return nil, ErrServerError("stored refresh successor is unreadable").WithDebug(err)
+		}
+		if next.Response.Scope != strings.Join(scopes, " ") {
+			return nil, ErrInvalidGrant("the refresh token was already used with another scope; use the refresh token that request received")
+		}
+		resp := next.Response
+		resp.ExpiresIn = next.AccessExpiresAt - now.Unix()
+		if resp.ExpiresIn <= 0 {
+			return nil, ErrInvalidGrant("the refresh token was already used; use the refresh token that request received")
+		}
+		p.log().InfoContext(ctx, "rotated refresh token presented again within the reuse grace: the same successor is returned", "client_id", client.ID, "family", rec.FamilyID)
+		return &resp, nil
+	}
+	// The record stays, so further replays are refused the same way.
+	if err := p.revokeFamily(ctx, rec.FamilyID); err != nil {
+		p.log().ErrorContext(ctx, "refresh token reuse: could not revoke the family", "client_id", client.ID, "error", err)
+	}
+	p.log().WarnContext(ctx, "rotated refresh token reused: its family is revoked", "client_id", client.ID, "family", rec.FamilyID)
+	return nil, ErrInvalidGrant("the refresh token was already used; every token of this sign-in is revoked, sign in again")
+}
+
+// refreshResponse mints the successor of a rotated refresh token: a new
+// refresh token with the family's scope (RFC 6749 §6: the scope of the old
+// one, whatever the access token was narrowed to), an access token for
+// scopes, and an ID token when scopes include openid. It returns the
+// access token's expiry too.
+func (p *Provider) refreshResponse(ctx context.Context, client *Client, familyID string, fam *refreshFamily, scopes []string, narrowed bool, now time.Time) (*TokenResponse, int64, *Error) {
+	claims := fam.Claims
+	if narrowed {
+		claims = p.ReleasedClaims(scopes, fam.Claims)
+	}
+	newRefresh, err := p.issueRefreshToken(ctx, familyID, fam, now)
+	if err != nil {
+		return nil, 0, ErrServerError("storage unavailable").WithDebug(err)
+	}
 	accessToken := NewToken()
+	accessExp := now.Add(p.AccessTokenTTL).Unix()
 	if err := p.putAccess(ctx, HashToken(accessToken), &accessGrant{
 		ClientID: client.ID, Subject: fam.Subject, Scopes: scopes, Claims: claims,
-		ExpiresAt: now.Add(p.AccessTokenTTL).Unix(), IssuedAt: now.Unix(),
-		SessionID: fam.SessionID, FamilyID: rec.FamilyID,
+		ExpiresAt: accessExp, IssuedAt: now.Unix(),
+		SessionID: fam.SessionID, FamilyID: familyID,
 	}); err != nil {
-		return nil, ErrServerError("storage unavailable").WithDebug(err)
+		return nil, 0, ErrServerError("storage unavailable").WithDebug(err)
 	}
 	resp := &TokenResponse{
 		AccessToken:  accessToken,
@@ -324,10 +437,10 @@ func (p *Provider) refresh(ctx context.Context, client *Client, params Params) (
 			AccessToken: accessToken, SessionID: fam.SessionID, Claims: claims, Now: now,
 		})
 		if err != nil {
-			return nil, ErrServerError("could not sign the ID token").WithDebug(err)
+			return nil, 0, ErrServerError("could not sign the ID token").WithDebug(err)
 		}
 	}
-	return resp, nil
+	return resp, accessExp, nil
 }
 
 // narrowScopes returns the scopes a refresh asks for: all that were granted

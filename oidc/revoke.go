@@ -33,7 +33,8 @@ const (
 // invalid_request for a missing token (§2.2.1, RFC 6749 §5.2); 503 when the
 // store is down, so that the client retries (§2.2.1).
 func (p *Provider) HandleRevoke(w http.ResponseWriter, r *http.Request) {
-	client, params, ok := p.clientRequest(w, r)
+	// RFC 7009 §5 lets public clients revoke their own tokens.
+	client, params, ok := p.clientRequest(w, r, true)
 	if !ok {
 		return
 	}

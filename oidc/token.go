@@ -1,13 +1,13 @@
 package oidc
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"mime"
 	"net/http"
 	"strings"
@@ -39,7 +39,7 @@ type ErrorResponse struct {
 // grant (§4.1.3), the refresh_token grant (§6) and the token exchange grant
 // (RFC 8693, exchange.go).
 func (p *Provider) HandleToken(w http.ResponseWriter, r *http.Request) {
-	client, params, ok := p.clientRequest(w, r)
+	client, params, ok := p.clientRequest(w, r, true)
 	if !ok {
 		return
 	}
@@ -66,9 +66,11 @@ func (p *Provider) HandleToken(w http.ResponseWriter, r *http.Request) {
 
 // clientRequest starts every client-authenticated endpoint (token,
 // revocation, introspection): no caching of the answer (RFC 6749 §5.1), a
-// strictly parsed form body, and client authentication. On failure the error
+// strictly parsed form body, and client authentication, reported to
+// OnClientAuthFailure / OnClientAuthSuccess. allowPublic says whether a
+// public client (method none) may use the endpoint. On failure the error
 // response is written and ok is false.
-func (p *Provider) clientRequest(w http.ResponseWriter, r *http.Request) (client *Client, params Params, ok bool) {
+func (p *Provider) clientRequest(w http.ResponseWriter, r *http.Request, allowPublic bool) (client *Client, params Params, ok bool) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
 	params, e := ReadForm(w, r)
@@ -76,12 +78,36 @@ func (p *Provider) clientRequest(w http.ResponseWriter, r *http.Request) (client
 		p.writeTokenError(w, r, e)
 		return nil, nil, false
 	}
-	client, e = p.Clients.Authenticate(r, params)
+	cred, e := presentedCredentials(r.Header.Get("Authorization"), params)
+	if e == nil {
+		client, e = p.Clients.authenticate(cred)
+	}
 	if e != nil {
+		if e.Code == CodeInvalidClient && p.OnClientAuthFailure != nil {
+			p.OnClientAuthFailure(cred.id, r)
+		}
 		p.writeTokenError(w, r, e)
 		return nil, nil, false
 	}
+	if !allowPublic && cred.method == AuthMethodNone {
+		// A public client proves nothing about who it is; RFC 6749 §5.2
+		// answers an authentication method the endpoint does not support
+		// with invalid_client. Not a failed guess: no hook is called.
+		p.writeTokenError(w, r, ErrInvalidClient("this endpoint needs client authentication with a secret; public clients (token_endpoint_auth_method none) cannot use it"))
+		return nil, nil, false
+	}
+	if p.OnClientAuthSuccess != nil {
+		p.OnClientAuthSuccess(client.ID, r)
+	}
 	return client, params, true
+}
+
+// isFormBody reports whether r carries an application/x-www-form-urlencoded
+// body: the media type is compared case-insensitively and parameters such
+// as charset are allowed (RFC 9110 §8.3.1).
+func isFormBody(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/x-www-form-urlencoded"
 }
 
 // ReadForm reads a POSTed application/x-www-form-urlencoded body strictly
@@ -94,8 +120,7 @@ func ReadForm(w http.ResponseWriter, r *http.Request) (Params, *Error) {
 		e.Status = http.StatusMethodNotAllowed
 		return nil, e
 	}
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/x-www-form-urlencoded" {
+	if !isFormBody(r) {
 		return nil, ErrInvalidRequest("the request body must be application/x-www-form-urlencoded")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxParamsBytes))
@@ -107,6 +132,33 @@ func ReadForm(w http.ResponseWriter, r *http.Request) (Params, *Error) {
 			return nil, e
 		}
 		return nil, ErrInvalidRequest("the request body could not be read")
+	}
+	return ParseParams(string(body))
+}
+
+// peekForm parses the form body of r as ReadForm does, then puts the body
+// back so that the handler reads the same bytes. At most MaxParamsBytes+1
+// bytes are read: a larger body is refused here as there.
+func peekForm(r *http.Request) (Params, *Error) {
+	if r.Method != http.MethodPost {
+		return nil, ErrInvalidRequest("this endpoint accepts POST only")
+	}
+	if !isFormBody(r) {
+		return nil, ErrInvalidRequest("the request body must be application/x-www-form-urlencoded")
+	}
+	if r.Body == nil || r.Body == http.NoBody {
+		return ParseParams("")
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxParamsBytes+1))
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
+	if err != nil {
+		return nil, ErrInvalidRequest("the request body could not be read")
+	}
+	if len(body) > MaxParamsBytes {
+		return nil, ErrInvalidRequest("the request body is too large")
 	}
 	return ParseParams(string(body))
 }
@@ -143,51 +195,10 @@ func (p *Provider) exchangeCode(ctx context.Context, client *Client, params Para
 	}
 
 	now := p.now()
-	accessToken := NewToken()
-	atHash := HashToken(accessToken)
-	var familyID string
-	var fam *refreshFamily
-	if p.refreshAllowed(client, g.Scopes) {
-		familyID, fam = NewToken(), p.newFamily(&g, now)
+	accessToken, refreshToken, e := p.issueCodeTokens(ctx, client, &g, codeHash, now)
+	if e != nil {
+		return nil, e
 	}
-	// Remember the redemption before the tokens exist, so that a replay that
-	// races this request still finds what to revoke. It is kept as long as
-	// anything it could revoke lives.
-	usedTTL := p.AccessTokenTTL
-	if fam != nil {
-		usedTTL = max(usedTTL, p.familyStoreTTL(fam, now))
-	}
-	used, _ := json.Marshal(usedCode{ClientID: client.ID, AccessTokens: []string{atHash}, FamilyID: familyID})
-	if err := p.Storage.Put(ctx, keyUsedCode+codeHash, used, usedTTL); err != nil {
-		return nil, ErrServerError("storage unavailable").WithDebug(err)
-	}
-	var refreshToken string
-	if fam != nil {
-		if err := p.putFamily(ctx, familyID, fam, now); err != nil {
-			return nil, ErrServerError("storage unavailable").WithDebug(err)
-		}
-		if refreshToken, err = p.issueRefreshToken(ctx, familyID, fam, now); err != nil {
-			return nil, ErrServerError("storage unavailable").WithDebug(err)
-		}
-	}
-	if err := p.putAccess(ctx, atHash, &accessGrant{
-		ClientID: client.ID, Subject: g.Subject, Scopes: g.Scopes, Claims: g.Claims,
-		ExpiresAt: now.Add(p.AccessTokenTTL).Unix(), IssuedAt: now.Unix(),
-		SessionID: g.SessionID, FamilyID: familyID,
-	}); err != nil {
-		return nil, ErrServerError("storage unavailable").WithDebug(err)
-	}
-	if raw, _ := p.Storage.Get(ctx, keyUsedCode+codeHash); raw != nil {
-		var u usedCode
-		if json.Unmarshal(raw, &u) == nil && u.Revoked {
-			_ = p.Storage.Delete(ctx, keyAccess+atHash)
-			if familyID != "" {
-				_ = p.revokeFamily(ctx, familyID)
-			}
-			return nil, ErrInvalidGrant("the authorization code was used twice; its tokens are revoked")
-		}
-	}
-
 	idToken, err := p.signIDToken(idTokenInput{
 		ClientID: client.ID, Subject: g.Subject, AuthTime: g.AuthTime, Nonce: g.Nonce,
 		AccessToken: accessToken, SessionID: g.SessionID, Claims: g.Claims, Now: now,
@@ -205,6 +216,73 @@ func (p *Provider) exchangeCode(ctx context.Context, client *Client, params Para
 	}, nil
 }
 
+// issueCodeTokens stores the tokens a redeemed code grants: an access token
+// and, when allowed, a refresh token family. What could revoke them is
+// written first: the redemption record (a code replay revokes what it
+// names) and the session and subject indexes (RevokeSession,
+// RevokeSubject), so that a revocation racing this request still finds
+// them.
+func (p *Provider) issueCodeTokens(ctx context.Context, client *Client, g *codeGrant, codeHash string, now time.Time) (accessToken, refreshToken string, e *Error) {
+	accessToken = NewToken()
+	atHash := HashToken(accessToken)
+	var familyID string
+	var fam *refreshFamily
+	if p.refreshAllowed(client, g.Scopes) {
+		familyID, fam = NewToken(), p.newFamily(g, now)
+	}
+	// The redemption record is kept as long as anything it could revoke lives.
+	usedTTL := p.AccessTokenTTL
+	// The access token is indexed on its own unless its family's
+	// revocation ends it.
+	entry := indexEntry{Access: atHash, Expires: now.Add(p.AccessTokenTTL).Unix()}
+	if fam != nil {
+		usedTTL = max(usedTTL, p.familyStoreTTL(fam, now))
+		entry = indexEntry{Family: familyID, Offline: fam.Offline, Expires: now.Add(p.familyStoreTTL(fam, now)).Unix()}
+	}
+	used, err := json.Marshal(usedCode{ClientID: client.ID, AccessTokens: []string{atHash}, FamilyID: familyID})
+	if err != nil {
+		return "", "", ErrServerError("could not encode the code redemption").WithDebug(err)
+	}
+	if err := p.Storage.Put(ctx, keyUsedCode+codeHash, used, usedTTL); err != nil {
+		return "", "", ErrServerError("storage unavailable").WithDebug(err)
+	}
+	if err := p.indexTokens(ctx, g.SessionID, g.Subject, entry); err != nil {
+		return "", "", ErrServerError("storage unavailable").WithDebug(err)
+	}
+	if fam != nil {
+		if err := p.putFamily(ctx, familyID, fam, now); err != nil {
+			return "", "", ErrServerError("storage unavailable").WithDebug(err)
+		}
+		if refreshToken, err = p.issueRefreshToken(ctx, familyID, fam, now); err != nil {
+			return "", "", ErrServerError("storage unavailable").WithDebug(err)
+		}
+	}
+	if err := p.putAccess(ctx, atHash, &accessGrant{
+		ClientID: client.ID, Subject: g.Subject, Scopes: g.Scopes, Claims: g.Claims,
+		ExpiresAt: now.Add(p.AccessTokenTTL).Unix(), IssuedAt: now.Unix(),
+		SessionID: g.SessionID, FamilyID: familyID,
+	}); err != nil {
+		return "", "", ErrServerError("storage unavailable").WithDebug(err)
+	}
+	// A replay that ran between our Take of the code and now marked the
+	// redemption revoked but could not yet see these tokens: end them.
+	raw, err := p.Storage.Get(ctx, keyUsedCode+codeHash)
+	if err != nil {
+		return "", "", ErrServerError("storage unavailable").WithDebug(err)
+	}
+	var u usedCode
+	if raw != nil && json.Unmarshal(raw, &u) == nil && u.Revoked {
+		if err := p.revokeEntry(ctx, indexEntry{Access: atHash}); err != nil {
+			p.log().ErrorContext(ctx, "authorization code replayed: could not revoke its access token", "client_id", client.ID, "error", err)
+		}
+		if err := p.revokeEntry(ctx, indexEntry{Family: familyID}); err != nil {
+			p.log().ErrorContext(ctx, "authorization code replayed: could not revoke its refresh token family", "client_id", client.ID, "error", err)
+		}
+		return "", "", ErrInvalidGrant("the authorization code was used twice; its tokens are revoked")
+	}
+	return accessToken, refreshToken, nil
+}
+
 // revokeReplayedCode handles a code presented a second time: "If an
 // authorization code is used more than once, the authorization server MUST
 // deny the request and SHOULD revoke (when possible) all tokens previously
@@ -219,20 +297,28 @@ func (p *Provider) revokeReplayedCode(ctx context.Context, codeHash string) {
 		return
 	}
 	u.Revoked = true
-	if b, err := json.Marshal(u); err == nil {
-		_ = p.Storage.Put(ctx, keyUsedCode+codeHash, b, p.AccessTokenTTL)
+	b, err := json.Marshal(u)
+	if err == nil {
+		err = p.Storage.Put(ctx, keyUsedCode+codeHash, b, p.AccessTokenTTL)
+	}
+	if err != nil {
+		// A redemption still in flight will not see the mark; what it
+		// stored already is revoked below.
+		p.log().ErrorContext(ctx, "authorization code replayed: could not mark the redemption revoked", "client_id", u.ClientID, "error", err)
 	}
 	for _, h := range u.AccessTokens {
-		_ = p.Storage.Delete(ctx, keyAccess+h)
+		if err := p.revokeEntry(ctx, indexEntry{Access: h}); err != nil {
+			p.log().ErrorContext(ctx, "authorization code replayed: could not revoke an access token", "client_id", u.ClientID, "error", err)
+		}
 	}
 	// The refresh tokens, and the access tokens refreshed from them, are
 	// "tokens previously issued based on that authorization code" too.
 	if u.FamilyID != "" {
 		if err := p.revokeFamily(ctx, u.FamilyID); err != nil {
-			slog.ErrorContext(ctx, "authorization code replayed: could not revoke the refresh token family", "client_id", u.ClientID, "error", err)
+			p.log().ErrorContext(ctx, "authorization code replayed: could not revoke the refresh token family", "client_id", u.ClientID, "error", err)
 		}
 	}
-	slog.WarnContext(ctx, "authorization code replayed: tokens issued from it are revoked", "client_id", u.ClientID)
+	p.log().WarnContext(ctx, "authorization code replayed: tokens issued from it are revoked", "client_id", u.ClientID)
 }
 
 func (p *Provider) writeTokenError(w http.ResponseWriter, r *http.Request, e *Error) {
@@ -249,7 +335,7 @@ func (p *Provider) writeTokenError(w http.ResponseWriter, r *http.Request, e *Er
 		}
 	}
 	if e.Debug != nil || status >= 500 {
-		slog.ErrorContext(r.Context(), "token endpoint error", "error", e.Code, "detail", e.Error())
+		p.log().ErrorContext(r.Context(), "token endpoint error", "error", e.Code, "detail", e.Error())
 	}
 	writeJSON(w, status, ErrorResponse{Error: e.Code, ErrorDescription: e.Description})
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -56,6 +57,25 @@ func (s *fuzzMemStorage) Delete(_ context.Context, key string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.m, key)
+	return nil
+}
+
+func (s *fuzzMemStorage) Update(_ context.Context, key string, _ time.Duration, fn func(old []byte) ([]byte, error)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var old []byte
+	if v, ok := s.m[key]; ok {
+		old = append([]byte{}, v...)
+	}
+	v, err := fn(old)
+	if err != nil {
+		return err
+	}
+	if v == nil {
+		delete(s.m, key)
+		return nil
+	}
+	s.m[key] = append([]byte{}, v...)
 	return nil
 }
 
@@ -180,10 +200,6 @@ func FuzzTokenEndpoint(f *testing.F) {
 		f.Add(s.body, s.authz)
 	}
 
-	prev := slog.Default()
-	slog.SetDefault(slog.New(slog.DiscardHandler))
-	f.Cleanup(func() { slog.SetDefault(prev) })
-
 	signer, err := keys.NewEphemeral()
 	if err != nil {
 		f.Fatal(err)
@@ -204,10 +220,16 @@ func FuzzTokenEndpoint(f *testing.F) {
 		p.Signer = signer
 		p.CodeTTL, p.AccessTokenTTL, p.IDTokenTTL = time.Minute, time.Hour, time.Hour
 		p.Now = func() time.Time { return now }
+		p.Logger = slog.New(slog.DiscardHandler)
 		p.ScopeClaims[ScopeOfflineAccess] = nil
 		p.TokenExchangers = map[string]TokenExchanger{fuzzSubjectType: exchanger}
 		p.Clients.Lookup("app").AllowTokenExchange = true
 		p.Clients.Lookup("app").RefreshTokens = true
+
+		var hookIDs []string
+		hookOK := false
+		p.OnClientAuthFailure = func(id string, _ *http.Request) { hookIDs = append(hookIDs, id) }
+		p.OnClientAuthSuccess = func(id string, _ *http.Request) { hookIDs, hookOK = append(hookIDs, id), true }
 
 		post := func() (int, map[string]any) {
 			r := httptest.NewRequest("POST", "/token", strings.NewReader(body))
@@ -215,8 +237,24 @@ func FuzzTokenEndpoint(f *testing.F) {
 			if authz != "" {
 				r.Header.Set("Authorization", authz)
 			}
+			// ClaimedClientID and the handler agree on the client, and
+			// reading it leaves the body to the handler.
+			claimed, claimErr := ClaimedClientID(r)
+			hookIDs, hookOK = nil, false
 			w := httptest.NewRecorder()
 			p.HandleToken(w, r)
+			if len(hookIDs) > 1 {
+				t.Fatalf("client auth hooks called %d times", len(hookIDs))
+			}
+			if len(hookIDs) == 1 && hookIDs[0] != claimed {
+				t.Fatalf("the handler reported client %q, ClaimedClientID said %q (%v)", hookIDs[0], claimed, claimErr)
+			}
+			if hookOK && claimErr != nil {
+				t.Fatalf("client authenticated, yet ClaimedClientID failed: %v", claimErr)
+			}
+			if (w.Code == 401) != (len(hookIDs) == 1 && !hookOK) {
+				t.Fatalf("status %d, failure hook called: %v", w.Code, len(hookIDs) == 1 && !hookOK)
+			}
 			switch w.Code {
 			case 200, 400, 401, 413:
 			default:

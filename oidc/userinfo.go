@@ -2,6 +2,7 @@ package oidc
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -31,6 +32,16 @@ func (p *Provider) HandleUserinfo(w http.ResponseWriter, r *http.Request) {
 		p.writeBearerError(w, &Error{Code: CodeInvalidToken, Status: http.StatusUnauthorized, Description: "the access token is invalid, expired or revoked"})
 		return
 	}
+	if !slices.Contains(g.Scopes, "openid") {
+		// OpenID Connect Core 1.0 §5.3: the UserInfo endpoint serves access
+		// tokens of an OpenID Connect request; one whose scope lacks openid
+		// (a token exchange without it, a refresh narrowed to
+		// offline_access) is valid but not enough: RFC 6750 §3.1
+		// insufficient_scope, 403, naming the scope required.
+		w.Header().Set("WWW-Authenticate", `Bearer realm="`+p.Issuer+`", error="`+CodeInsufficientScope+`", error_description="the access token was not issued for the openid scope", scope="openid"`)
+		writeJSON(w, http.StatusForbidden, ErrorResponse{Error: CodeInsufficientScope, ErrorDescription: "the access token was not issued for the openid scope; sign in again with scope openid"})
+		return
+	}
 	out := make(map[string]any, len(g.Claims)+1)
 	for k, v := range g.Claims {
 		if !reservedClaims[k] {
@@ -48,7 +59,7 @@ func bearerToken(w http.ResponseWriter, r *http.Request) (string, *Error) {
 	}
 	header := r.Header.Get("Authorization")
 	var fromBody string
-	if r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+	if r.Method == http.MethodPost && isFormBody(r) {
 		params, e := ReadForm(w, r)
 		if e != nil {
 			return "", e
