@@ -144,6 +144,7 @@ func (s *Server) newProvider() *oidc.Provider {
 		RefreshTokenAbsoluteTTL: opt.Tokens.RefreshAbsoluteTTL,
 		RefreshReuseGrace:       opt.Tokens.RefreshReuseGrace,
 		Now:                     s.now,
+		Logger:                  s.log,
 	}
 	if pa, ok := s.conn.(connector.ParamAccepter); ok {
 		p.ExtraAuthorizeParams = pa.AuthorizeParams()

@@ -70,9 +70,8 @@ func (c *File) ApplyDefaults() {
 	if c.Tokens.RefreshAbsoluteTTL == 0 {
 		c.Tokens.RefreshAbsoluteTTL = Duration(oidc.DefaultRefreshTokenAbsoluteTTL)
 	}
-	if c.Tokens.RefreshReuseGrace == 0 {
-		c.Tokens.RefreshReuseGrace = Duration(oidc.DefaultRefreshReuseGrace)
-	}
+	// tokens.refresh_reuse_grace defaults to 0: strict rotation (RFC 9700
+	// §4.14.2), any reuse of a used refresh token revokes its family.
 	if c.Login.PendingTTL == 0 {
 		c.Login.PendingTTL = Duration(10 * time.Minute)
 	}

@@ -228,11 +228,13 @@ func (c *File) validateTokens() error {
 		{"keys.publish_before_use", c.Keys.PublishBeforeUse, 30 * 24 * time.Hour},
 		{"tokens.refresh_idle_ttl", c.Tokens.RefreshIdleTTL, 365 * 24 * time.Hour},
 		{"tokens.refresh_absolute_ttl", c.Tokens.RefreshAbsoluteTTL, 365 * 24 * time.Hour},
-		{"tokens.refresh_reuse_grace", c.Tokens.RefreshReuseGrace, time.Minute},
 	} {
 		if d.v.D() <= 0 || d.v.D() > d.max {
 			return fmt.Errorf("%s must be positive and at most %s", d.key, d.max)
 		}
+	}
+	if g := c.Tokens.RefreshReuseGrace.D(); g < 0 || g > time.Minute {
+		return errors.New("tokens.refresh_reuse_grace must be between 0 (strict rotation, the default) and 1m")
 	}
 	return nil
 }
