@@ -15,7 +15,9 @@ const (
 	DefaultWeChatTimeout     = 5 * time.Second
 )
 
-// ApplyDefaults fills every key left empty with its default.
+// ApplyDefaults fills every key left empty with its default. (One
+// assignment per key, in the file's order: a list to read, not logic to
+// split.)
 func (c *File) ApplyDefaults() {
 	if c.Listen == "" {
 		c.Listen = "0.0.0.0:8080"

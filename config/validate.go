@@ -135,6 +135,16 @@ func (c *File) validateClient(key string, cl ClientConfig) error {
 	if cl.MiniProgram && c.WeChat.MiniProgram == nil {
 		return fmt.Errorf("%s (%s).mini_program needs wechat.mini_program to be configured", key, cl.ID)
 	}
+	for _, check := range []func(string, ClientConfig) error{validateClientAuth, validateClientURIs, validateClientClaims} {
+		if err := check(key, cl); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateClientAuth checks how a client authenticates and its secret.
+func validateClientAuth(key string, cl ClientConfig) error {
 	switch cl.TokenEndpointAuthMethod {
 	case "", "client_secret_basic", "client_secret_post":
 		if cl.Secret == "" && cl.SecretSHA256 == "" {
@@ -158,6 +168,11 @@ func (c *File) validateClient(key string, cl ClientConfig) error {
 	default:
 		return fmt.Errorf("%s (%s).token_endpoint_auth_method %q is not supported: use client_secret_basic, client_secret_post or none", key, cl.ID, cl.TokenEndpointAuthMethod)
 	}
+	return nil
+}
+
+// validateClientURIs checks a client's redirect, logout and back-channel URIs.
+func validateClientURIs(key string, cl ClientConfig) error {
 	if len(cl.RedirectURIs) == 0 {
 		return fmt.Errorf("%s (%s).redirect_uris is empty: list the exact callback URL(s) of the application", key, cl.ID)
 	}
@@ -187,6 +202,11 @@ func (c *File) validateClient(key string, cl ClientConfig) error {
 			return fmt.Errorf("%s (%s).backchannel_logout_uri %q must be an absolute http(s) URL without a fragment", key, cl.ID, u)
 		}
 	}
+	return nil
+}
+
+// validateClientClaims checks a client's claim templates.
+func validateClientClaims(key string, cl ClientConfig) error {
 	for _, t := range []struct{ key, tmpl string }{
 		{"claims.email", cl.Claims.Email}, {"claims.given_name", cl.Claims.GivenName}, {"claims.family_name", cl.Claims.FamilyName},
 	} {

@@ -77,7 +77,9 @@ type AuthorizeError struct {
 // ParseAuthorizeRequest validates the parameters of an authentication request
 // in the order that decides how an error may be reported: first client_id
 // and redirect_uri (errors shown on a page), then everything else (errors
-// redirected to the client).
+// redirected to the client). It is long on purpose: it reads as RFC 6749
+// §4.1.2.1's and Core §3.1.2.2's checklist, in the order the specs give, and
+// splitting it would hide that order.
 func (p *Provider) ParseAuthorizeRequest(params Params) (*AuthRequest, *AuthorizeError) {
 	page := func(e *Error) *AuthorizeError { return &AuthorizeError{Error: e} }
 

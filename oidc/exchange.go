@@ -79,7 +79,9 @@ func (p *Provider) tokenExchangeEnabled() bool {
 	return false
 }
 
-// exchangeToken is the token exchange grant (RFC 8693 §2).
+// exchangeToken is the token exchange grant (RFC 8693 §2). It is long on
+// purpose: one pass over §2.1's parameters in the RFC's order, then §2.2's
+// response; each check is a few lines with its section cited.
 func (p *Provider) exchangeToken(ctx context.Context, client *Client, params Params) (*ExchangeResponse, *Error) {
 	if len(p.TokenExchangers) == 0 {
 		return nil, ErrUnsupportedGrantType("grant_type %s is not supported by this server", GrantTokenExchange)

@@ -52,7 +52,9 @@ var pageMessages = map[int]string{
 }
 
 // serveAuthorize serves /connect/oauth2/authorize (§1) and /connect/qrconnect (§3).
-// Every problem is shown on an error page, never redirected.
+// Every problem is shown on an error page, never redirected. It is long on
+// purpose: it is WeChat's own checklist (wechat-api.md §1), in the order
+// WeChat applies it, so that the first error a page shows is WeChat's.
 func (s *Simulator) serveAuthorize(w http.ResponseWriter, r *http.Request, c *Call) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
