@@ -1,12 +1,10 @@
 package bridge
 
 import (
-	"bytes"
 	"encoding/base64"
 	"github.com/wechat-oidc/wechat-oidc/config"
 	"github.com/wechat-oidc/wechat-oidc/connector"
 	"html"
-	"image/png"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -14,8 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/makiuchi-d/gozxing"
-	gozxingqr "github.com/makiuchi-d/gozxing/qrcode"
+	"github.com/wechat-oidc/wechat-oidc/internal/qrtest"
 
 	"github.com/wechat-oidc/wechat-oidc/wechat"
 	"github.com/wechat-oidc/wechat-oidc/wechat/simulator"
@@ -110,19 +107,11 @@ func scanQR(t *testing.T, body string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := png.Decode(bytes.NewReader(raw))
+	text, err := qrtest.DecodePNG(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := gozxingqr.NewQRCodeReader().Decode(bmp, nil)
-	if err != nil {
-		t.Fatalf("the QR code does not decode: %v", err)
-	}
-	return res.GetText()
+	return text
 }
 
 // crossDevice starts a cross-device login on a desktop browser and returns

@@ -20,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"github.com/wechat-oidc/wechat-oidc/bridge"
-	"image/png"
 	"io"
 	"log/slog"
 	"net"
@@ -36,8 +35,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
-	"github.com/makiuchi-d/gozxing"
-	gozxingqr "github.com/makiuchi-d/gozxing/qrcode"
+	"github.com/wechat-oidc/wechat-oidc/internal/qrtest"
 )
 
 const (
@@ -518,20 +516,12 @@ func (p *person) qrCode(ctx context.Context, prefix string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("screenshot of the QR code: %w", err)
 	}
-	img, err := png.Decode(bytes.NewReader(pix))
+	text, err := qrtest.DecodePNG(pix)
 	if err != nil {
-		return "", fmt.Errorf("screenshot of the QR code: %w", err)
+		return "", fmt.Errorf("the QR code on the screen: %w", err)
 	}
-	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
-	if err != nil {
-		return "", err
-	}
-	res, err := gozxingqr.NewQRCodeReader().Decode(bmp, nil)
-	if err != nil {
-		return "", fmt.Errorf("the QR code on the screen does not decode: %w", err)
-	}
-	if res.GetText() != qi.DevLink {
-		return "", fmt.Errorf("the QR code says %q, the dev-mode link %q", res.GetText(), qi.DevLink)
+	if text != qi.DevLink {
+		return "", fmt.Errorf("the QR code says %q, the dev-mode link %q", text, qi.DevLink)
 	}
 	return qi.DevLink, nil
 }

@@ -1,0 +1,30 @@
+// Package qrtest reads QR codes the way a phone's camera would, for tests:
+// the one decoder every test that scans a QR code uses.
+package qrtest
+
+import (
+	"bytes"
+	"fmt"
+	"image/png"
+
+	"github.com/makiuchi-d/gozxing"
+	gozxingqr "github.com/makiuchi-d/gozxing/qrcode"
+)
+
+// DecodePNG returns the text of the QR code in a PNG image (a page's data:
+// URL or a screenshot).
+func DecodePNG(pix []byte) (string, error) {
+	img, err := png.Decode(bytes.NewReader(pix))
+	if err != nil {
+		return "", fmt.Errorf("not a PNG image: %w", err)
+	}
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		return "", err
+	}
+	res, err := gozxingqr.NewQRCodeReader().Decode(bmp, nil)
+	if err != nil {
+		return "", fmt.Errorf("the QR code does not decode: %w", err)
+	}
+	return res.GetText(), nil
+}
