@@ -118,6 +118,9 @@ func isDomainError(err error) bool {
 // isUniqueViolation reports a unique or primary-key constraint violation
 // from either backend.
 func isUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		return pe.Code == "23505" // unique_violation
