@@ -36,6 +36,10 @@ type AuditQuery struct {
 // Audit is the audit trail.
 type Audit struct{ d *Directory }
 
+const appendEventSQL = `INSERT INTO audit_events
+	(at, actor, action, person_id, client_id, flow, ip, user_agent, result, reason, ref)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+
 // Append adds an event: one INSERT. Identifiers (action, actor, ids, flow,
 // IP, result, ref) longer than their limits are refused with ErrInvalid;
 // free text (user agent, reason) is cut and made valid UTF-8, since it is
@@ -48,10 +52,7 @@ func (a Audit) Append(ctx context.Context, e Event) error {
 	if at.IsZero() {
 		at = a.d.now()
 	}
-	_, err := a.d.db.ExecContext(ctx, `INSERT INTO audit_events
-		(at, actor, action, person_id, client_id, flow, ip, user_agent, result, reason, ref)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		toMicro(at), e.Actor, e.Action, e.PersonID, e.ClientID, e.Flow, e.IP,
+	_, err := a.d.appendEvent.ExecContext(ctx, toMicro(at), e.Actor, e.Action, e.PersonID, e.ClientID, e.Flow, e.IP,
 		truncateUTF8(e.UserAgent, 512), e.Result, truncateUTF8(e.Reason, 1024), e.Ref)
 	if err != nil {
 		return dbErr("appending an audit event", err)

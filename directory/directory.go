@@ -55,6 +55,9 @@ type Directory struct {
 	now     func() time.Time
 	log     *slog.Logger
 	version int // schema version after Open's migrations
+	// The sign-in path's statements, prepared once: parsing and planning
+	// them costs more than running them (SQLite: about 6x).
+	findByIdentity, recordSignIn, appendEvent *sql.Stmt
 }
 
 // dialect is what differs between the two databases; everything else is one
@@ -121,11 +124,34 @@ func Open(ctx context.Context, opts Options) (*Directory, error) {
 		d.closeAfterFailedOpen()
 		return nil, err
 	}
+	if err := d.prepare(ctx); err != nil {
+		d.closeAfterFailedOpen()
+		return nil, err
+	}
 	return d, nil
 }
 
+// prepare readies the sign-in path's statements.
+func (d *Directory) prepare(ctx context.Context) error {
+	for _, s := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&d.findByIdentity, findByIdentitySQL},
+		{&d.recordSignIn, recordSignInSQL},
+		{&d.appendEvent, appendEventSQL},
+	} {
+		st, err := d.db.PrepareContext(ctx, s.sql)
+		if err != nil {
+			return dbErr("preparing statements", err)
+		}
+		*s.stmt = st
+	}
+	return nil
+}
+
 func (d *Directory) closeAfterFailedOpen() {
-	if err := d.db.Close(); err != nil {
+	if err := d.Close(); err != nil {
 		d.log.Warn("directory: closing after a failed open", "err", err)
 	}
 }
@@ -188,7 +214,14 @@ func sqliteDSN(path string) (string, error) {
 
 // Close closes the database. Calls after Close fail with ErrUnavailable.
 func (d *Directory) Close() error {
-	if err := d.db.Close(); err != nil {
+	var errs []error
+	for _, st := range []*sql.Stmt{d.findByIdentity, d.recordSignIn, d.appendEvent} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	errs = append(errs, d.db.Close())
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("directory: close: %w", err)
 	}
 	return nil

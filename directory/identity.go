@@ -98,7 +98,7 @@ func (pp People) FindByIdentity(ctx context.Context, id Identity) (Person, error
 	if id.OpenID == "" && id.UnionID == "" {
 		return Person{}, invalid("openid", "an openid or a unionid is required")
 	}
-	p, err := scanPerson(pp.d.db.QueryRowContext(ctx, findByIdentitySQL, id.Provider, id.AppID, id.OpenID, id.UnionID))
+	p, err := scanPerson(pp.d.findByIdentity.QueryRowContext(ctx, id.Provider, id.AppID, id.OpenID, id.UnionID))
 	if err != nil {
 		return Person{}, notFound("identity", err)
 	}

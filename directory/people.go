@@ -3,7 +3,6 @@ package directory
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -406,15 +405,16 @@ func (pp People) Delete(ctx context.Context, id string) error {
 	})
 }
 
+const recordSignInSQL = `UPDATE people SET last_sign_in_at = $2, last_sign_in_client = $3,
+	last_sign_in_flow = $4, last_sign_in_ip = $5 WHERE id = $1`
+
 // RecordSignIn stores the person's last sign-in: one UPDATE.
 func (pp People) RecordSignIn(ctx context.Context, personID string, s SignIn) error {
 	at := s.At
 	if at.IsZero() {
 		at = pp.d.now()
 	}
-	res, err := pp.d.db.ExecContext(ctx, `UPDATE people SET last_sign_in_at = $2, last_sign_in_client = $3,
-		last_sign_in_flow = $4, last_sign_in_ip = $5 WHERE id = $1`,
-		personID, toMicro(at), truncateUTF8(s.ClientID, MaxIdentifierLen), truncateUTF8(s.Flow, 32), truncateUTF8(s.IP, 64))
+	res, err := pp.d.recordSignIn.ExecContext(ctx, personID, toMicro(at), truncateUTF8(s.ClientID, MaxIdentifierLen), truncateUTF8(s.Flow, 32), truncateUTF8(s.IP, 64))
 	if err != nil {
 		return dbErr("recording a sign-in", err)
 	}
@@ -426,9 +426,4 @@ func (pp People) RecordSignIn(ctx context.Context, personID string, s SignIn) er
 		return fmt.Errorf("recording a sign-in: person %s: %w", truncateForMessage(personID), ErrNotFound)
 	}
 	return nil
-}
-
-// errIsNotFound is errors.Is(err, ErrNotFound) or sql.ErrNoRows.
-func errIsNotFound(err error) bool {
-	return errors.Is(err, ErrNotFound) || errors.Is(err, sql.ErrNoRows)
 }
