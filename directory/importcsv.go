@@ -11,11 +11,9 @@ import (
 	"strings"
 )
 
-// ImportColumns are the columns of an import or export CSV, in export
-// order. An import's header names each once, in any order; it may add a
-// "provider" column (default "wechat"), which Export writes only when some
-// identity is not WeChat's.
-var ImportColumns = []string{"username", "name", "email", "groups", "openid", "unionid", "app_id", "status"}
+// importColumns are the columns of an import or export CSV, in export
+// order (see ParseImportCSV).
+var importColumns = []string{"username", "name", "email", "groups", "openid", "unionid", "app_id", "status"}
 
 // Import limits.
 const (
@@ -77,9 +75,12 @@ func (es ImportErrors) Unwrap() []error {
 // Is reports ErrInvalid: an import with errors is invalid as a whole.
 func (es ImportErrors) Is(target error) bool { return target == ErrInvalid }
 
-// ParseImportCSV reads an import file: a header row, then one person (and
-// optionally one identity) per line. groups are separated by ';' or spaces;
-// status is active (default), pending or disabled. Every line is checked
+// ParseImportCSV reads an import file: a header row naming the columns
+// username, name, email, groups, openid, unionid, app_id and status, once
+// each, in any order (and optionally provider, default "wechat"; Export
+// writes it only when some identity is not WeChat's); then one person, and
+// optionally one identity, per line. groups are separated by ';' or
+// spaces; status is active (default), pending or disabled. Every line is checked
 // and every problem reported with its line number (as ImportErrors); rows
 // are returned only when there is none.
 func ParseImportCSV(r io.Reader) ([]ImportRow, error) {
@@ -88,7 +89,7 @@ func ParseImportCSV(r io.Reader) ([]ImportRow, error) {
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
 		return nil, ImportErrors{{Line: 1, Err: invalid("header", "the file is empty; the first line names the columns: %s",
-			strings.Join(ImportColumns, ","))}}
+			strings.Join(importColumns, ","))}}
 	}
 	if err != nil {
 		return nil, ImportErrors{{Line: 1, Err: csvErr(err)}}
@@ -150,18 +151,18 @@ func importHeader(header []string) (map[string]int, error) {
 	col := map[string]int{}
 	for i, h := range header {
 		name := strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\uFEFF"))) // spreadsheets write a BOM
-		if !slices.Contains(ImportColumns, name) && name != "provider" {
+		if !slices.Contains(importColumns, name) && name != "provider" {
 			return nil, invalid("header", "unknown column %q; the columns are %s (and optionally provider)",
-				truncateForMessage(name), strings.Join(ImportColumns, ","))
+				truncateForMessage(name), strings.Join(importColumns, ","))
 		}
 		if _, dup := col[name]; dup {
 			return nil, invalid("header", "column %q appears twice", name)
 		}
 		col[name] = i
 	}
-	for _, c := range ImportColumns {
+	for _, c := range importColumns {
 		if _, ok := col[c]; !ok {
-			return nil, invalid("header", "missing column %q; the first line names the columns: %s", c, strings.Join(ImportColumns, ","))
+			return nil, invalid("header", "missing column %q; the first line names the columns: %s", c, strings.Join(importColumns, ","))
 		}
 	}
 	return col, nil
@@ -262,6 +263,7 @@ type ImportSummary struct {
 // identity bound to another person fails the import with an ImportErrors
 // naming the line (matching ErrIdentityTaken).
 func (d *Directory) Import(ctx context.Context, rows []ImportRow) (ImportSummary, error) {
+	rows = slices.Clone(rows) // normalised below; the caller's rows stay as they are
 	var errs ImportErrors
 	for i := range rows {
 		errs = append(errs, validateImportRow(&rows[i])...)
@@ -383,7 +385,7 @@ func (d *Directory) Export(ctx context.Context, w io.Writer) error {
 	}
 	defer rows.Close()
 	cw := csv.NewWriter(w)
-	header := slices.Clone(ImportColumns)
+	header := slices.Clone(importColumns)
 	if other > 0 {
 		header = append(header, "provider")
 	}

@@ -408,7 +408,9 @@ func (pp People) Delete(ctx context.Context, id string) error {
 const recordSignInSQL = `UPDATE people SET last_sign_in_at = $2, last_sign_in_client = $3,
 	last_sign_in_flow = $4, last_sign_in_ip = $5 WHERE id = $1`
 
-// RecordSignIn stores the person's last sign-in: one UPDATE.
+// RecordSignIn stores the person's last sign-in: one UPDATE. Values longer
+// than their columns' limits (client id 128, flow 32, IP 64 bytes) are cut:
+// a sign-in is never refused for its bookkeeping.
 func (pp People) RecordSignIn(ctx context.Context, personID string, s SignIn) error {
 	at := s.At
 	if at.IsZero() {
