@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `go test -race ./...` needs beyond Go, on a Debian machine
-# (as root): Redis (store tests), Chromium and CJK fonts (browser tests), and
+# (as root): Redis (store tests), PostgreSQL (directory tests; they start
+# their own server, as the postgres user the package creates), Chromium and
+# CJK fonts (browser tests), and
 # oauth2-proxy v7.8.1 built from the Go module proxy (real-client test).
 # Idempotent: what is there already is skipped.
 set -euo pipefail
@@ -9,6 +11,10 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# Debian keeps initdb and postgres out of PATH, in /usr/lib/postgresql/N/bin.
+if ! command -v initdb >/dev/null 2>&1 && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+  need+=(postgresql)
+fi
 # Browser tests (bridge/browser_test.go): Debian's Chromium, and CJK fonts so
 # the Chinese pages render as text, not boxes.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
