@@ -37,9 +37,6 @@ func (s *Server) shapeClaims(clientID, subject string, claims map[string]any) ma
 	if out == nil {
 		out = map[string]any{}
 	}
-	if gs := s.opt.GroupsBySubject[subject]; len(gs) > 0 {
-		out["groups"] = append([]string(nil), gs...)
-	}
 	cc := s.clients[clientID]
 	if cc == nil {
 		return out

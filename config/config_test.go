@@ -21,6 +21,7 @@ clients:
     redirect_uris: [https://grafana.example.com/login/generic_oauth]
 store: { type: memory }
 keys: { dir: /tmp/keys }
+directory: { type: sqlite, path: /var/lib/wechat-oidc/wechat-oidc.db }
 `
 
 func env(m map[string]string) func(string) (string, bool) {
@@ -44,6 +45,9 @@ func TestParseConfigValid(t *testing.T) {
 		cfg.Tokens.CodeTTL.D().Seconds() != 60 || cfg.Listen != "0.0.0.0:8080" {
 		t.Errorf("defaults not applied: %+v", cfg)
 	}
+	if cfg.Access.Mode != AccessApproval || cfg.Access.AdminGroup != "admins" || cfg.Directory.Type != "sqlite" {
+		t.Errorf("admitting everyone must be written down, not defaulted: access %+v, directory %+v", cfg.Access, cfg.Directory)
+	}
 }
 
 func TestParseConfigErrors(t *testing.T) {
@@ -51,6 +55,12 @@ func TestParseConfigErrors(t *testing.T) {
 		name, edit, from string
 		want             []string // substrings of the error
 	}{
+		{"static groups refused", "keys: { dir: /tmp/keys }\ngroups:\n  admins: [oX]", "keys: { dir: /tmp/keys }", []string{"groups:", "people import"}},
+		{"directory missing", "", "directory: { type: sqlite, path: /var/lib/wechat-oidc/wechat-oidc.db }", []string{"directory.path is missing"}},
+		{"directory type", "directory: { type: mysql }", "directory: { type: sqlite, path: /var/lib/wechat-oidc/wechat-oidc.db }", []string{"directory.type", "postgres"}},
+		{"postgres without url", "directory: { type: postgres }", "directory: { type: sqlite, path: /var/lib/wechat-oidc/wechat-oidc.db }", []string{"directory.url is missing", "DATABASE_URL"}},
+		{"access mode", "keys: { dir: /tmp/keys }\naccess: { mode: everyone }", "keys: { dir: /tmp/keys }", []string{"access.mode", "approval", "invite", "open"}},
+		{"allowed group name", "    redirect_uris: [https://grafana.example.com/login/generic_oauth]\n    allowed_groups: [Bad Group]", "    redirect_uris: [https://grafana.example.com/login/generic_oauth]", []string{"allowed_groups[0]"}},
 		{"unknown top-level key", "issuer: https://sso.example.com\nissuerr: x", "issuer: https://sso.example.com", []string{`unknown key "issuerr"`, "keys allowed here"}},
 		{"unknown nested key", "    redirect_uri: [https://x]", "    redirect_uris: [https://grafana.example.com/login/generic_oauth]", []string{`"clients[0].redirect_uri"`}},
 		{"missing issuer", "", "issuer: https://sso.example.com", []string{"issuer is missing"}},

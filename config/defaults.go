@@ -93,6 +93,23 @@ func (c *File) ApplyDefaults() {
 	if c.Keys.PublishBeforeUse == 0 {
 		c.Keys.PublishBeforeUse = Duration(time.Hour)
 	}
+	if c.Directory.Type == "" {
+		c.Directory.Type = "sqlite"
+	}
+	if c.Access.Mode == "" {
+		// The bridge fronts internal systems: admitting the whole of WeChat
+		// must be written down, not defaulted.
+		c.Access.Mode = AccessApproval
+	}
+	if c.Access.AdminGroup == "" {
+		c.Access.AdminGroup = "admins"
+	}
+	if c.Access.PendingTTL == 0 {
+		c.Access.PendingTTL = Duration(30 * time.Minute)
+	}
+	if c.Audit.Retention == 0 {
+		c.Audit.Retention = Duration(180 * 24 * time.Hour)
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}

@@ -34,10 +34,15 @@ type File struct {
 	// is believed when finding a client's IP (rate limits, logs). Empty:
 	// the connection's address is used and the header is ignored.
 	TrustedProxies []string `yaml:"trusted_proxies"`
-	// Groups lists, per group name, the subjects (sub values) in it; released
-	// as the groups claim under scope groups.
-	Groups map[string][]string `yaml:"groups"`
-	Log    LogConfig           `yaml:"log"`
+	// Directory is the durable people directory (SQLite or PostgreSQL).
+	Directory DirectoryConfig `yaml:"directory"`
+	// Access decides who may sign in.
+	Access AccessConfig `yaml:"access"`
+	Audit  AuditConfig  `yaml:"audit"`
+	// Groups was the static subject → groups list. It is refused: the
+	// directory is the one source of groups (wechat-oidc people import).
+	Groups any       `yaml:"groups"`
+	Log    LogConfig `yaml:"log"`
 }
 
 type SessionConfig struct {
@@ -64,7 +69,46 @@ type RateConfig struct {
 const (
 	SubjectUnionID = "unionid"
 	SubjectOpenID  = "openid"
+	// SubjectPerson: sub is the directory's person id, stable across
+	// re-bound WeChat accounts and upstreams.
+	SubjectPerson = "person"
 )
+
+// Access modes (access.mode).
+const (
+	// AccessOpen admits anyone the upstream vouches for; a person record is
+	// made at the first sign-in.
+	AccessOpen = "open"
+	// AccessApproval: an unknown person's first sign-in makes a pending
+	// person, and nothing is issued until an administrator approves.
+	AccessApproval = "approval"
+	// AccessInvite admits only people who were invited or imported.
+	AccessInvite = "invite"
+)
+
+// DirectoryConfig says where the people directory lives.
+type DirectoryConfig struct {
+	Type string `yaml:"type"` // sqlite (default) or postgres
+	Path string `yaml:"path"` // sqlite: the database file (":memory:" for a throwaway one)
+	URL  string `yaml:"url"`  // postgres: postgres://user:pass@host:5432/db?sslmode=verify-full
+}
+
+// AccessConfig decides who may sign in.
+type AccessConfig struct {
+	// Mode: approval (default), invite or open.
+	Mode string `yaml:"mode"`
+	// AdminGroup is the directory group whose members may use /admin.
+	AdminGroup string `yaml:"admin_group"`
+	// PendingTTL is how long a pending person's waiting page keeps the
+	// original sign-in open for an administrator's approval.
+	PendingTTL Duration `yaml:"pending_ttl"`
+}
+
+// AuditConfig keeps the audit trail.
+type AuditConfig struct {
+	// Retention: rows older than this are pruned in the background.
+	Retention Duration `yaml:"retention"`
+}
 
 // Official Account scope modes (wechat.official_account.scope).
 const (
@@ -148,6 +192,12 @@ type ClientConfig struct {
 	WeChatFlow string `yaml:"wechat_flow"`
 	// MiniProgram allows this client the mini-program token exchange grant.
 	MiniProgram bool `yaml:"mini_program"`
+	// AllowedGroups: only people in one of these directory groups may sign
+	// in to this client (empty: every admitted person).
+	AllowedGroups []string `yaml:"allowed_groups"`
+	// InitiateLoginURI is where the application starts a sign-in (OpenID
+	// Connect Registration §2): an invitation for this client lands there.
+	InitiateLoginURI string `yaml:"initiate_login_uri"`
 	// Claims shapes extra claims for this client (WeChat has no email or
 	// first/last name; many applications insist on them).
 	Claims ClientClaimsConfig `yaml:"claims"`

@@ -3,7 +3,6 @@ package config
 import (
 	"encoding/hex"
 	"net"
-	"sort"
 	"time"
 )
 
@@ -24,9 +23,10 @@ type Options struct {
 	Limits  Limits
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed.
 	TrustedProxies []*net.IPNet
-	// GroupsBySubject maps a subject (sub) to its sorted group names.
-	GroupsBySubject map[string][]string
-	Log             Log
+	Directory      Directory
+	Access         Access
+	Audit          Audit
+	Log            Log
 }
 
 // WeChat is the WeChat connector's configuration.
@@ -71,6 +71,9 @@ type Client struct {
 	WeChatFlow  string
 	MiniProgram bool
 	Claims      ClaimTemplates
+	// AllowedGroups: only members of one of them may sign in (empty: anyone admitted).
+	AllowedGroups    []string
+	InitiateLoginURI string
 }
 
 // ClaimTemplates are the per-client claim templates (see File).
@@ -120,6 +123,22 @@ type Rate struct {
 	Burst int
 }
 
+// Directory is where the people directory lives.
+type Directory struct {
+	Type, Path, URL string
+}
+
+// Access decides who may sign in.
+type Access struct {
+	Mode       string // AccessOpen, AccessApproval, AccessInvite
+	AdminGroup string
+	PendingTTL time.Duration
+}
+
+type Audit struct {
+	Retention time.Duration
+}
+
 type Log struct {
 	Level, Format string
 }
@@ -165,8 +184,10 @@ func (c *File) Options() *Options {
 			TokenPerClient: Rate(c.Limits.TokenPerClient),
 			AuthorizePerIP: Rate(c.Limits.AuthorizePerIP),
 		},
-		GroupsBySubject: groupsBySubject(c.Groups),
-		Log:             Log{Level: c.Log.Level, Format: c.Log.Format},
+		Directory: Directory{Type: c.Directory.Type, Path: c.Directory.Path, URL: c.Directory.URL},
+		Access:    Access{Mode: c.Access.Mode, AdminGroup: c.Access.AdminGroup, PendingTTL: c.Access.PendingTTL.D()},
+		Audit:     Audit{Retention: c.Audit.Retention.D()},
+		Log:       Log{Level: c.Log.Level, Format: c.Log.Format},
 	}
 	for _, p := range c.TrustedProxies {
 		if _, n, err := net.ParseCIDR(p); err == nil { // validated
@@ -193,6 +214,7 @@ func client(cc ClientConfig) Client {
 		LoopbackAnyPort: cc.LoopbackAnyPort, RefreshTokens: cc.RefreshTokens,
 		PostLogoutRedirectURIs: cc.PostLogoutRedirectURIs, BackchannelLogoutURI: cc.BackchannelLogoutURI,
 		AllowedOrigins: cc.AllowedOrigins, ForcePopup: cc.ForcePopup, WeChatFlow: cc.WeChatFlow, MiniProgram: cc.MiniProgram,
+		AllowedGroups: cc.AllowedGroups, InitiateLoginURI: cc.InitiateLoginURI,
 		Claims: ClaimTemplates{Email: cc.Claims.Email, EmailVerified: cc.Claims.EmailVerified,
 			GivenName: cc.Claims.GivenName, FamilyName: cc.Claims.FamilyName},
 	}
@@ -203,18 +225,4 @@ func client(cc ClientConfig) Client {
 		}
 	}
 	return cl
-}
-
-// groupsBySubject inverts the groups config: subject → sorted group names.
-func groupsBySubject(groups map[string][]string) map[string][]string {
-	out := map[string][]string{}
-	for g, subs := range groups {
-		for _, sub := range subs {
-			out[sub] = append(out[sub], g)
-		}
-	}
-	for _, gs := range out {
-		sort.Strings(gs)
-	}
-	return out
 }

@@ -17,7 +17,7 @@ func (c *File) Validate() error {
 	for _, check := range []func() error{
 		c.validateTop, c.validateWeChat, c.validateClients, c.validateTokens,
 		c.validateStore, c.validateKeys, c.validateSession, c.validateLimits,
-		c.validateGroups, c.validateTrustedProxies, c.validateLog,
+		c.validateGroups, c.validateDirectory, c.validateAccess, c.validateTrustedProxies, c.validateLog,
 	} {
 		if err := check(); err != nil {
 			return err
@@ -37,9 +37,9 @@ func (c *File) validateTop() error {
 		return fmt.Errorf("listen %q is not host:port (e.g. 0.0.0.0:8080)", c.Listen)
 	}
 	switch c.Subject {
-	case SubjectUnionID, SubjectOpenID:
+	case SubjectUnionID, SubjectOpenID, SubjectPerson:
 	default:
-		return fmt.Errorf("subject %q is not supported: use unionid (one identity across all your WeChat apps) or openid", c.Subject)
+		return fmt.Errorf("subject %q is not supported: use person (the directory's stable id), unionid (one identity across all your WeChat apps) or openid", c.Subject)
 	}
 	return nil
 }
@@ -299,12 +299,79 @@ func (c *File) validateLimits() error {
 }
 
 func (c *File) validateGroups() error {
-	for g, subs := range c.Groups {
-		if g == "" || len(subs) == 0 {
-			return fmt.Errorf("groups.%s must be a non-empty list of subjects (sub values)", g)
+	if c.Groups != nil {
+		return errors.New("groups: the static groups list is gone: the people directory is the one source of groups. " +
+			"Move its members into the directory with wechat-oidc people import --file people.csv (columns username,name,email,groups,openid,unionid,app_id,status), then remove groups: from the config")
+	}
+	return nil
+}
+
+func (c *File) validateDirectory() error {
+	d := c.Directory
+	switch d.Type {
+	case "sqlite":
+		if d.Path == "" {
+			return errors.New("directory.path is missing: set the SQLite database file, e.g. directory: { type: sqlite, path: /var/lib/wechat-oidc/wechat-oidc.db } (its directory must exist)")
+		}
+		if d.URL != "" {
+			return errors.New("directory.url is for type postgres; with type sqlite set path")
+		}
+	case "postgres":
+		if d.URL == "" {
+			return errors.New("directory.url is missing: set it to postgres://user:password@host:5432/db?sslmode=verify-full, preferably as ${DATABASE_URL}")
+		}
+		if d.Path != "" {
+			return errors.New("directory.path is for type sqlite; with type postgres set url")
+		}
+	default:
+		return fmt.Errorf("directory.type %q is not supported: use sqlite (one instance) or postgres (several replicas)", d.Type)
+	}
+	return nil
+}
+
+func (c *File) validateAccess() error {
+	switch c.Access.Mode {
+	case AccessOpen, AccessApproval, AccessInvite:
+	default:
+		return fmt.Errorf("access.mode %q is not supported: use approval (an administrator admits each new person), invite (only invited or imported people) or open (anyone with WeChat)", c.Access.Mode)
+	}
+	if !validGroupName(c.Access.AdminGroup) {
+		return fmt.Errorf("access.admin_group %q: a group name is 1-64 of a-z, 0-9, '.', '_' and '-'", c.Access.AdminGroup)
+	}
+	if d := c.Access.PendingTTL.D(); d < time.Minute || d > 7*24*time.Hour {
+		return errors.New("access.pending_ttl must be between 1m and 168h")
+	}
+	if d := c.Audit.Retention.D(); d < 24*time.Hour {
+		return errors.New("audit.retention must be at least 24h (default 4320h, 180 days)")
+	}
+	for i, cl := range c.Clients {
+		for j, g := range cl.AllowedGroups {
+			if !validGroupName(g) {
+				return fmt.Errorf("clients[%d] (%s).allowed_groups[%d] %q: a group name is 1-64 of a-z, 0-9, '.', '_' and '-'", i, cl.ID, j, g)
+			}
+		}
+		if u := cl.InitiateLoginURI; u != "" {
+			pu, err := url.Parse(u)
+			if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" || pu.Fragment != "" {
+				return fmt.Errorf("clients[%d] (%s).initiate_login_uri %q must be an absolute http(s) URL without a fragment", i, cl.ID, u)
+			}
 		}
 	}
 	return nil
+}
+
+// validGroupName is the directory's rule for group names.
+func validGroupName(g string) bool {
+	if g == "" || len(g) > 64 {
+		return false
+	}
+	for i := 0; i < len(g); i++ {
+		ch := g[i]
+		if !(('a' <= ch && ch <= 'z') || ('0' <= ch && ch <= '9') || ch == '.' || ch == '_' || ch == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *File) validateTrustedProxies() error {

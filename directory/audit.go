@@ -134,6 +134,48 @@ func (a Audit) Query(ctx context.Context, q AuditQuery) ([]Event, error) {
 	return out, nil
 }
 
+// Revocations returns the revoking events (person.disable, person.remove)
+// with an id above afterID, oldest first, at most limit (default 100): the
+// server's revocation loop reads them to end the access of people disabled
+// or removed by the console, the CLI or another replica.
+func (a Audit) Revocations(ctx context.Context, afterID int64, limit int) ([]Event, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	rows, err := a.d.db.QueryContext(ctx, `SELECT id, at, actor, action, person_id, client_id, flow, ip, user_agent, result, reason, ref
+		FROM audit_events WHERE id > $1 AND action IN ($2, $3) ORDER BY id ASC LIMIT `+strconv.Itoa(limit),
+		afterID, ActionPersonDisable, ActionPersonRemove)
+	if err != nil {
+		return nil, dbErr("reading revocations", err)
+	}
+	defer rows.Close()
+	out := []Event{}
+	for rows.Next() {
+		var e Event
+		var at int64
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.PersonID, &e.ClientID, &e.Flow, &e.IP,
+			&e.UserAgent, &e.Result, &e.Reason, &e.Ref); err != nil {
+			return nil, dbErr("reading revocations", err)
+		}
+		e.Time = fromMicro(at)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbErr("reading revocations", err)
+	}
+	return out, nil
+}
+
+// LatestID is the id of the newest event (0 when there is none): where a
+// revocation loop that starts now begins.
+func (a Audit) LatestID(ctx context.Context) (int64, error) {
+	var id int64
+	if err := a.d.db.QueryRowContext(ctx, "SELECT COALESCE(MAX(id), 0) FROM audit_events").Scan(&id); err != nil {
+		return 0, dbErr("reading the audit trail", err)
+	}
+	return id, nil
+}
+
 // Prune deletes events older than before (retention) and returns how many.
 // The caller runs it in the background.
 func (a Audit) Prune(ctx context.Context, before time.Time) (int64, error) {
@@ -146,4 +188,33 @@ func (a Audit) Prune(ctx context.Context, before time.Time) (int64, error) {
 		return 0, dbErr("pruning the audit trail", err)
 	}
 	return n, nil
+}
+
+// Audit actions. Every part of the program writes these names, so that the
+// audit page, the CLI's --action filter and the revocation loop agree.
+const (
+	ActionSignIn           = "sign_in"           // Result: ok, denied, pending, error
+	ActionPersonCreate     = "person.create"     // by an admin, the CLI or an open sign-in
+	ActionPersonApprove    = "person.approve"    // pending → active
+	ActionPersonDeny       = "person.deny"       // a pending person refused (removed)
+	ActionPersonDisable    = "person.disable"    // sessions and tokens end at once
+	ActionPersonEnable     = "person.enable"     // disabled → active
+	ActionPersonRemove     = "person.remove"     // deleted; sessions and tokens end at once
+	ActionPersonUpdate     = "person.update"     // name, email, username
+	ActionPersonGroups     = "person.groups"     // group membership changed
+	ActionIdentityBind     = "identity.bind"     // an upstream account bound to a person
+	ActionIdentityRefused  = "identity.refused"  // bound to someone else already: never moved
+	ActionInvitationCreate = "invitation.create" //
+	ActionInvitationUse    = "invitation.use"    // Result ok, or why not (used, expired, revoked)
+	ActionInvitationRevoke = "invitation.revoke" //
+	ActionSessionRevoke    = "session.revoke"    // an admin ended one session or refresh family
+	ActionAdminSignIn      = "admin.sign_in"     // someone used the console
+	ActionImport           = "people.import"     // a CSV import (Reason: the summary)
+)
+
+// Revoking reports whether an action ends a person's access at once: the
+// server's revocation loop acts on these rows, wherever they were written
+// (console, CLI, another replica).
+func Revoking(action string) bool {
+	return action == ActionPersonDisable || action == ActionPersonRemove
 }

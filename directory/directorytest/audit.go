@@ -116,3 +116,35 @@ func testAuditAppendValidates(t *testing.T, e *env) {
 			len(evs[0].UserAgent), evs[0].Reason)
 	}
 }
+
+// testAuditRevocations: the revocation loop's read — only disable and remove
+// rows, after a given id, oldest first.
+func testAuditRevocations(t *testing.T, e *env) {
+	ctx := t.Context()
+	if id, err := e.d.Audit().LatestID(ctx); err != nil || id != 0 {
+		t.Fatalf("LatestID of an empty trail = %d, %v", id, err)
+	}
+	for _, a := range []string{directory.ActionSignIn, directory.ActionPersonDisable, directory.ActionPersonGroups, directory.ActionPersonRemove, directory.ActionPersonEnable} {
+		if err := e.d.Audit().Append(ctx, directory.Event{Action: a, PersonID: "p_" + a}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := e.d.Audit().Revocations(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Action != directory.ActionPersonDisable || got[1].Action != directory.ActionPersonRemove || got[0].ID >= got[1].ID {
+		t.Fatalf("revocations: %+v", got)
+	}
+	after, err := e.d.Audit().Revocations(ctx, got[0].ID, 0)
+	if err != nil || len(after) != 1 || after[0].ID != got[1].ID {
+		t.Fatalf("after the first: %+v, %v", after, err)
+	}
+	latest, err := e.d.Audit().LatestID(ctx)
+	if err != nil || latest <= got[1].ID {
+		t.Fatalf("LatestID = %d, %v; want above %d", latest, err, got[1].ID)
+	}
+	if !directory.Revoking(directory.ActionPersonDisable) || directory.Revoking(directory.ActionPersonGroups) {
+		t.Fatal("Revoking disagrees with the actions")
+	}
+}

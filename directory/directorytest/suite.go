@@ -130,6 +130,7 @@ func Run(t *testing.T, fresh func(t *testing.T) directory.Options) {
 		// Audit.
 		{"AuditQueryNewestFirstWithFilters", testAuditQuery},
 		{"AuditPrune", testAuditPrune},
+		{"AuditRevocations", testAuditRevocations},
 		{"AuditAppendValidates", testAuditAppendValidates},
 
 		// Schema, errors, lifecycle.
