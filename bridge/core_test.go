@@ -55,7 +55,8 @@ func (f *fakeConnector) HandleCallback(_ context.Context, leg connector.Leg, par
 	code := params["code"]
 	switch {
 	case strings.HasPrefix(code, "id:"):
-		return connector.Outcome{Identity: &connector.Identity{Subject: strings.TrimPrefix(code, "id:"), Claims: map[string]any{"name": "N"}}}
+		sub := strings.TrimPrefix(code, "id:")
+		return connector.Outcome{Identity: &connector.Identity{Subject: sub, Claims: map[string]any{"name": "N"}, Provider: "fake", AppID: "app", OpenID: sub}}
 	case code == "next":
 		return connector.Outcome{Next: connector.Leg(`{"n":2}`)}
 	case code == "retry":
@@ -131,10 +132,12 @@ func newCore(t *testing.T, crossDevice bool) *core {
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.Load().ServeHTTP(w, r) }))
 	t.Cleanup(ts.Close)
 	f := &config.File{
-		Issuer:  ts.URL,
-		WeChat:  config.WeChatConfig{OfficialAccount: &config.WeChatAppConfig{AppID: "wxcore", AppSecret: "unused-secret"}},
-		Clients: []config.ClientConfig{{ID: rpClientID, Secret: rpSecret, RedirectURIs: []string{rpRedirect}}},
-		Keys:    config.KeysConfig{Dir: "unused"},
+		Issuer:    ts.URL,
+		WeChat:    config.WeChatConfig{OfficialAccount: &config.WeChatAppConfig{AppID: "wxcore", AppSecret: "unused-secret"}},
+		Clients:   []config.ClientConfig{{ID: rpClientID, Secret: rpSecret, RedirectURIs: []string{rpRedirect}}},
+		Keys:      config.KeysConfig{Dir: "unused"},
+		Directory: config.DirectoryConfig{Type: "sqlite", Path: ":memory:"},
+		Access:    config.AccessConfig{Mode: config.AccessOpen},
 	}
 	opt, err := f.Resolve()
 	if err != nil {
@@ -145,7 +148,7 @@ func newCore(t *testing.T, crossDevice bool) *core {
 		t.Fatal(err)
 	}
 	c := &core{t: t, ts: ts, conn: &fakeConnector{crossDevice: crossDevice}, st: &faultyStore{Store: store.NewMemory()}}
-	c.srv, err = New(opt, Deps{Store: c.st, Keys: ks, Connector: c.conn, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	c.srv, err = New(opt, Deps{Store: c.st, Directory: testDirectory(t, opt), Keys: ks, Connector: c.conn, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,24 +57,28 @@ type xdRequest struct {
 	Leg    connector.Leg `json:"leg"`
 	Flow   string        `json:"flow,omitempty"`
 	Ticket string        `json:"ticket"`
+	// Invite: an invitation's sign-in (see pendingLogin.Invite).
+	Invite string `json:"invite,omitempty"`
 }
 
 // xdTicket is one QR code's life.
 type xdTicket struct {
-	Desktop  string         `json:"desktop"` // the xdRequest handle
-	Status   string         `json:"status"`
-	Phone    string         `json:"phone,omitempty"` // binding hash of the phone that scanned
-	Expires  int64          `json:"expires"`
-	Identity *oidc.Identity `json:"identity,omitempty"`
-	Error    *oidc.Error    `json:"error,omitempty"`
+	Desktop string `json:"desktop"` // the xdRequest handle
+	Status  string `json:"status"`
+	Phone   string `json:"phone,omitempty"` // binding hash of the phone that scanned
+	Expires int64  `json:"expires"`
+	// Identity is who the upstream said is on the phone; the directory's
+	// decision is taken on the desktop, which alone receives the code.
+	Identity *connector.Identity `json:"identity,omitempty"`
+	Error    *oidc.Error         `json:"error,omitempty"`
 }
 
 // startCrossDevice creates the desktop side and its first ticket, and sends
 // the desktop browser to the QR page.
-func (s *Server) startCrossDevice(c echo.Context, req *oidc.AuthRequest, browser, hintSub string, st connector.Start) error {
+func (s *Server) startCrossDevice(c echo.Context, req *oidc.AuthRequest, browser, hintSub string, st connector.Start, invite string) error {
 	ctx := c.Request().Context()
 	dh := randomID(handleLen)
-	xd := xdRequest{Request: req, Browser: browser, HintSubject: hintSub, Leg: st.Leg, Flow: st.Flow}
+	xd := xdRequest{Request: req, Browser: browser, HintSubject: hintSub, Leg: st.Leg, Flow: st.Flow, Invite: invite}
 	ticket, err := s.newTicket(ctx, dh)
 	if err == nil {
 		xd.Ticket = ticket
@@ -202,6 +206,16 @@ func (s *Server) handleQR(c echo.Context) error {
 func (s *Server) finishCrossDevice(c echo.Context, xd xdRequest, t *xdTicket) error {
 	ctx := c.Request().Context()
 	req := xd.Request
+	if xd.Invite != "" {
+		switch {
+		case t.Status == ticketDenied:
+			return s.failurePage(c, &connector.Failure{Error: oidc.ErrAccessDenied("the sign-in was cancelled on the phone"), Declined: true})
+		case t.Status == ticketFailed && t.Error != nil:
+			return s.failurePage(c, &connector.Failure{Error: t.Error})
+		case t.Identity != nil:
+			return s.redeemInvite(c, xd.Invite, xd.Flow, *t.Identity)
+		}
+	}
 	switch {
 	case t.Status == ticketDenied:
 		s.provider.WriteAuthorizeError(c.Response(), req, oidc.ErrAccessDenied("the user cancelled the sign-in on the phone"))
@@ -212,14 +226,17 @@ func (s *Server) finishCrossDevice(c echo.Context, xd xdRequest, t *xdTicket) er
 	case t.Identity == nil:
 		return s.redirectServerError(c, req, errors.New("confirmed ticket without identity"))
 	}
-	id := *t.Identity
-	sess, err := s.startSession(c, id, req.ClientID)
-	if err != nil {
-		return s.authorizeUnavailable(c, req, err)
+	si, r := s.admit(ctx, admission{Upstream: *t.Identity, ClientID: req.ClientID, Flow: xd.Flow, IP: c.RealIP(), UA: c.Request().UserAgent()})
+	if r != nil {
+		return s.refusedPage(c, req, xd.Browser, xd.Flow, *t.Identity, r)
 	}
-	id.SessionID = sess.ID
+	if xd.HintSubject != "" && xd.HintSubject != si.Identity.Subject {
+		// Core §3.1.2.1: the person identified by id_token_hint did not sign in.
+		s.provider.WriteAuthorizeError(c.Response(), req, oidc.ErrLoginRequired("the person who signed in is not the one named by id_token_hint"))
+		return nil
+	}
 	s.log.InfoContext(ctx, "cross-device: confirmed on the phone; finishing on the desktop", "client_id", req.ClientID)
-	return s.completeLogin(c, req, id)
+	return s.finishSignIn(c, req, si.Identity)
 }
 
 // qrPage renders the desktop page with the QR code. It reloads itself every
@@ -345,7 +362,7 @@ func (s *Server) handleQRScan(c echo.Context) error {
 }
 
 // phoneIdentified: WeChat told who is on the phone; the phone must confirm.
-func (s *Server) phoneIdentified(c echo.Context, pl pendingLogin, id oidc.Identity) error {
+func (s *Server) phoneIdentified(c echo.Context, pl pendingLogin, id connector.Identity) error {
 	ctx := c.Request().Context()
 	ok, err := s.updateTicket(ctx, pl.Ticket, func(t *xdTicket) bool {
 		if t.Phone != pl.Browser || (t.Status != ticketScanned && t.Status != ticketIdentified) {

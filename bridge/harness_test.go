@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"github.com/wechat-oidc/wechat-oidc/config"
 	wechatconn "github.com/wechat-oidc/wechat-oidc/connector/wechat"
+	"github.com/wechat-oidc/wechat-oidc/directory"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,6 +52,7 @@ type harness struct {
 	srv    *Server
 	ts     *httptest.Server
 	cfg    *config.File
+	dir    *directory.Directory
 	logs   *syncBuffer
 	keyDir string
 
@@ -163,6 +166,10 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 			{ID: rp2ClientID, Secret: rp2Secret, RedirectURIs: []string{rp2Redirect}},
 		},
 		Keys: config.KeysConfig{Dir: t.TempDir()},
+		// A private directory per harness; the tests of access control set
+		// another mode (withAccess).
+		Directory: config.DirectoryConfig{Type: "sqlite", Path: filepath.Join(t.TempDir(), "directory.db")},
+		Access:    config.AccessConfig{Mode: config.AccessOpen},
 		// Tests log in many times a second from one IP; TestRateLimits sets its own.
 		Limits: config.LimitsConfig{TokenPerClient: config.RateConfig{Rate: 1000, Burst: 1000}, AuthorizePerIP: config.RateConfig{Rate: 1000, Burst: 1000}},
 	}
@@ -182,7 +189,12 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	// The store expires entries by the test clock too: no test sleeps for an expiry.
 	st := store.NewMemoryClock(h.now)
-	h.srv, err = New(opt, Deps{Store: st, Keys: ks, Connector: newWeChatConnector(t, opt, st, logger, h.now), Logger: logger, Now: h.now})
+	h.dir, err = directory.Open(context.Background(), directory.Options{Type: opt.Directory.Type, Path: opt.Directory.Path, Now: h.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.dir.Close() })
+	h.srv, err = New(opt, Deps{Store: st, Directory: h.dir, Keys: ks, Connector: newWeChatConnector(t, opt, st, logger, h.now), Logger: logger, Now: h.now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,4 +405,32 @@ func newWeChatConnector(t testing.TB, opt *config.Options, st store.Store, logge
 		t.Fatal(err)
 	}
 	return conn
+}
+
+// addPerson puts a simulated WeChat user in the directory before their
+// first sign-in, active, with groups, bound to their unionid, under the
+// username an open sign-in would give them.
+func (h *harness) addPerson(user string, groups ...string) directory.Person {
+	h.t.Helper()
+	ctx := context.Background()
+	unionid := h.sim.UnionID(user)
+	p, err := h.dir.People().Create(ctx, directory.NewPerson{Username: wechatconn.PreferredUsername(unionid), Groups: groups})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.dir.People().BindIdentity(ctx, p.ID, directory.Identity{Provider: wechatconn.Provider, UnionID: unionid}); err != nil {
+		h.t.Fatal(err)
+	}
+	return p
+}
+
+// testDirectory opens the directory a test's options name.
+func testDirectory(t testing.TB, opt *config.Options) *directory.Directory {
+	t.Helper()
+	d, err := directory.Open(context.Background(), directory.Options{Type: opt.Directory.Type, Path: opt.Directory.Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
 }

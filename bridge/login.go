@@ -52,6 +52,9 @@ type pendingLogin struct {
 	// Ticket is set on the phone leg of a cross-device login: the identity
 	// goes to the ticket (and the phone confirms) instead of to the client.
 	Ticket string `json:"ticket,omitempty"`
+	// Invite is set on an invitation's sign-in: the identity is bound to
+	// the invited person instead of answering a client (Request is ours).
+	Invite string `json:"invite,omitempty"`
 }
 
 // handleAuthorize is the authorization endpoint (OpenID Connect Core 1.0
@@ -127,12 +130,32 @@ func (s *Server) authorizeWithSession(c echo.Context, req *oidc.AuthRequest) err
 // serve right now: temporarily_unavailable to the client, logged once.
 func (s *Server) authorizeUnavailable(c echo.Context, req *oidc.AuthRequest, err error) error {
 	s.log.ErrorContext(c.Request().Context(), "authorize: store unavailable", "client_id", req.ClientID, "error", err)
+	if req.RedirectURI == "" {
+		// Our own request (an invitation): nobody to redirect to.
+		return s.renderPage(c, http.StatusServiceUnavailable, pageUnavailable)
+	}
 	s.provider.WriteAuthorizeError(c.Response(), req, oidc.ErrTemporarilyUnavailable("the sign-in service cannot store the request right now; try again shortly"))
 	return nil
 }
 
-// codeFromSession answers from the SSO session: no upstream, no page.
+// codeFromSession answers from the SSO session: no upstream, no page. The
+// person is looked up again: the directory decides now, not at sign-in.
 func (s *Server) codeFromSession(c echo.Context, req *oidc.AuthRequest, sess *ssoSession, key string) error {
+	id := sess.identity()
+	if sess.Person != "" {
+		var r *refusal
+		if id, r = s.sessionPerson(c, req, sess); r != nil {
+			if req.HasPrompt(oidc.PromptNone) || r.Kind == "unavailable" {
+				e := oidc.ErrAccessDenied("%s", r.Reason)
+				if r.Kind == "unavailable" {
+					e = oidc.ErrTemporarilyUnavailable("%s", r.Reason)
+				}
+				s.provider.WriteAuthorizeError(c.Response(), req, e)
+				return nil
+			}
+			return s.refusedPage(c, req, s.browserBinding(c), "sso", connector.Identity{Subject: sess.Subject, Claims: sess.Claims}, r)
+		}
+	}
 	err := s.touchSession(c.Request().Context(), key, req.ClientID)
 	if errors.Is(err, errSessionEnded) {
 		// The session ended between the read and now: log in again.
@@ -142,7 +165,7 @@ func (s *Server) codeFromSession(c echo.Context, req *oidc.AuthRequest, sess *ss
 		return s.authorizeUnavailable(c, req, err)
 	}
 	s.log.InfoContext(c.Request().Context(), "authorize: answered from the SSO session", "client_id", req.ClientID)
-	return s.completeLogin(c, req, sess.identity())
+	return s.completeLogin(c, req, id)
 }
 
 // requestParams reads a page endpoint's parameters strictly: the query of a
@@ -167,7 +190,7 @@ func (s *Server) startLogin(c echo.Context, req *oidc.AuthRequest, hintSub strin
 	}
 	browser := s.browserBinding(c)
 	if st.CrossDevice {
-		return s.startCrossDevice(c, req, browser, hintSub, st)
+		return s.startCrossDevice(c, req, browser, hintSub, st, "")
 	}
 	return s.sendUpstream(c, pendingLogin{Request: req, Browser: browser, Leg: st.Leg, Flow: st.Flow, HintSubject: hintSub})
 }
@@ -286,14 +309,24 @@ func (l *callbackLeg) run(params map[string]string) error {
 	case out.Identity == nil:
 		return l.fail(&connector.Failure{Error: oidc.ErrServerError("the sign-in service had an internal error; try again").WithDebug(errors.New("connector returned an empty outcome"))})
 	}
-	id := oidc.Identity{Subject: out.Identity.Subject, AuthTime: s.now(), Claims: out.Identity.Claims}
+	if pl.Ticket != "" {
+		// Cross-device: the phone confirms; the desktop gets the decision.
+		s.clearInflight(ctx, l.handle)
+		return s.phoneIdentified(c, pl, *out.Identity)
+	}
+	if pl.Invite != "" {
+		s.clearInflight(ctx, l.handle)
+		return s.redeemInvite(c, pl.Invite, pl.Flow, *out.Identity)
+	}
+	si, r := s.admit(ctx, admission{Upstream: *out.Identity, ClientID: pl.Request.ClientID, Flow: pl.Flow, IP: c.RealIP(), UA: c.Request().UserAgent()})
+	if r != nil {
+		s.clearInflight(ctx, l.handle)
+		return s.refusedPage(c, pl.Request, pl.Browser, pl.Flow, *out.Identity, r)
+	}
+	id := si.Identity
 	if pl.HintSubject != "" && pl.HintSubject != id.Subject {
 		// §3.1.2.1: the person identified by id_token_hint did not log in.
 		return l.fail(&connector.Failure{Error: oidc.ErrLoginRequired("the person who signed in is not the one named by id_token_hint")})
-	}
-	if pl.Ticket != "" {
-		s.clearInflight(ctx, l.handle)
-		return s.phoneIdentified(c, pl, id)
 	}
 	sess, err := s.startSession(c, id, pl.Request.ClientID)
 	if err != nil {
@@ -317,6 +350,10 @@ func (l *callbackLeg) fail(f *connector.Failure) error {
 	if l.pl.Ticket != "" {
 		l.s.clearInflight(l.c.Request().Context(), l.handle)
 		return l.s.phoneFailed(l.c, l.pl, f)
+	}
+	if l.pl.Invite != "" {
+		l.s.clearInflight(l.c.Request().Context(), l.handle)
+		return l.s.failurePage(l.c, f)
 	}
 	v := url.Values{"error": {e.Code}}
 	if e.Description != "" {

@@ -38,6 +38,10 @@ type page struct {
 	Note    string
 	// DevLink is shown in dev mode only (e.g. the QR code's URL, to play the phone).
 	DevLink string
+	// Ref is an audit reference the person can quote to an administrator.
+	Ref string
+	// LinkURL and LinkLabel make a button to another page.
+	LinkURL, LinkLabel string
 }
 
 // pageForm is a POST form on a page (e.g. sign-out confirmation).

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -45,6 +46,7 @@ func TestTwoReplicasBehindARoundRobinBalancer(t *testing.T) {
 	t.Cleanup(front.Close)
 
 	keyDir := t.TempDir()
+	dbPath := filepath.Join(t.TempDir(), "directory.db") // both replicas share it, as they would share PostgreSQL
 	prefix := "replicas-" + randomID(6) + ":"
 	var first *config.File
 	for i := range replicas {
@@ -55,9 +57,11 @@ func TestTwoReplicasBehindARoundRobinBalancer(t *testing.T) {
 				OfficialAccount: &config.WeChatAppConfig{AppID: testAppID, AppSecret: testAppSecret, Scope: config.ScopeUserInfo},
 				OpenBaseURL:     simSrv.URL, APIBaseURL: simSrv.URL,
 			},
-			Clients: []config.ClientConfig{{ID: rpClientID, Secret: rpSecret, RedirectURIs: []string{rpRedirect}}},
-			Store:   config.StoreConfig{Type: "redis", Redis: config.RedisConfig{Addr: redisAddr, Prefix: prefix}},
-			Keys:    config.KeysConfig{Dir: keyDir},
+			Clients:   []config.ClientConfig{{ID: rpClientID, Secret: rpSecret, RedirectURIs: []string{rpRedirect}}},
+			Store:     config.StoreConfig{Type: "redis", Redis: config.RedisConfig{Addr: redisAddr, Prefix: prefix}},
+			Keys:      config.KeysConfig{Dir: keyDir},
+			Directory: config.DirectoryConfig{Type: "sqlite", Path: dbPath},
+			Access:    config.AccessConfig{Mode: config.AccessOpen},
 		}
 		opt, err := cfg.Resolve()
 		if err != nil {
@@ -72,7 +76,7 @@ func TestTwoReplicasBehindARoundRobinBalancer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv, err := New(opt, Deps{Store: st, Keys: ks, Connector: newWeChatConnector(t, opt, st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		srv, err := New(opt, Deps{Store: st, Directory: testDirectory(t, opt), Keys: ks, Connector: newWeChatConnector(t, opt, st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			t.Fatal(err)
 		}

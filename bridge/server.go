@@ -17,6 +17,7 @@ import (
 
 	"github.com/wechat-oidc/wechat-oidc/config"
 	"github.com/wechat-oidc/wechat-oidc/connector"
+	"github.com/wechat-oidc/wechat-oidc/directory"
 	"github.com/wechat-oidc/wechat-oidc/keys"
 	"github.com/wechat-oidc/wechat-oidc/oidc"
 	"github.com/wechat-oidc/wechat-oidc/store"
@@ -25,6 +26,7 @@ import (
 // Deps are the parts a Server is built from; cmd wires them.
 type Deps struct {
 	Store     store.Store
+	Directory *directory.Directory
 	Keys      *keys.Set
 	Connector connector.Connector
 	Logger    *slog.Logger
@@ -39,6 +41,7 @@ type Deps struct {
 type Server struct {
 	opt      *config.Options
 	store    store.Store
+	dir      *directory.Directory
 	keys     *keys.Set
 	conn     connector.Connector
 	log      *slog.Logger
@@ -59,8 +62,8 @@ type Server struct {
 
 // New builds a server from validated options.
 func New(opt *config.Options, d Deps) (*Server, error) {
-	if d.Store == nil || d.Keys == nil || d.Connector == nil {
-		return nil, errors.New("bridge: a store, keys and a connector are required")
+	if d.Store == nil || d.Keys == nil || d.Connector == nil || d.Directory == nil {
+		return nil, errors.New("bridge: a store, a directory, keys and a connector are required")
 	}
 	if d.Logger == nil {
 		d.Logger = slog.Default()
@@ -75,6 +78,7 @@ func New(opt *config.Options, d Deps) (*Server, error) {
 	s := &Server{
 		opt:      opt,
 		store:    d.Store,
+		dir:      d.Directory,
 		keys:     d.Keys,
 		conn:     d.Connector,
 		log:      d.Logger,
@@ -145,6 +149,7 @@ func (s *Server) newProvider() *oidc.Provider {
 		RefreshReuseGrace:       opt.Tokens.RefreshReuseGrace,
 		Now:                     s.now,
 		Logger:                  s.log,
+		AccountCheck:            s.accountCheck,
 	}
 	if pa, ok := s.conn.(connector.ParamAccepter); ok {
 		p.ExtraAuthorizeParams = pa.AuthorizeParams()
@@ -225,6 +230,9 @@ func (s *Server) routes() *echo.Echo {
 	e.POST(p+oidc.PathIntrospect, wrap(s.provider.HandleIntrospect), s.limitToken)
 	e.GET(p+PathLogout, s.handleLogout)
 	e.POST(p+PathLogout, s.handleLogout)
+	e.GET(p+PathWaiting, s.handleWaiting)
+	e.GET(p+PathInvite+":token", s.handleInvite, s.limitAuthorize)
+	e.GET(p+PathReturn, s.handleReturn)
 	e.GET(p+"/healthz", s.handleHealth)
 	for _, path := range []string{oidc.PathDiscovery, oidc.PathJWKS, oidc.PathToken, oidc.PathUserinfo, oidc.PathRevoke} {
 		e.OPTIONS(p+path, s.preflight)

@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"time"
@@ -27,11 +28,13 @@ type ssoSession struct {
 	// Clients that received a code in this session: the ones told by
 	// back-channel logout when it ends.
 	Clients []string `json:"clients,omitempty"`
+	// Person is the directory's person id.
+	Person string `json:"pid,omitempty"`
 }
 
 // identity is the person of the session, as a code from it carries them.
 func (sess *ssoSession) identity() oidc.Identity {
-	return oidc.Identity{Subject: sess.Subject, AuthTime: time.Unix(sess.AuthTime, 0), SessionID: sess.ID, Claims: sess.Claims}
+	return oidc.Identity{Subject: sess.Subject, AuthTime: time.Unix(sess.AuthTime, 0), SessionID: sess.ID, Claims: sess.Claims, Account: sess.Person}
 }
 
 // errSessionEnded: the session is gone (logout, expiry) since it was read.
@@ -88,10 +91,19 @@ func (s *Server) startSession(c echo.Context, id oidc.Identity, clientID string)
 	}
 	value := randomToken()
 	now := s.now()
-	sess := &ssoSession{ID: randomID(22), Subject: id.Subject, AuthTime: id.AuthTime.Unix(), Created: now.Unix(), Claims: id.Claims, Clients: []string{clientID}}
+	sess := &ssoSession{ID: randomID(22), Subject: id.Subject, AuthTime: id.AuthTime.Unix(), Created: now.Unix(), Claims: id.Claims,
+		Person: id.Account}
+	if clientID != "" {
+		sess.Clients = []string{clientID}
+	}
 	key := keySession + hashValue(value)
 	if err := s.putJSON(ctx, key, sess, s.sessionTTL(sess)); err != nil {
 		return nil, err
+	}
+	if sess.Person != "" {
+		if err := s.rememberPersonSession(ctx, sess, key); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.store.Put(ctx, keySessionSID+sess.ID, []byte(key), s.opt.Session.AbsoluteTTL); err != nil {
 		return nil, err
@@ -140,6 +152,12 @@ func (s *Server) deleteSession(ctx context.Context, sess *ssoSession, key string
 		s.log.WarnContext(ctx, "logout: could not delete the sid index", "error", err)
 	}
 	s.notifyLogout(sess)
+	// OpenID Connect Back-Channel Logout 1.0 §2.7: refresh tokens not
+	// issued for offline_access SHOULD be revoked when the session ends;
+	// their access tokens go with them.
+	if err := s.provider.RevokeSession(ctx, sess.ID); err != nil {
+		return fmt.Errorf("revoking the session's tokens: %w", err)
+	}
 	return nil
 }
 

@@ -163,7 +163,7 @@ func (p *Provider) exchangeToken(ctx context.Context, client *Client, params Par
 		return nil, ErrServerError("storage unavailable").WithDebug(err)
 	}
 	if err := p.putAccess(ctx, atHash, &accessGrant{
-		ClientID: client.ID, Subject: id.Subject, Scopes: scopes, Claims: claims,
+		ClientID: client.ID, Subject: id.Subject, Scopes: scopes, Claims: claims, Account: id.Account,
 		ExpiresAt: now.Add(p.AccessTokenTTL).Unix(), IssuedAt: now.Unix(),
 	}); err != nil {
 		return nil, ErrServerError("storage unavailable").WithDebug(err)

@@ -100,6 +100,12 @@ type Provider struct {
 	// (the map key, a URI) into an identity. Empty means no token exchange.
 	TokenExchangers map[string]TokenExchanger
 
+	// AccountCheck, when set, is asked at every use of a token whose grant
+	// names an Account (refresh, userinfo, introspection) whether the person
+	// may still use that client; a non-nil error refuses the use. It makes
+	// disabling a person take effect at once, wherever their tokens are.
+	AccountCheck func(ctx context.Context, clientID, account string) *Error
+
 	Now func() time.Time
 
 	// OnClientAuthFailure, when set, is called each time client
@@ -166,6 +172,10 @@ type Identity struct {
 	// Claims are every claim known about the person (name, picture, ...);
 	// the provider releases only those the granted scopes allow.
 	Claims map[string]any
+	// Account is the caller's own id for the person (the directory's person
+	// id): kept with every grant, never released, and handed to
+	// Provider.AccountCheck whenever a token is used.
+	Account string
 }
 
 // ReleasedClaims filters claims to those the scopes allow; empty values are
@@ -217,4 +227,13 @@ func NewToken() string {
 func HashToken(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:])
+}
+
+// checkAccount asks AccountCheck about a grant's account; grants without an
+// account (none was given at sign-in) and providers without a check pass.
+func (p *Provider) checkAccount(ctx context.Context, clientID, account string) *Error {
+	if p.AccountCheck == nil || account == "" {
+		return nil
+	}
+	return p.AccountCheck(ctx, clientID, account)
 }

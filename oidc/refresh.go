@@ -58,7 +58,8 @@ type refreshFamily struct {
 	Revoked   bool      `json:"revoked,omitempty"`
 	// Offline is set when the family was issued for offline_access: it
 	// survives the end of the session (RevokeSession), not RevokeSubject.
-	Offline bool `json:"offline,omitempty"`
+	Offline bool   `json:"offline,omitempty"`
+	Account string `json:"acct,omitempty"`
 	// The nonce of the authentication request is deliberately not kept:
 	// refreshed ID tokens carry none (OpenID Connect Core 1.0 §12.2).
 }
@@ -139,6 +140,7 @@ func (p *Provider) newFamily(g *codeGrant, now time.Time) *refreshFamily {
 		CreatedAt: now,
 		ExpiresAt: now.Add(p.refreshAbsoluteTTL()),
 		Offline:   p.scopeSupported(ScopeOfflineAccess) && slices.Contains(g.Scopes, ScopeOfflineAccess),
+		Account:   g.Account,
 	}
 }
 
@@ -287,6 +289,11 @@ func (p *Provider) refresh(ctx context.Context, client *Client, params Params) (
 		// with a bad scope revokes as surely as one without.
 		return p.refreshReused(ctx, client, hash, rec, fam, params, now)
 	}
+	if e := p.checkAccount(ctx, client.ID, fam.Account); e != nil {
+		// The person may no longer use this client (disabled, removed, or
+		// out of its groups): no new tokens (RFC 6749 §5.2 invalid_grant).
+		return nil, e
+	}
 	if !now.Before(rec.IdleExpiresAt) {
 		return nil, ErrInvalidGrant("the refresh token has expired; sign in again")
 	}
@@ -415,7 +422,7 @@ func (p *Provider) refreshResponse(ctx context.Context, client *Client, familyID
 	accessToken := NewToken()
 	accessExp := now.Add(p.AccessTokenTTL).Unix()
 	if err := p.putAccess(ctx, HashToken(accessToken), &accessGrant{
-		ClientID: client.ID, Subject: fam.Subject, Scopes: scopes, Claims: claims,
+		ClientID: client.ID, Subject: fam.Subject, Scopes: scopes, Claims: claims, Account: fam.Account,
 		ExpiresAt: accessExp, IssuedAt: now.Unix(),
 		SessionID: fam.SessionID, FamilyID: familyID,
 	}); err != nil {

@@ -258,7 +258,7 @@ func (p *Provider) issueCodeTokens(ctx context.Context, client *Client, g *codeG
 		}
 	}
 	if err := p.putAccess(ctx, atHash, &accessGrant{
-		ClientID: client.ID, Subject: g.Subject, Scopes: g.Scopes, Claims: g.Claims,
+		ClientID: client.ID, Subject: g.Subject, Scopes: g.Scopes, Claims: g.Claims, Account: g.Account,
 		ExpiresAt: now.Add(p.AccessTokenTTL).Unix(), IssuedAt: now.Unix(),
 		SessionID: g.SessionID, FamilyID: familyID,
 	}); err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/wechat-oidc/wechat-oidc/config"
 	wechatconn "github.com/wechat-oidc/wechat-oidc/connector/wechat"
 	"github.com/wechat-oidc/wechat-oidc/dev"
+	"github.com/wechat-oidc/wechat-oidc/directory"
 	"github.com/wechat-oidc/wechat-oidc/keys"
 	"github.com/wechat-oidc/wechat-oidc/store"
 )
@@ -150,14 +151,22 @@ func serve(ctx context.Context, configPath string, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
+	dir, err := directory.Open(ctx, directory.Options{Type: cfg.Directory.Type, Path: cfg.Directory.Path, URL: cfg.Directory.URL, Logger: logger})
+	if err != nil {
+		return fmt.Errorf("directory: %w", err)
+	}
+	defer dir.Close()
 	conn, err := wechatconn.New(wechatconn.FromConfig(cfg, st, logger, nil))
 	if err != nil {
 		return err
 	}
-	srv, err := bridge.New(cfg, bridge.Deps{Store: st, Keys: ks, Connector: conn, Logger: logger})
+	srv, err := bridge.New(cfg, bridge.Deps{Store: st, Directory: dir, Keys: ks, Connector: conn, Logger: logger})
 	if err != nil {
 		return err
 	}
+	loops, stopLoops := context.WithCancel(ctx)
+	defer stopLoops()
+	go srv.RunPeopleLoops(loops)
 	logger.Info("wechat-oidc starting", "version", version, "issuer", cfg.Issuer, "listen", cfg.Listen,
 		"subject", cfg.Subject, "store", cfg.Store.Type, "clients", len(cfg.Clients), "kid", ks.KeyID())
 	err = listenAndServe(ctx, cfg.Listen, srv, logger)

@@ -291,7 +291,7 @@ func (c *Connector) HandleCallback(ctx context.Context, raw connector.Leg, param
 			return connector.Outcome{Next: next.raw()}
 		}
 	}
-	id, e := c.identity(ctx, profile)
+	id, e := c.identity(ctx, app.ID, profile)
 	if e != nil {
 		return connector.Failed(e)
 	}
@@ -404,7 +404,7 @@ func (c *Connector) recall(ctx context.Context, appID string, p *wx.UserInfo) {
 
 // identity turns a WeChat profile into an identity, resolving the subject
 // by the configured mode.
-func (c *Connector) identity(ctx context.Context, p *wx.UserInfo) (connector.Identity, *oidc.Error) {
+func (c *Connector) identity(ctx context.Context, appID string, p *wx.UserInfo) (connector.Identity, *oidc.Error) {
 	sub := p.OpenID
 	if c.opt.Subject == config.SubjectUnionID {
 		if p.UnionID == "" {
@@ -436,8 +436,11 @@ func (c *Connector) identity(ctx context.Context, p *wx.UserInfo) (connector.Ide
 	if addr := address(p); addr != nil {
 		claims["address"] = addr
 	}
-	return connector.Identity{Subject: sub, Claims: claims}, nil
+	return connector.Identity{Subject: sub, Claims: claims, Provider: Provider, AppID: appID, OpenID: p.OpenID, UnionID: p.UnionID}, nil
 }
+
+// Provider names WeChat accounts in the people directory.
+const Provider = "wechat"
 
 // PreferredUsername is the readable, unique, stable username derived from the
 // subject: "wx_" and 16 lower-case base32 characters of SHA-256(sub) (80

@@ -31,7 +31,7 @@ func TestProfileClaims(t *testing.T) {
 		t.Errorf("non-WeChat avatar changed: %s", got)
 	}
 	c := testConnector(t, config.SubjectOpenID)
-	id, e := c.identity(t.Context(), &wx.UserInfo{OpenID: "o1", Nickname: "n", Sex: 2, Country: "中国", Province: "广东", City: "深圳"})
+	id, e := c.identity(t.Context(), "wxtest", &wx.UserInfo{OpenID: "o1", Nickname: "n", Sex: 2, Country: "中国", Province: "广东", City: "深圳"})
 	if e != nil {
 		t.Fatal(e)
 	}
@@ -39,7 +39,7 @@ func TestProfileClaims(t *testing.T) {
 	if id.Claims["gender"] != "female" || string(addr) != `{"country":"中国","formatted":"中国 广东 深圳","locality":"深圳","region":"广东"}` {
 		t.Errorf("claims: %v %s", id.Claims, addr)
 	}
-	id, _ = c.identity(t.Context(), &wx.UserInfo{OpenID: "o1"})
+	id, _ = c.identity(t.Context(), "wxtest", &wx.UserInfo{OpenID: "o1"})
 	if _, ok := id.Claims["gender"]; ok {
 		t.Error("sex 0 must give no gender")
 	}
