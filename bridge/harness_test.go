@@ -194,7 +194,7 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.dir.Close() })
-	h.srv, err = New(opt, Deps{Store: st, Directory: h.dir, Keys: ks, Connector: newWeChatConnector(t, opt, st, logger, h.now), Logger: logger, Now: h.now})
+	h.srv, err = New(opt, Deps{Store: st, Directory: h.dir, Keys: ks, Connector: newWeChatConnector(t, opt, st, logger, h.now, h.dir), Logger: logger, Now: h.now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,10 +396,14 @@ func (h *harness) codeFor(user string, over map[string]string) string {
 func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
 
 // newWeChatConnector is the WeChat connector as serve wires it, on clock now.
-func newWeChatConnector(t testing.TB, opt *config.Options, st store.Store, logger *slog.Logger, now func() time.Time) *wechatconn.Connector {
+func newWeChatConnector(t testing.TB, opt *config.Options, st store.Store, logger *slog.Logger, now func() time.Time, dir ...*directory.Directory) *wechatconn.Connector {
 	t.Helper()
 	o := wechatconn.FromConfig(opt, st, logger, nil)
 	o.Now = now
+	if len(dir) > 0 {
+		profiles := dir[0].Profiles()
+		o.Profiles = &profiles
+	}
 	conn, err := wechatconn.New(o)
 	if err != nil {
 		t.Fatal(err)

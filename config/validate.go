@@ -219,8 +219,8 @@ func validateClientClaims(key string, cl ClientConfig) error {
 		if !ok || local == "" || domain == "" || strings.ContainsAny(domain, "{}@ ") {
 			return fmt.Errorf("%s (%s).claims.email %q must look like {preferred_username}@a-domain-you-own", key, cl.ID, e)
 		}
-		if !strings.Contains(local, "{sub}") && !strings.Contains(local, "{preferred_username}") {
-			return fmt.Errorf("%s (%s).claims.email %q must contain {sub} or {preferred_username} so that each person's address is unique", key, cl.ID, e)
+		if !strings.Contains(local, "{sub}") && !strings.Contains(local, "{preferred_username}") && !strings.Contains(local, "{username}") {
+			return fmt.Errorf("%s (%s).claims.email %q must contain {sub}, {username} or {preferred_username} so that each person's address is unique", key, cl.ID, e)
 		}
 	}
 	for j, o := range cl.AllowedOrigins {
@@ -456,12 +456,12 @@ func validateRedirectURI(r string) error {
 var ClaimPlaceholder = regexp.MustCompile(`\{[^{}]*\}`)
 
 // claimPlaceholders are the values a claim template may use.
-var claimPlaceholders = map[string]bool{"{sub}": true, "{preferred_username}": true, "{name}": true, "{openid}": true, "{unionid}": true}
+var claimPlaceholders = map[string]bool{"{sub}": true, "{preferred_username}": true, "{username}": true, "{email}": true, "{name}": true, "{openid}": true, "{unionid}": true}
 
 func validateClaimTemplate(t string) error {
 	for _, m := range ClaimPlaceholder.FindAllString(t, -1) {
 		if !claimPlaceholders[m] {
-			return fmt.Errorf("unknown placeholder %s (use {sub}, {preferred_username}, {name}, {openid} or {unionid})", m)
+			return fmt.Errorf("unknown placeholder %s (use {sub}, {username}, {preferred_username}, {email}, {name}, {openid} or {unionid})", m)
 		}
 	}
 	if strings.Count(t, "{") != len(ClaimPlaceholder.FindAllString(t, -1)) {

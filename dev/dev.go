@@ -102,7 +102,10 @@ func New(listen string, logger *slog.Logger) (*Dev, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dev directory: %w", err)
 	}
-	conn, err := wechatconn.New(wechatconn.FromConfig(opt, st, logger, nil))
+	connOpt := wechatconn.FromConfig(opt, st, logger, nil)
+	profiles := dir.Profiles()
+	connOpt.Profiles = &profiles
+	conn, err := wechatconn.New(connOpt)
 	if err != nil {
 		return nil, err
 	}

@@ -156,7 +156,10 @@ func serve(ctx context.Context, configPath string, stderr io.Writer) error {
 		return fmt.Errorf("directory: %w", err)
 	}
 	defer dir.Close()
-	conn, err := wechatconn.New(wechatconn.FromConfig(cfg, st, logger, nil))
+	connOpt := wechatconn.FromConfig(cfg, st, logger, nil)
+	profiles := dir.Profiles()
+	connOpt.Profiles = &profiles
+	conn, err := wechatconn.New(connOpt)
 	if err != nil {
 		return err
 	}

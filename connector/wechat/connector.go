@@ -21,6 +21,7 @@ import (
 
 	"github.com/wechat-oidc/wechat-oidc/config"
 	"github.com/wechat-oidc/wechat-oidc/connector"
+	"github.com/wechat-oidc/wechat-oidc/directory"
 	"github.com/wechat-oidc/wechat-oidc/oidc"
 	"github.com/wechat-oidc/wechat-oidc/store"
 	wx "github.com/wechat-oidc/wechat-oidc/wechat"
@@ -60,8 +61,12 @@ type Options struct {
 	Clients map[string]ClientSettings
 	// CallbackURL is where WeChat returns the browser ({issuer}/wechat/callback).
 	CallbackURL string
-	// Store keeps openid → unionid links and profiles between logins.
-	Store      store.Store
+	// Store keeps openid → unionid links and profiles between logins when
+	// there is no Profiles.
+	Store store.Store
+	// Profiles, when set, keeps them durably instead (the people directory),
+	// so that a memory-store restart does not forget them.
+	Profiles   *directory.Profiles
 	Logger     *slog.Logger
 	HTTPClient *http.Client // nil: a default client
 	Now        func() time.Time
@@ -368,6 +373,14 @@ type storedProfile struct {
 // A failure is logged and the sign-in goes on: the memory only saves a
 // consent popup next time.
 func (c *Connector) remember(ctx context.Context, appID string, p *wx.UserInfo) {
+	if c.opt.Profiles != nil {
+		err := c.opt.Profiles.Remember(ctx, directory.Profile{Provider: Provider, AppID: appID, OpenID: p.OpenID,
+			UnionID: p.UnionID, Nickname: p.Nickname, AvatarURL: p.HeadImgURL})
+		if err != nil {
+			c.log.WarnContext(ctx, "could not store the openid → unionid link", "error", err)
+		}
+		return
+	}
 	sp := storedProfile{UnionID: p.UnionID, Nickname: p.Nickname, HeadImgURL: p.HeadImgURL, Sex: p.Sex,
 		Country: p.Country, Province: p.Province, City: p.City}
 	raw, err := json.Marshal(sp)
@@ -384,6 +397,20 @@ func (c *Connector) remember(ctx context.Context, appID string, p *wx.UserInfo) 
 
 // recall fills unionid and profile from what earlier logins taught.
 func (c *Connector) recall(ctx context.Context, appID string, p *wx.UserInfo) {
+	if c.opt.Profiles != nil {
+		pr, err := c.opt.Profiles.Get(ctx, Provider, appID, p.OpenID)
+		if err != nil {
+			if !errors.Is(err, directory.ErrNotFound) {
+				c.log.WarnContext(ctx, "could not read the openid → unionid link", "error", err)
+			}
+			return
+		}
+		if p.UnionID == "" {
+			p.UnionID = pr.UnionID
+		}
+		p.Nickname, p.HeadImgURL = pr.Nickname, pr.AvatarURL
+		return
+	}
 	var sp storedProfile
 	raw, err := c.opt.Store.Get(ctx, keyLink+appID+":"+p.OpenID)
 	if err != nil && p.UnionID != "" {
