@@ -377,3 +377,37 @@ func TestDirectoryOutageIsUnavailableNotDenied(t *testing.T) {
 	}
 }
 
+
+// TestMiniProgramExchangeAsksTheDirectory: the mini program's wx.login
+// exchange is a sign-in like any other: a pending person (approval mode)
+// and a person outside the client's groups get invalid_grant with the
+// reason and a reference, never a token.
+func TestMiniProgramExchangeAsksTheDirectory(t *testing.T) {
+	h := newHarness(t, withMiniProgram(rpClientID), withAccess(config.AccessApproval),
+		withClient(rpClientID, func(c *config.ClientConfig) { c.AllowedGroups = []string{"ops"} }))
+	status, body, _ := h.exchangeJSCode(rpClientID, rpSecret, h.sim.IssueJSCode(testMiniAppID, "alice"), nil)
+	desc, _ := body["error_description"].(string)
+	if status != http.StatusBadRequest || body["error"] != "invalid_grant" || !strings.Contains(desc, "approve") || !strings.Contains(desc, "R-") {
+		t.Fatalf("pending person's exchange: %d %v", status, body)
+	}
+	if p := h.personOf("alice"); p.Status != directory.StatusPending {
+		t.Fatalf("the exchange did not make a pending person: %+v", p)
+	}
+	// Approved, but not in the client's group ops.
+	p := h.personOf("alice")
+	if _, err := h.dir.People().Approve(context.Background(), p.ID, "alice", nil); err != nil {
+		t.Fatal(err)
+	}
+	status, body, _ = h.exchangeJSCode(rpClientID, rpSecret, h.sim.IssueJSCode(testMiniAppID, "alice"), nil)
+	if status != http.StatusBadRequest || body["error"] != "invalid_grant" {
+		t.Fatalf("exchange outside the groups: %d %v", status, body)
+	}
+	groups := []string{"ops"}
+	if _, err := h.dir.People().Update(context.Background(), p.ID, directory.PersonUpdate{Groups: &groups}); err != nil {
+		t.Fatal(err)
+	}
+	status, body, _ = h.exchangeJSCode(rpClientID, rpSecret, h.sim.IssueJSCode(testMiniAppID, "alice"), nil)
+	if status != http.StatusOK || body["id_token"] == nil {
+		t.Fatalf("exchange of an admitted person: %d %v", status, body)
+	}
+}
