@@ -285,8 +285,12 @@ func (c Command) groups(ctx context.Context, args []string) error {
 			fmt.Sprintf("%s's groups are already %s: nothing changed.", p.Username, formatGroups(p.Groups)))
 	}
 	updated, err := s.dir.People().Update(ctx, p.ID, directory.PersonUpdate{Groups: &next})
+	var ve *directory.ValidationError
+	if errors.As(err, &ve) {
+		return fmt.Errorf("groups: %s", ve.Message)
+	}
 	if err != nil {
-		return explain(err)
+		return err
 	}
 	if err := s.record(ctx, directory.Event{Action: directory.ActionPersonGroups, PersonID: p.ID,
 		Reason: formatGroups(p.Groups) + " → " + formatGroups(updated.Groups)}); err != nil {
