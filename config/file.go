@@ -293,22 +293,37 @@ func Load(path string) (*Options, error) {
 // ${VAR} in any value expands from lookup; an unset variable is an error
 // naming it and the key.
 func Parse(raw []byte, lookup func(string) (string, bool)) (*File, error) {
+	cfg, redact, err := decode(raw, lookup)
+	if err != nil {
+		return nil, err
+	}
+	cfg.ApplyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, redact(err)
+	}
+	return cfg, nil
+}
+
+// decode parses YAML config text into a File: unknown keys refused, ${VAR}
+// expanded from lookup, nothing defaulted or validated. redact replaces
+// every expanded value in an error message by its ${NAME}.
+func decode(raw []byte, lookup func(string) (string, bool)) (*File, func(error) error, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&root); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, errors.New("the file is empty: at least issuer, wechat.official_account and clients are required (see config.example.yaml)")
+			return nil, nil, errors.New("the file is empty: at least issuer, wechat.official_account and clients are required (see config.example.yaml)")
 		}
 		if regexp.MustCompile(`\{[^}\n]*\$\{`).Match(raw) {
-			return nil, fmt.Errorf("not valid YAML: %v (inside { ... } a ${VAR} must be quoted: app_secret: \"${VAR}\")", err)
+			return nil, nil, fmt.Errorf("not valid YAML: %v (inside { ... } a ${VAR} must be quoted: app_secret: \"${VAR}\")", err)
 		}
-		return nil, fmt.Errorf("not valid YAML: %v", err)
+		return nil, nil, fmt.Errorf("not valid YAML: %v", err)
 	}
 	if len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
-		return nil, errors.New("the top level must be a mapping of keys (issuer:, wechat:, clients:, ...)")
+		return nil, nil, errors.New("the top level must be a mapping of keys (issuer:, wechat:, clients:, ...)")
 	}
 	if err := checkKeys(root.Content[0], reflect.TypeOf(File{}), ""); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Values that came from the environment may be secrets: no error below
 	// may quote them. Each is replaced by its ${NAME} in error messages.
@@ -321,7 +336,7 @@ func Parse(raw []byte, lookup func(string) (string, bool)) (*File, error) {
 		return v, ok
 	}
 	if err := expandEnv(root.Content[0], "", recording); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	redact := func(err error) error {
 		msg := err.Error()
@@ -337,13 +352,9 @@ func Parse(raw []byte, lookup func(string) (string, bool)) (*File, error) {
 	}
 	var cfg File
 	if err := root.Content[0].Decode(&cfg); err != nil {
-		return nil, redact(fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: ")))
+		return nil, nil, redact(fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: ")))
 	}
-	cfg.ApplyDefaults()
-	if err := cfg.Validate(); err != nil {
-		return nil, redact(err)
-	}
-	return &cfg, nil
+	return &cfg, redact, nil
 }
 
 // checkKeys refuses keys that the Config type does not have, naming the key

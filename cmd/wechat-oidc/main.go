@@ -2,6 +2,8 @@
 //
 //	wechat-oidc serve --config FILE   run the provider
 //	wechat-oidc dev [--listen ADDR]   run the provider, a WeChat simulator and a demo app
+//	wechat-oidc people ...            manage the people directory (package peoplecli)
+//	wechat-oidc audit ...             read the audit trail
 //	wechat-oidc version               print the version
 package main
 
@@ -25,6 +27,7 @@ import (
 	"github.com/wechat-oidc/wechat-oidc/dev"
 	"github.com/wechat-oidc/wechat-oidc/directory"
 	"github.com/wechat-oidc/wechat-oidc/keys"
+	"github.com/wechat-oidc/wechat-oidc/peoplecli"
 	"github.com/wechat-oidc/wechat-oidc/store"
 )
 
@@ -43,6 +46,11 @@ Usage:
                                     (default 127.0.0.1:8080; open http://127.0.0.1:8080/)
   wechat-oidc keys add --config FILE
                                     add a signing key to keys.dir (rotation; see README)
+  wechat-oidc people COMMAND --config FILE
+                                    manage people: list, show, add, invite, approve, deny, disable,
+                                    enable, remove, groups, import, export (wechat-oidc people help)
+  wechat-oidc audit --config FILE [--person --action --since --ref --json]
+                                    read the audit trail
   wechat-oidc version               print the version
 `
 
@@ -112,6 +120,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			"(keys.publish_before_use). Delete the old key file once the new key has signed for longer than\n"+
 			"tokens.id_token_ttl, then restart again.\n", kid, file, cfg.Keys.PublishBeforeUse)
 		return 0
+	case "people":
+		return peoplecli.Run(ctx, args[1:], stdout, stderr)
+	case "audit":
+		return peoplecli.RunAudit(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "wechat-oidc", version)
 		return 0
