@@ -46,7 +46,7 @@ const (
 	// Chrome on an Android phone, not WeChat: scans with the system camera.
 	uaAndroidChrome = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36"
 
-	browserWalkTimeout = 60 * time.Second // the whole walk of one test
+	browserWalkTimeout = 180 * time.Second // the whole walk of one test (generous: a busy 2-core machine runs Chromium slowly)
 	browserStepTimeout = 10 * time.Second // one step of it
 )
 
