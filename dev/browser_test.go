@@ -47,7 +47,7 @@ const (
 	uaAndroidChrome = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36"
 
 	browserWalkTimeout = 180 * time.Second // the whole walk of one test (generous: a busy 2-core machine runs Chromium slowly)
-	browserStepTimeout = 10 * time.Second // one step of it
+	browserStepTimeout = 10 * time.Second  // one step of it
 )
 
 // viewport is a device the pages are looked at on. ua is the browser the
