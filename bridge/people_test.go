@@ -377,7 +377,6 @@ func TestDirectoryOutageIsUnavailableNotDenied(t *testing.T) {
 	}
 }
 
-
 // TestMiniProgramExchangeAsksTheDirectory: the mini program's wx.login
 // exchange is a sign-in like any other: a pending person (approval mode)
 // and a person outside the client's groups get invalid_grant with the

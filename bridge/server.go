@@ -234,6 +234,11 @@ func (s *Server) routes() *echo.Echo {
 	e.GET(p+PathInvite+":token", s.handleInvite, s.limitAuthorize)
 	e.GET(p+PathReturn, s.handleReturn)
 	e.GET(p+"/healthz", s.handleHealth)
+	if len(s.opt.WeChat.VerifyFiles) > 0 {
+		// WeChat fetches https://<domain>/MP_verify_<x>.txt before it
+		// accepts the domain (validated: only when the issuer is at the root).
+		e.GET("/:file", s.handleVerifyFile)
+	}
 	for _, path := range []string{oidc.PathDiscovery, oidc.PathJWKS, oidc.PathToken, oidc.PathUserinfo, oidc.PathRevoke} {
 		e.OPTIONS(p+path, s.preflight)
 	}
@@ -375,3 +380,13 @@ func randomID(n int) string {
 
 // randomToken is a fresh opaque token (cookies, confirmations): oidc's.
 func randomToken() string { return oidc.NewToken() }
+
+// handleVerifyFile serves a configured WeChat domain-verification file.
+func (s *Server) handleVerifyFile(c echo.Context) error {
+	content, ok := s.opt.WeChat.VerifyFiles[c.Param("file")]
+	if !ok {
+		return echo.NewHTTPError(http.StatusNotFound)
+	}
+	c.Response().Header().Set("Cache-Control", "public, max-age=300")
+	return c.String(http.StatusOK, content)
+}

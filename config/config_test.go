@@ -55,6 +55,8 @@ func TestParseConfigErrors(t *testing.T) {
 		name, edit, from string
 		want             []string // substrings of the error
 	}{
+		{"verify file bad name", "  official_account: { app_id: wx123, app_secret: \"${OA_SECRET}\" }\n  verify_files: { ../etc/passwd: x }", "  official_account: { app_id: wx123, app_secret: \"${OA_SECRET}\" }", []string{"wechat.verify_files", "MP_verify_"}},
+		{"verify file under a path issuer", "issuer: https://sso.example.com/sso\nwechat:\n  verify_files: { MP_verify_abc.txt: abc }", "issuer: https://sso.example.com\nsubject: unionid\nwechat:", []string{"reverse proxy"}},
 		{"static groups refused", "keys: { dir: /tmp/keys }\ngroups:\n  admins: [oX]", "keys: { dir: /tmp/keys }", []string{"groups:", "people import"}},
 		{"directory missing", "", "directory: { type: sqlite, path: /var/lib/wechat-oidc/wechat-oidc.db }", []string{"directory.path is missing"}},
 		{"directory type", "directory: { type: mysql }", "directory: { type: sqlite, path: /var/lib/wechat-oidc/wechat-oidc.db }", []string{"directory.type", "postgres"}},

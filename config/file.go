@@ -145,6 +145,9 @@ type WeChatConfig struct {
 	QRTicketTTL Duration `yaml:"qr_ticket_ttl"`
 	// SnapshotForcePopup makes the snapshot page's retry add forcePopup=true.
 	SnapshotForcePopup *bool `yaml:"snapshot_force_popup"`
+	// VerifyFiles are WeChat's domain-verification files (MP_verify_*.txt),
+	// name → content, served at the host root when the issuer is there.
+	VerifyFiles map[string]string `yaml:"verify_files"`
 }
 
 type WeChatAppConfig struct {

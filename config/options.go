@@ -42,6 +42,8 @@ type WeChat struct {
 	AvatarSize            int
 	QRTicketTTL           time.Duration
 	SnapshotForcePopup    bool
+	// VerifyFiles: WeChat's domain-verification files, name → content.
+	VerifyFiles map[string]string
 }
 
 // WeChatApp is one WeChat app's credentials; Scope is the Official
@@ -169,6 +171,7 @@ func (c *File) Options() *Options {
 			AvatarSize:            *c.WeChat.AvatarSize,
 			QRTicketTTL:           c.WeChat.QRTicketTTL.D(),
 			SnapshotForcePopup:    *c.WeChat.SnapshotForcePopup,
+			VerifyFiles:           c.WeChat.VerifyFiles,
 		},
 		Store: Store{Type: c.Store.Type, Redis: Redis{Addr: c.Store.Redis.Addr, Username: c.Store.Redis.Username,
 			Password: c.Store.Redis.Password, DB: c.Store.Redis.DB, Prefix: c.Store.Redis.Prefix}},

@@ -45,6 +45,9 @@ func (c *File) validateTop() error {
 }
 
 func (c *File) validateWeChat() error {
+	if err := c.validateVerifyFiles(); err != nil {
+		return err
+	}
 	oa := c.WeChat.OfficialAccount
 	if oa == nil {
 		return errors.New("wechat.official_account is missing: add { app_id: wx..., app_secret: ${WECHAT_OA_SECRET} } for your verified Official Account")
@@ -466,6 +469,29 @@ func validateClaimTemplate(t string) error {
 	}
 	if strings.Count(t, "{") != len(ClaimPlaceholder.FindAllString(t, -1)) {
 		return errors.New("unbalanced braces")
+	}
+	return nil
+}
+
+// verifyFileName is WeChat's domain-verification file name (公众号 →
+// 设置与开发 → 接口权限 → 网页授权域名).
+var verifyFileName = regexp.MustCompile(`^MP_verify_[A-Za-z0-9]{1,64}\.txt$`)
+
+func (c *File) validateVerifyFiles() error {
+	if len(c.WeChat.VerifyFiles) == 0 {
+		return nil
+	}
+	if u, err := url.Parse(c.Issuer); err == nil && strings.TrimSuffix(u.Path, "/") != "" {
+		return fmt.Errorf("wechat.verify_files: the issuer %q has a path, so wechat-oidc cannot serve files at the host root where WeChat looks for them; "+
+			"remove verify_files and serve the file from your reverse proxy (docs/wechat-setup.md shows the rule)", c.Issuer)
+	}
+	for name, content := range c.WeChat.VerifyFiles {
+		if !verifyFileName.MatchString(name) {
+			return fmt.Errorf("wechat.verify_files: %q is not a WeChat verification file name (MP_verify_<letters and digits>.txt, as the Official Account admin names it)", name)
+		}
+		if content == "" || len(content) > 256 || strings.ContainsAny(content, "<>\r\n") {
+			return fmt.Errorf("wechat.verify_files.%s: the content must be the file's one line of text as WeChat gives it (1-256 characters)", name)
+		}
 	}
 	return nil
 }

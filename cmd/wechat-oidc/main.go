@@ -51,6 +51,9 @@ Usage:
                                     enable, remove, groups, import, export (wechat-oidc people help)
   wechat-oidc audit --config FILE [--person --action --since --ref --json]
                                     read the audit trail
+  wechat-oidc healthcheck [--url URL]
+                                    probe a running server (exit 0 when it answers 200; for probes
+                                    and Docker HEALTHCHECK in images without a shell)
   wechat-oidc version               print the version
 `
 
@@ -124,6 +127,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return peoplecli.Run(ctx, args[1:], stdout, stderr)
 	case "audit":
 		return peoplecli.RunAudit(ctx, args[1:], stdout, stderr)
+	case "healthcheck":
+		return healthcheck(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "wechat-oidc", version)
 		return 0
