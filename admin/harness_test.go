@@ -384,7 +384,10 @@ func (b *browser) follow(p page) page {
 	return p
 }
 
-func (b *browser) open(path string) page { b.h.t.Helper(); return b.follow(b.do(http.MethodGet, path, nil)) }
+func (b *browser) open(path string) page {
+	b.h.t.Helper()
+	return b.follow(b.do(http.MethodGet, path, nil))
+}
 
 // submit posts a form with this browser's CSRF token and follows the
 // answer.
