@@ -20,7 +20,9 @@ const maxFormBytes = 64 << 10
 // headers sets what every console response carries: a strict CSP (no
 // script at all; the one stylesheet allowed by its hash; images only as
 // data: URLs (QR codes) or over https (WeChat avatars); forms only to this
-// origin; no framing), no caching, no Referer.
+// origin; no framing), no caching, and a Referer for this origin only.
+// (Not no-referrer, as the bridge's pages: under it browsers send
+// "Origin: null" with a form POST, and the CSRF check wants the origin.)
 func (c *Console) headers(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(ec echo.Context) error {
 		h := ec.Response().Header()
@@ -28,7 +30,7 @@ func (c *Console) headers(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("Cache-Control", "no-store")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Referrer-Policy", "same-origin")
 		return next(ec)
 	}
 }

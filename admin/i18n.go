@@ -200,6 +200,7 @@ var messages = map[string][2]string{
 	"audit.action.any":  {"全部操作", "Any action"},
 	"audit.since":       {"起始日期", "Since"},
 	"audit.filter":      {"筛选", "Filter"},
+	"audit.filters":     {"筛选条件", "Filters"},
 	"audit.actor":       {"操作者", "By"},
 	"audit.none":        {"没有记录。", "No events."},
 

@@ -162,6 +162,25 @@ func (v *view) IsAdmin(groups []string) bool { return hasGroup(groups, v.c.admin
 // AdminGroup is the admin group's name.
 func (v *view) AdminGroup() string { return v.c.adminGroup }
 
+// Dot joins the non-empty parts with " · ".
+func (v *view) Dot(parts ...string) string {
+	var keep []string
+	for _, p := range parts {
+		if p != "" {
+			keep = append(keep, p)
+		}
+	}
+	return strings.Join(keep, " · ")
+}
+
+// Initial is the first letter of a name, for an avatar placeholder.
+func (v *view) Initial(name string) string {
+	for _, r := range name {
+		return strings.ToUpper(string(r))
+	}
+	return "?"
+}
+
 // Groups shows groups as one editable line.
 func (v *view) Groups(groups []string) string { return strings.Join(groups, " ") }
 

@@ -256,7 +256,7 @@ func TestAdminPagesStrictCSP(t *testing.T) {
 		if got := p.header.Get("Content-Security-Policy"); got != contentSecurityPolicy {
 			t.Errorf("%s: CSP %q", p.dataPage(), got)
 		}
-		if p.header.Get("Cache-Control") != "no-store" || p.header.Get("X-Frame-Options") != "DENY" || p.header.Get("Referrer-Policy") != "no-referrer" {
+		if p.header.Get("Cache-Control") != "no-store" || p.header.Get("X-Frame-Options") != "DENY" || p.header.Get("Referrer-Policy") != "same-origin" {
 			t.Errorf("%s: headers %v", p.dataPage(), p.header)
 		}
 		for _, bad := range []string{"<script", " style=", " onclick=", " onload=", " onsubmit=", "javascript:"} {
