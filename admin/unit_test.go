@@ -49,7 +49,9 @@ func TestVerifyIDToken(t *testing.T) {
 		{"issued in the future", func(c map[string]any) { c["iat"] = now.Add(2 * time.Minute).Unix() }, nil, false, false},
 		{"other nonce", func(c map[string]any) { c["nonce"] = "n-2" }, nil, false, false},
 		{"no nonce", func(c map[string]any) { delete(c, "nonce") }, nil, false, false},
-		{"logout token", func(c map[string]any) { c["events"] = map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}} }, nil, false, false},
+		{"logout token", func(c map[string]any) {
+			c["events"] = map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}}
+		}, nil, false, false},
 		{"no auth_time", func(c map[string]any) { delete(c, "auth_time") }, nil, false, false},
 		{"auth_time in the future", func(c map[string]any) { c["auth_time"] = now.Add(5 * time.Minute).Unix() }, nil, false, false},
 		{"reauth, 11 minutes old", func(c map[string]any) { c["auth_time"] = now.Add(-11 * time.Minute).Unix() }, nil, true, false},
