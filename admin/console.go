@@ -104,6 +104,10 @@ type Options struct {
 	SessionIdleTTL, SessionAbsoluteTTL time.Duration
 	// Location is the time zone pages show times in (default time.Local).
 	Location *time.Location
+	// SignInMiddleware runs before the sign-in route, the one route that
+	// stores something for an anonymous request (the pending sign-in, ten
+	// minutes): give it the bridge's per-address authorize limiter.
+	SignInMiddleware []echo.MiddlewareFunc
 }
 
 // Console is the administration console. Mount it on the bridge's router.
@@ -124,6 +128,7 @@ type Console struct {
 	idleTTL      time.Duration
 	absoluteTTL  time.Duration
 	loc          *time.Location
+	signinMW     []echo.MiddlewareFunc
 }
 
 // New checks the options and builds a Console.
@@ -153,6 +158,7 @@ func New(o Options) (*Console, error) {
 		keys: o.Keys, adminGroup: o.AdminGroup, core: o.Core, log: o.Logger, now: o.Now,
 		secure: o.Secure || iss.Scheme == "https", apps: o.Applications, personForSub: o.PersonForSubject,
 		idleTTL: o.SessionIdleTTL, absoluteTTL: o.SessionAbsoluteTTL, loc: o.Location,
+		signinMW: o.SignInMiddleware,
 	}
 	if c.keys == nil {
 		if o.Provider.Signer == nil {
@@ -184,6 +190,10 @@ func New(o Options) (*Console, error) {
 	return c, nil
 }
 
+// providerLogoutPath is the bridge's RP-initiated logout (bridge.PathLogout;
+// the console does not import the bridge).
+const providerLogoutPath = "/logout"
+
 // Paths under {prefix}/admin.
 const (
 	PathSignIn   = "/signin"
@@ -193,7 +203,7 @@ const (
 // Mount registers the console's routes on e. Sign-in and its callback are
 // the only routes outside the guarded group.
 func (c *Console) Mount(e *echo.Echo) {
-	e.GET(c.base+PathSignIn, c.handleSignIn, c.headers)
+	e.GET(c.base+PathSignIn, c.handleSignIn, append([]echo.MiddlewareFunc{c.headers}, c.signinMW...)...)
 	e.GET(c.base+PathCallback, c.handleCallback, c.headers)
 
 	// Every other route is in this group: guard runs before each of them

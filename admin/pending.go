@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,9 +14,9 @@ import (
 	"github.com/wechat-oidc/wechat-oidc/directory"
 )
 
-// pendingLimit bounds the Pending page (the oldest requests wait longest;
-// the directory lists by username, so more than this is a queue to clear
-// with search).
+// pendingLimit bounds the Pending page. The directory lists by username;
+// the page shows the oldest request first. More than this many waiting is
+// a queue to clear with People's search.
 const pendingLimit = 100
 
 // pendingEntry is one person waiting for approval.
@@ -33,6 +34,7 @@ func (c *Console) handlePending(ec echo.Context) error {
 	if err != nil {
 		return c.unavailable(ec, fmt.Errorf("listing pending people: %w", err))
 	}
+	slices.SortStableFunc(people, func(a, b directory.Person) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	entries := make([]pendingEntry, 0, len(people))
 	for _, p := range people {
 		e := pendingEntry{Person: p}

@@ -68,7 +68,6 @@ type view struct {
 	Flash     *flashView
 	LangURL   string // the same page in the other language
 	RequestID string
-	LogoutURL string // the provider's sign-out (ends the SSO session)
 	CSS       template.CSS
 	Data      any
 	c         *Console
@@ -86,7 +85,6 @@ func (c *Console) view(ec echo.Context, page, titleKey string) *view {
 	v := &view{
 		Page: page, Lang: lang, Base: c.base, CSS: template.CSS(styles), c: c,
 		RequestID: ec.Response().Header().Get("X-Request-Id"),
-		LogoutURL: c.provider.URL("/logout"),
 	}
 	v.Title = v.T(titleKey)
 	if a := adminOf(ec); a != nil {
@@ -227,7 +225,7 @@ func (c *Console) renderMessage(ec echo.Context, status int, page, titleKey, bod
 	case "unavailable":
 		d.Links = []link{{URL: ec.Request().URL.Path, Label: v.T("link.retry")}}
 	case "signed-out":
-		d.Links = []link{{URL: signIn, Label: v.T("link.signin")}, {URL: c.provider.URL("/logout"), Label: v.T("link.logout"), Secondary: true}}
+		d.Links = []link{{URL: signIn, Label: v.T("link.signin")}, {URL: c.provider.URL(providerLogoutPath), Label: v.T("link.logout"), Secondary: true}}
 	default:
 		d.Links = []link{{URL: signIn, Label: v.T("link.signin")}}
 	}

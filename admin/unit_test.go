@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labstack/echo/v4"
+
 	"github.com/wechat-oidc/wechat-oidc/directory"
 	"github.com/wechat-oidc/wechat-oidc/keys"
 	"github.com/wechat-oidc/wechat-oidc/oidc"
@@ -320,5 +322,34 @@ func TestCookiesOnHTTPS(t *testing.T) {
 	}
 	if got := c.safeNext("/id/admin/people"); got != "/id/admin/people" {
 		t.Fatalf("safeNext under a path = %q", got)
+	}
+}
+
+// TestSignInMiddlewareRuns: the limiter the lead hands in guards the
+// sign-in route (the one route that stores state for anyone).
+func TestSignInMiddlewareRuns(t *testing.T) {
+	limited := 0
+	h := newHarness(t, func(o *Options) {
+		o.SignInMiddleware = []echo.MiddlewareFunc{func(next echo.HandlerFunc) echo.HandlerFunc {
+			return func(c echo.Context) error { limited++; return c.String(http.StatusTooManyRequests, "slow down") }
+		}}
+	})
+	p := h.browser("", "en").do(http.MethodGet, "/admin/signin", nil)
+	if p.status != http.StatusTooManyRequests || limited != 1 {
+		t.Fatalf("sign-in with a refusing limiter: %d (limiter ran %d times)", p.status, limited)
+	}
+}
+
+// TestAdminPendingOldestFirst: whoever has waited longest is on top.
+func TestAdminPendingOldestFirst(t *testing.T) {
+	h := newHarness(t)
+	b := h.browser(h.person("root", directory.StatusActive, "admins").ID, "en")
+	older := h.pendingPerson("zz-older", "老", "o-old", "R-22222")
+	h.clock.advance(time.Minute)
+	newer := h.pendingPerson("aa-newer", "新", "o-new", "R-33333")
+	p := b.signIn()
+	i, j := strings.Index(p.body, older.ID), strings.Index(p.body, newer.ID)
+	if i < 0 || j < 0 || i > j {
+		t.Fatalf("pending order: older at %d, newer at %d", i, j)
 	}
 }
