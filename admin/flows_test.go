@@ -139,6 +139,13 @@ func TestAdminCallbackRefusesForeignOrReplayedState(t *testing.T) {
 	}
 	// A replay (the state is single use; the cookie is gone too).
 	expectPage(t, attacker.do(http.MethodGet, callback, nil), http.StatusBadRequest, "signin-expired")
+
+	// An authorization response naming another issuer (RFC 9207) is
+	// refused, and its state is spent.
+	p = attacker.do(http.MethodGet, "/admin/signin", nil)
+	p = attacker.do(http.MethodGet, p.location, nil)
+	expectPage(t, attacker.do(http.MethodGet, p.location+"&iss="+url.QueryEscape("https://evil.example"), nil), http.StatusBadGateway, "signin-failed")
+	expectPage(t, attacker.do(http.MethodGet, p.location, nil), http.StatusBadRequest, "signin-expired")
 }
 
 // TestAdminCallbackAccessDenied: the provider's access_denied (say, the

@@ -112,6 +112,12 @@ func (c *Console) handleCallback(ec echo.Context) error {
 		}
 		return c.unavailable(ec, err)
 	}
+	if iss := q.Get("iss"); iss != "" && iss != c.issuer {
+		// RFC 9207 §2.4: an authorization response from another issuer
+		// (a mix-up) is refused.
+		c.log.WarnContext(ctx, "admin sign-in: authorization response from another issuer", "iss", printable(iss))
+		return c.renderMessage(ec, http.StatusBadGateway, "signin-failed", "signin.failed.title", "signin.failed.body", nil)
+	}
 	if e := q.Get("error"); e != "" {
 		c.log.InfoContext(ctx, "admin sign-in refused by the provider", "error", printable(e))
 		if e == "access_denied" {
