@@ -143,6 +143,9 @@ func TestAdminBrowserPhone(t *testing.T) {
 			return p.open(ctx, pg.path, fmt.Sprintf("en-%02d-%s", i+2, pg.name), pg.name, "Admin console", "中文")
 		})
 	}
+	p.step("en-signout", func(ctx context.Context) error {
+		return p.click(ctx, `button[data-action=signout]`, "en-06-signed-out", "signed-out", "Signed out of the console", "Sign out everywhere")
+	})
 	if h.get(alice.ID).Status != directory.StatusDisabled || len(h.core.endedPeople()) != 1 {
 		t.Fatal("the walk did not disable alice through the core")
 	}
