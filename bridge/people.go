@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/wechat-oidc/wechat-oidc/admin"
 	"github.com/wechat-oidc/wechat-oidc/config"
 	"github.com/wechat-oidc/wechat-oidc/connector"
 	"github.com/wechat-oidc/wechat-oidc/directory"
@@ -268,7 +269,7 @@ const maxPersonSessions = 200
 // rememberPersonSession adds a session to its person's record.
 func (s *Server) rememberPersonSession(ctx context.Context, sess *ssoSession, key string) error {
 	ttl := max(s.opt.Session.AbsoluteTTL, s.opt.Tokens.RefreshAbsoluteTTL)
-	return updateJSON(ctx, s, keyPerson+sess.Person, ttl, func(rec *personRecord) error {
+	err := updateJSON(ctx, s, keyPerson+sess.Person, ttl, func(rec *personRecord) error {
 		now := s.now().Unix()
 		rec.Sessions = slices.DeleteFunc(rec.Sessions, func(ps personSession) bool { return ps.Expires <= now })
 		rec.Sessions = append(rec.Sessions, personSession{Key: key, SID: sess.ID,
@@ -281,16 +282,28 @@ func (s *Server) rememberPersonSession(ctx context.Context, sess *ssoSession, ke
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	return s.store.Put(ctx, keySubject+sess.Subject, []byte(sess.Person), ttl)
+}
+
+// PersonForSubject is the person a sub belongs to, as the sessions
+// recorded it (the admin console's sign-in gives it a sub, and needs the
+// person); under subject: person they are the same.
+func (s *Server) PersonForSubject(ctx context.Context, sub string) (string, error) {
+	if s.opt.Subject == config.SubjectPerson {
+		return sub, nil
+	}
+	raw, err := s.store.Get(ctx, keySubject+sub)
+	if err != nil {
+		return "", fmt.Errorf("no person is known for this subject: %w", err)
+	}
+	return string(raw), nil
 }
 
 // SessionInfo describes one live SSO session (the admin console lists them).
-type SessionInfo struct {
-	ID       string // the sid claim
-	Subject  string
-	AuthTime time.Time
-	Created  time.Time
-	Clients  []string
-}
+type SessionInfo = admin.SessionInfo
 
 // PersonSessions lists a person's live SSO sessions.
 func (s *Server) PersonSessions(ctx context.Context, personID string) ([]SessionInfo, error) {

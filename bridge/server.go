@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/wechat-oidc/wechat-oidc/admin"
 	"github.com/wechat-oidc/wechat-oidc/config"
 	"github.com/wechat-oidc/wechat-oidc/connector"
 	"github.com/wechat-oidc/wechat-oidc/directory"
@@ -75,6 +77,13 @@ func New(opt *config.Options, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bridge: issuer: %w", err)
 	}
+	// The admin console is a client of the core like any other, open only
+	// to the admin group (the console checks it again on every request).
+	withAdmin := *opt
+	adminClient := admin.ClientConfig(opt.Issuer)
+	adminClient.AllowedGroups = []string{opt.Access.AdminGroup}
+	withAdmin.Clients = append(slices.Clone(opt.Clients), adminClient)
+	opt = &withAdmin
 	s := &Server{
 		opt:      opt,
 		store:    d.Store,
@@ -106,7 +115,31 @@ func New(opt *config.Options, d Deps) (*Server, error) {
 	}
 	s.provider = s.newProvider()
 	s.echo = s.routes()
+	if err := s.mountConsole(); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// mountConsole puts the admin console at {issuer}/admin.
+func (s *Server) mountConsole() error {
+	var apps []admin.Application
+	for _, cc := range s.opt.Clients {
+		if cc.ID != admin.ClientID {
+			apps = append(apps, admin.Application{ID: cc.ID, Name: s.clientName(cc.ID)})
+		}
+	}
+	console, err := admin.New(admin.Options{
+		Issuer: s.opt.Issuer, Prefix: s.prefix, Directory: s.dir, Store: s.store, Provider: s.provider,
+		AdminGroup: s.opt.Access.AdminGroup, Core: s, Logger: s.log, Now: s.now, Secure: s.secure,
+		Applications: apps, PersonForSubject: s.PersonForSubject,
+		SignInMiddleware: []echo.MiddlewareFunc{s.limitAuthorize},
+	})
+	if err != nil {
+		return fmt.Errorf("bridge: admin console: %w", err)
+	}
+	console.Mount(s.echo)
+	return nil
 }
 
 // newProvider is the OpenID Provider over the registered clients, with the

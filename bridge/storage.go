@@ -24,6 +24,7 @@ const (
 	keyPerson        = "bridge:person:"        // person id → personRecord (their sessions and subjects)
 	keyWaiting       = "bridge:waiting:"       // waiting handle → waitingLogin (a pending person's sign-in)
 	keyRevoked       = "bridge:revoked:"       // audit event id → "1": a revocation already carried out
+	keySubject       = "bridge:subject:"       // sub → person id (the admin console's sign-in)
 )
 
 // Cookie names.

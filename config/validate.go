@@ -113,6 +113,9 @@ func (c *File) validateClients() error {
 		if cl.ID == "" {
 			return fmt.Errorf("%s.id is missing: give each client a unique id", key)
 		}
+		if cl.ID == "wechat-oidc-admin" {
+			return fmt.Errorf("%s.id %q is reserved for the admin console (%s/admin): rename this client", key, cl.ID, strings.TrimSuffix(c.Issuer, "/"))
+		}
 		if ids[cl.ID] {
 			return fmt.Errorf("%s.id %q is a duplicate: client ids must be unique; rename one of them", key, cl.ID)
 		}
