@@ -12,23 +12,42 @@ import (
 	"strings"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/wechat-oidc/wechat-oidc/config"
 	"github.com/wechat-oidc/wechat-oidc/connector"
 	"github.com/wechat-oidc/wechat-oidc/keys"
+	"github.com/wechat-oidc/wechat-oidc/metrics"
 	"github.com/wechat-oidc/wechat-oidc/oidc"
 	"github.com/wechat-oidc/wechat-oidc/store"
+)
+
+// Signer is what the server needs of the signing keys: a keys.Set, or a
+// keys.Keyring that rotates them.
+type Signer interface {
+	oidc.Signer
+	SignWithType(payload []byte, typ string) (string, error)
+	JWKS() jose.JSONWebKeySet
+	KeyID() string
+}
+
+var (
+	_ Signer = (*keys.Set)(nil)
+	_ Signer = (*keys.Keyring)(nil)
 )
 
 // Deps are the parts a Server is built from; cmd wires them.
 type Deps struct {
 	Store     store.Store
-	Keys      *keys.Set
+	Keys      Signer
 	Connector connector.Connector
 	Logger    *slog.Logger
 	Now       func() time.Time
+	// Metrics records sign-ins, tokens, rate-limit refusals and gauges;
+	// nil records nothing.
+	Metrics *metrics.Metrics
 	// DevLinks shows dev-mode helpers on pages (e.g. the QR code's link, to
 	// play the phone in another window). Never in production.
 	DevLinks bool
@@ -39,7 +58,7 @@ type Deps struct {
 type Server struct {
 	opt      *config.Options
 	store    store.Store
-	keys     *keys.Set
+	keys     Signer
 	conn     connector.Connector
 	log      *slog.Logger
 	provider *oidc.Provider
@@ -55,6 +74,8 @@ type Server struct {
 	tokenLimit   *rateLimiter
 	authLimit    *rateLimiter
 	corsOrigins  map[string]bool
+	metrics      *metrics.Metrics
+	ready        readiness
 }
 
 // New builds a server from validated options.
@@ -89,6 +110,7 @@ func New(opt *config.Options, d Deps) (*Server, error) {
 		tokenLimit:   newRateLimiter(opt.Limits.TokenPerClient.Rate, opt.Limits.TokenPerClient.Burst, d.Now),
 		authLimit:    newRateLimiter(opt.Limits.AuthorizePerIP.Rate, opt.Limits.AuthorizePerIP.Burst, d.Now),
 		corsOrigins:  map[string]bool{},
+		metrics:      d.Metrics,
 	}
 	if b, ok := d.Connector.(connector.CallbackBound); ok {
 		s.callbackWait = b.MaxCallbackDuration()
@@ -102,6 +124,7 @@ func New(opt *config.Options, d Deps) (*Server, error) {
 	}
 	s.provider = s.newProvider()
 	s.echo = s.routes()
+	s.registerGauges()
 	return s, nil
 }
 
@@ -129,6 +152,7 @@ func (s *Server) newProvider() *oidc.Provider {
 		c.LoopbackAnyPort = cc.LoopbackAnyPort
 		c.RefreshTokens = cc.RefreshTokens
 		c.AllowTokenExchange = exchanger != nil && exchanger.AllowsClient(cc.ID)
+		c.IDTokenSignedResponseAlg = cc.IDTokenAlg
 		clients = append(clients, c)
 	}
 	p := &oidc.Provider{
@@ -145,6 +169,9 @@ func (s *Server) newProvider() *oidc.Provider {
 		RefreshReuseGrace:       opt.Tokens.RefreshReuseGrace,
 		Now:                     s.now,
 		Logger:                  s.log,
+	}
+	if s.metrics != nil {
+		p.OnTokenResponse = s.metrics.TokenResponse
 	}
 	if pa, ok := s.conn.(connector.ParamAccepter); ok {
 		p.ExtraAuthorizeParams = pa.AuthorizeParams()
@@ -225,7 +252,8 @@ func (s *Server) routes() *echo.Echo {
 	e.POST(p+oidc.PathIntrospect, wrap(s.provider.HandleIntrospect), s.limitToken)
 	e.GET(p+PathLogout, s.handleLogout)
 	e.POST(p+PathLogout, s.handleLogout)
-	e.GET(p+"/healthz", s.handleHealth)
+	e.GET(p+PathHealthz, s.handleHealthz)
+	e.GET(p+PathReadyz, s.handleReadyz)
 	for _, path := range []string{oidc.PathDiscovery, oidc.PathJWKS, oidc.PathToken, oidc.PathUserinfo, oidc.PathRevoke} {
 		e.OPTIONS(p+path, s.preflight)
 	}
@@ -263,16 +291,6 @@ func (s *Server) discovery() discoveryDocument {
 func (s *Server) handleJWKS(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "public, max-age=300")
 	return c.JSON(http.StatusOK, s.keys.JWKS())
-}
-
-func (s *Server) handleHealth(c echo.Context) error {
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
-	defer cancel()
-	if err := s.store.Ping(ctx); err != nil {
-		s.log.ErrorContext(ctx, "health: store unreachable", "error", err)
-		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "store unavailable"})
-	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // httpError renders echo's own errors (404, 405, ...) without leaking details.

@@ -262,7 +262,7 @@ func (p *Provider) refresh(ctx context.Context, client *Client, params Params) (
 	hash := HashToken(token)
 	rec, err := p.loadRefreshHash(ctx, hash)
 	if err != nil {
-		return nil, ErrServerError("storage unavailable").WithDebug(err)
+		return nil, errStorageUnavailable().WithDebug(err)
 	}
 	if rec == nil {
 		return nil, ErrInvalidGrant("the refresh token is invalid, expired or revoked")
@@ -276,7 +276,7 @@ func (p *Provider) refresh(ctx context.Context, client *Client, params Params) (
 	now := p.now()
 	fam, err := p.loadFamily(ctx, rec.FamilyID)
 	if err != nil {
-		return nil, ErrServerError("storage unavailable").WithDebug(err)
+		return nil, errStorageUnavailable().WithDebug(err)
 	}
 	if fam == nil || !fam.usable(now) || fam.ClientID != client.ID {
 		// Revoked, or past the absolute lifetime: the token is dead for good.
@@ -296,7 +296,7 @@ func (p *Provider) refresh(ctx context.Context, client *Client, params Params) (
 	}
 	won, rotatedAt, err := p.claimRotation(ctx, hash, rec, now)
 	if err != nil {
-		return nil, ErrServerError("storage unavailable").WithDebug(err)
+		return nil, errStorageUnavailable().WithDebug(err)
 	}
 	if !won {
 		// Another request used the token between our read and our claim.
@@ -368,7 +368,7 @@ func (p *Provider) refreshReused(ctx context.Context, client *Client, hash strin
 		}
 		raw, err := p.Storage.Get(ctx, keyRefreshNext+hash)
 		if err != nil {
-			return nil, ErrServerError("storage unavailable").WithDebug(err)
+			return nil, errStorageUnavailable().WithDebug(err)
 		}
 		if raw == nil {
 			// The first use is still minting its successor (or could not
@@ -410,7 +410,7 @@ func (p *Provider) refreshResponse(ctx context.Context, client *Client, familyID
 	}
 	newRefresh, err := p.issueRefreshToken(ctx, familyID, fam, now)
 	if err != nil {
-		return nil, 0, ErrServerError("storage unavailable").WithDebug(err)
+		return nil, 0, errStorageUnavailable().WithDebug(err)
 	}
 	accessToken := NewToken()
 	accessExp := now.Add(p.AccessTokenTTL).Unix()
@@ -419,7 +419,7 @@ func (p *Provider) refreshResponse(ctx context.Context, client *Client, familyID
 		ExpiresAt: accessExp, IssuedAt: now.Unix(),
 		SessionID: fam.SessionID, FamilyID: familyID,
 	}); err != nil {
-		return nil, 0, ErrServerError("storage unavailable").WithDebug(err)
+		return nil, 0, errStorageUnavailable().WithDebug(err)
 	}
 	resp := &TokenResponse{
 		AccessToken:  accessToken,
