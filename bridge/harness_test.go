@@ -22,6 +22,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/wechat-oidc/wechat-oidc/keys"
+	"github.com/wechat-oidc/wechat-oidc/metrics"
 	"github.com/wechat-oidc/wechat-oidc/store"
 	"github.com/wechat-oidc/wechat-oidc/wechat/simulator"
 )
@@ -50,8 +51,9 @@ type harness struct {
 	srv    *Server
 	ts     *httptest.Server
 	cfg    *config.File
-	logs   *syncBuffer
-	keyDir string
+	logs    *syncBuffer
+	keyDir  string
+	metrics *metrics.Metrics
 
 	clockMu sync.Mutex
 	offset  time.Duration
@@ -180,9 +182,15 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	// The store expires entries by the test clock too: no test sleeps for an expiry.
-	st := store.NewMemoryClock(h.now)
-	h.srv, err = New(opt, Deps{Store: st, Keys: ks, Connector: newWeChatConnector(t, opt, st, logger, h.now), Logger: logger, Now: h.now})
+	// The store expires entries by the test clock too: no test sleeps for
+	// an expiry. (A Redis store, withRedis, expires by Redis's clock.)
+	var st store.Store = store.NewMemoryClock(h.now)
+	if h.cfg.Store.Type == "redis" {
+		st = openTestRedis(t, opt.Store.Redis.URL, opt.Store.Redis.Prefix)
+	}
+	h.metrics = metrics.New()
+	st = h.metrics.Store(st)
+	h.srv, err = New(opt, Deps{Store: st, Keys: ks, Connector: newWeChatConnector(t, opt, st, logger, h.now), Logger: logger, Now: h.now, Metrics: h.metrics})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,8 +71,8 @@ type Server struct {
 	clients      map[string]*config.Client
 	callbackWait time.Duration // how long a duplicate callback waits for the first
 	bc           backchannel
-	tokenLimit   *rateLimiter
-	authLimit    *rateLimiter
+	tokenLimit   Limiter
+	authLimit    Limiter
 	corsOrigins  map[string]bool
 	metrics      *metrics.Metrics
 	ready        readiness
@@ -107,8 +107,6 @@ func New(opt *config.Options, d Deps) (*Server, error) {
 		clients:      map[string]*config.Client{},
 		callbackWait: 10 * time.Second,
 		bc:           newBackchannel(d.Logger),
-		tokenLimit:   newRateLimiter(opt.Limits.TokenPerClient.Rate, opt.Limits.TokenPerClient.Burst, d.Now),
-		authLimit:    newRateLimiter(opt.Limits.AuthorizePerIP.Rate, opt.Limits.AuthorizePerIP.Burst, d.Now),
 		corsOrigins:  map[string]bool{},
 		metrics:      d.Metrics,
 	}
@@ -122,6 +120,8 @@ func New(opt *config.Options, d Deps) (*Server, error) {
 			s.corsOrigins[o] = true
 		}
 	}
+	s.tokenLimit = s.newLimiter("token_per_client", opt.Limits.TokenPerClient.Rate, opt.Limits.TokenPerClient.Burst)
+	s.authLimit = s.newLimiter("authorize_per_ip", opt.Limits.AuthorizePerIP.Rate, opt.Limits.AuthorizePerIP.Burst)
 	s.provider = s.newProvider()
 	s.echo = s.routes()
 	s.registerGauges()
