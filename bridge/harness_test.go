@@ -45,12 +45,12 @@ const (
 
 // harness runs the real server over HTTP against the WeChat simulator.
 type harness struct {
-	t      testing.TB
-	sim    *simulator.Simulator
-	simURL string
-	srv    *Server
-	ts     *httptest.Server
-	cfg    *config.File
+	t       testing.TB
+	sim     *simulator.Simulator
+	simURL  string
+	srv     *Server
+	ts      *httptest.Server
+	cfg     *config.File
 	logs    *syncBuffer
 	keyDir  string
 	metrics *metrics.Metrics
