@@ -190,7 +190,7 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	}
 	h.metrics = metrics.New()
 	st = h.metrics.Store(st)
-	h.srv, err = New(opt, Deps{Store: st, Keys: ks, Connector: newWeChatConnector(t, opt, st, logger, h.now), Logger: logger, Now: h.now, Metrics: h.metrics})
+	h.srv, err = New(opt, Deps{Store: st, Keys: ks, Connector: newWeChatConnectorObserved(t, opt, st, logger, h.now, h.metrics.WeChatCall), Logger: logger, Now: h.now, Metrics: h.metrics})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,8 +394,15 @@ func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.
 // newWeChatConnector is the WeChat connector as serve wires it, on clock now.
 func newWeChatConnector(t testing.TB, opt *config.Options, st store.Store, logger *slog.Logger, now func() time.Time) *wechatconn.Connector {
 	t.Helper()
+	return newWeChatConnectorObserved(t, opt, st, logger, now, nil)
+}
+
+// newWeChatConnectorObserved is newWeChatConnector telling observe of every WeChat call.
+func newWeChatConnectorObserved(t testing.TB, opt *config.Options, st store.Store, logger *slog.Logger, now func() time.Time, observe func(string, string, time.Duration)) *wechatconn.Connector {
+	t.Helper()
 	o := wechatconn.FromConfig(opt, st, logger, nil)
 	o.Now = now
+	o.ObserveCall = observe
 	conn, err := wechatconn.New(o)
 	if err != nil {
 		t.Fatal(err)
