@@ -275,7 +275,8 @@ func TestRedisOutageMidLogin(t *testing.T) {
 	if status != http.StatusServiceUnavailable || tb["error"] != "temporarily_unavailable" || hdr.Get("Retry-After") == "" || tb["access_token"] != nil {
 		t.Fatalf("token during the outage: %d %v Retry-After %q", status, tb, hdr.Get("Retry-After"))
 	}
-	if !strings.Contains(h.logs.String(), id) {
-		t.Errorf("the page's reference %s is in no log line", id)
+	// The reference leads to the line that says what failed.
+	if !strings.Contains(grepLines(h.logs.String(), "request_id="+id), "store unavailable") {
+		t.Errorf("no log line with request_id=%s says the store was unavailable:\n%s", id, grepLines(h.logs.String(), id))
 	}
 }

@@ -86,6 +86,9 @@ func New(opt *config.Options, d Deps) (*Server, error) {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
+	// Every line logged while serving a request carries its request id,
+	// the reference our error pages show.
+	d.Logger = slog.New(requestIDHandler{d.Logger.Handler()})
 	if d.Now == nil {
 		d.Now = time.Now
 	}
@@ -338,7 +341,6 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 		s.log.InfoContext(ctx, "request",
-			"request_id", id,
 			"method", c.Request().Method,
 			"path", c.Request().URL.Path,
 			"status", c.Response().Status,
@@ -346,6 +348,25 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 			"remote", c.RealIP())
 		return nil
 	}
+}
+
+// requestIDHandler adds the request id of a line's context (requestLog's)
+// to the line.
+type requestIDHandler struct{ slog.Handler }
+
+func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id := requestID(ctx); id != "" {
+		r.AddAttrs(slog.String("request_id", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h requestIDHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return requestIDHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h requestIDHandler) WithGroup(name string) slog.Handler {
+	return requestIDHandler{h.Handler.WithGroup(name)}
 }
 
 func validRequestID(id string) bool {
