@@ -118,6 +118,13 @@ func (s *faultyStore) Update(ctx context.Context, k string, ttl time.Duration, f
 	return s.Store.Update(ctx, k, ttl, fn)
 }
 
+func (s *faultyStore) Ping(ctx context.Context) error {
+	if s.failing.Load() {
+		return errStoreDown
+	}
+	return s.Store.Ping(ctx)
+}
+
 type core struct {
 	t    *testing.T
 	srv  *Server

@@ -218,9 +218,11 @@ func (s *Server) finishCrossDevice(c echo.Context, xd xdRequest, t *xdTicket) er
 	}
 	switch {
 	case t.Status == ticketDenied:
+		s.metrics.SignIn(xd.Flow, oidc.CodeAccessDenied)
 		s.provider.WriteAuthorizeError(c.Response(), req, oidc.ErrAccessDenied("the user cancelled the sign-in on the phone"))
 		return nil
 	case t.Status == ticketFailed && t.Error != nil:
+		s.metrics.SignIn(xd.Flow, t.Error.Code)
 		s.provider.WriteAuthorizeError(c.Response(), req, t.Error)
 		return nil
 	case t.Identity == nil:
@@ -236,7 +238,7 @@ func (s *Server) finishCrossDevice(c echo.Context, xd xdRequest, t *xdTicket) er
 		return nil
 	}
 	s.log.InfoContext(ctx, "cross-device: confirmed on the phone; finishing on the desktop", "client_id", req.ClientID)
-	return s.finishSignIn(c, req, si.Identity)
+	return s.finishSignIn(c, req, si.Identity, xd.Flow)
 }
 
 // qrPage renders the desktop page with the QR code. It reloads itself every

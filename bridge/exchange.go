@@ -11,6 +11,9 @@ import (
 // wx.login js_code) into the oidc token exchanger: the identity gets the
 // client's claims like every other sign-in. An exchange starts no SSO
 // session (there is no browser).
+// flowMiniProgram names the code exchange's sign-ins (metrics).
+const flowMiniProgram = "mini_program"
+
 func (s *Server) codeExchanger(x connector.CodeExchanger) oidc.TokenExchanger {
 	return func(ctx context.Context, client *oidc.Client, code string) (oidc.Identity, *oidc.Error) {
 		if !x.AllowsClient(client.ID) {
@@ -18,10 +21,12 @@ func (s *Server) codeExchanger(x connector.CodeExchanger) oidc.TokenExchanger {
 		}
 		up, e := x.ExchangeCode(ctx, client.ID, code)
 		if e != nil {
+			s.metrics.SignIn(flowMiniProgram, e.Code)
 			return oidc.Identity{}, e
 		}
 		si, r := s.admit(ctx, admission{Upstream: up, ClientID: client.ID, Flow: "code_exchange"})
 		if r != nil {
+			s.metrics.SignIn(flowMiniProgram, "refused_"+r.Kind)
 			if r.Kind == "unavailable" {
 				return oidc.Identity{}, oidc.ErrTemporarilyUnavailable("%s (reference %s)", r.Reason, r.Ref)
 			}
@@ -30,6 +35,7 @@ func (s *Server) codeExchanger(x connector.CodeExchanger) oidc.TokenExchanger {
 			// invalid_grant, with the reason and the reference.
 			return oidc.Identity{}, oidc.ErrInvalidGrant("%s (reference %s)", r.Reason, r.Ref)
 		}
+		s.metrics.SignIn(flowMiniProgram, signInOK)
 		id := si.Identity
 		id.Claims = s.shapeClaims(client.ID, id.Subject, id.Claims)
 		return id, nil

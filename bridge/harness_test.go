@@ -24,6 +24,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/wechat-oidc/wechat-oidc/keys"
+	"github.com/wechat-oidc/wechat-oidc/metrics"
 	"github.com/wechat-oidc/wechat-oidc/store"
 	"github.com/wechat-oidc/wechat-oidc/wechat/simulator"
 )
@@ -46,15 +47,16 @@ const (
 
 // harness runs the real server over HTTP against the WeChat simulator.
 type harness struct {
-	t      testing.TB
-	sim    *simulator.Simulator
-	simURL string
-	srv    *Server
-	ts     *httptest.Server
-	cfg    *config.File
-	dir    *directory.Directory
-	logs   *syncBuffer
-	keyDir string
+	t       testing.TB
+	sim     *simulator.Simulator
+	simURL  string
+	srv     *Server
+	ts      *httptest.Server
+	cfg     *config.File
+	logs    *syncBuffer
+	keyDir  string
+	dir     *directory.Directory
+	metrics *metrics.Metrics
 
 	clockMu sync.Mutex
 	offset  time.Duration
@@ -187,14 +189,21 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	// The store expires entries by the test clock too: no test sleeps for an expiry.
-	st := store.NewMemoryClock(h.now)
+	// The store expires entries by the test clock too: no test sleeps for
+	// an expiry. (A Redis store, withRedis, expires by Redis's clock.)
+	var st store.Store = store.NewMemoryClock(h.now)
+	if h.cfg.Store.Type == "redis" {
+		st = openTestRedis(t, opt.Store.Redis.URL, opt.Store.Redis.Prefix)
+	}
+	h.metrics = metrics.New()
+	st = h.metrics.Store(st)
 	h.dir, err = directory.Open(context.Background(), directory.Options{Type: opt.Directory.Type, Path: opt.Directory.Path, Now: h.now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.dir.Close() })
-	h.srv, err = New(opt, Deps{Store: st, Directory: h.dir, Keys: ks, Connector: newWeChatConnector(t, opt, st, logger, h.now, h.dir), Logger: logger, Now: h.now})
+	conn := newWeChatConnectorObserved(t, opt, st, logger, h.now, h.metrics.WeChatCall, h.dir)
+	h.srv, err = New(opt, Deps{Store: st, Directory: h.dir, Keys: ks, Connector: conn, Logger: logger, Now: h.now, Metrics: h.metrics})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,8 +407,15 @@ func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.
 // newWeChatConnector is the WeChat connector as serve wires it, on clock now.
 func newWeChatConnector(t testing.TB, opt *config.Options, st store.Store, logger *slog.Logger, now func() time.Time, dir ...*directory.Directory) *wechatconn.Connector {
 	t.Helper()
+	return newWeChatConnectorObserved(t, opt, st, logger, now, nil, dir...)
+}
+
+// newWeChatConnectorObserved is newWeChatConnector telling observe of every WeChat call.
+func newWeChatConnectorObserved(t testing.TB, opt *config.Options, st store.Store, logger *slog.Logger, now func() time.Time, observe func(string, string, time.Duration), dir ...*directory.Directory) *wechatconn.Connector {
+	t.Helper()
 	o := wechatconn.FromConfig(opt, st, logger, nil)
 	o.Now = now
+	o.ObserveCall = observe
 	if len(dir) > 0 {
 		profiles := dir[0].Profiles()
 		o.Profiles = &profiles

@@ -18,8 +18,9 @@ import (
 )
 
 // rateLimiter is a set of token buckets (golang.org/x/time/rate) by key
-// (client id, IP), on the server's clock. It is per process: with several
-// replicas each enforces its own share.
+// (client id, IP), on the server's clock, for one process: the Limiter of
+// a single instance (memory store), and the fallback of a shared one (see
+// ratelimit.go).
 type rateLimiter struct {
 	limit rate.Limit
 	burst int
@@ -88,11 +89,12 @@ func (s *Server) limitToken(next echo.HandlerFunc) echo.HandlerFunc {
 		if len(key) > 256 {
 			key = key[:256]
 		}
-		ok, wait := s.tokenLimit.allow("client:" + key)
+		ok, wait := s.tokenLimit.Allow(c.Request().Context(), "client:"+key)
 		if !ok {
 			c.Response().Header().Set("Retry-After", retryAfter(wait))
 			c.Response().Header().Set("Cache-Control", "no-store")
 			s.log.WarnContext(c.Request().Context(), "token endpoint rate limit", "client_id", key)
+			s.metrics.RateLimited("token_per_client")
 			return c.JSON(http.StatusTooManyRequests, oidc.ErrorResponse{Error: oidc.CodeTemporarilyUnavailable, ErrorDescription: "too many token requests for this client; retry after the time in Retry-After"})
 		}
 		return next(c)
@@ -102,10 +104,11 @@ func (s *Server) limitToken(next echo.HandlerFunc) echo.HandlerFunc {
 // limitAuthorize limits authorization requests per client IP.
 func (s *Server) limitAuthorize(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		ok, wait := s.authLimit.allow("ip:" + c.RealIP())
+		ok, wait := s.authLimit.Allow(c.Request().Context(), "ip:"+c.RealIP())
 		if !ok {
 			c.Response().Header().Set("Retry-After", retryAfter(wait))
 			s.log.WarnContext(c.Request().Context(), "authorize rate limit", "remote", c.RealIP())
+			s.metrics.RateLimited("authorize_per_ip")
 			return s.renderPage(c, http.StatusTooManyRequests, pageTooManyRequests)
 		}
 		return next(c)

@@ -130,6 +130,7 @@ func (s *Server) authorizeWithSession(c echo.Context, req *oidc.AuthRequest) err
 // serve right now: temporarily_unavailable to the client, logged once.
 func (s *Server) authorizeUnavailable(c echo.Context, req *oidc.AuthRequest, err error) error {
 	s.log.ErrorContext(c.Request().Context(), "authorize: store unavailable", "client_id", req.ClientID, "error", err)
+	s.metrics.SignIn("none", oidc.CodeTemporarilyUnavailable)
 	if req.RedirectURI == "" {
 		// Our own request (an invitation): nobody to redirect to.
 		return s.renderPage(c, http.StatusServiceUnavailable, pageUnavailable)
@@ -165,7 +166,7 @@ func (s *Server) codeFromSession(c echo.Context, req *oidc.AuthRequest, sess *ss
 		return s.authorizeUnavailable(c, req, err)
 	}
 	s.log.InfoContext(c.Request().Context(), "authorize: answered from the SSO session", "client_id", req.ClientID)
-	return s.completeLogin(c, req, id)
+	return s.completeLogin(c, req, id, flowSSOSession)
 }
 
 // requestParams reads a page endpoint's parameters strictly: the query of a
@@ -337,6 +338,7 @@ func (l *callbackLeg) run(params map[string]string) error {
 	if err != nil {
 		return l.fail(&connector.Failure{Error: oidc.ErrServerError("the sign-in service had an internal error; try again").WithDebug(err)})
 	}
+	s.metrics.SignIn(pl.Flow, signInOK)
 	return l.respond(params2)
 }
 
@@ -351,6 +353,7 @@ func (l *callbackLeg) fail(f *connector.Failure) error {
 		l.s.clearInflight(l.c.Request().Context(), l.handle)
 		return l.s.phoneFailed(l.c, l.pl, f)
 	}
+	l.s.metrics.SignIn(l.pl.Flow, e.Code)
 	if l.pl.Invite != "" {
 		l.s.clearInflight(l.c.Request().Context(), l.handle)
 		return l.s.failurePage(l.c, f)
@@ -430,12 +433,21 @@ func (s *Server) duplicateCallback(c echo.Context, handle, code, browser string)
 	return s.renderPage(c, http.StatusBadRequest, pageLoginExpired)
 }
 
-// completeLogin issues the authorization code and sends it to the client.
-func (s *Server) completeLogin(c echo.Context, req *oidc.AuthRequest, id oidc.Identity) error {
+// Sign-in results and flows for metrics besides the connector's flows.
+const (
+	signInOK       = "ok"
+	flowSSOSession = "sso_session" // answered from the SSO session, no upstream
+)
+
+// completeLogin issues the authorization code and sends it to the client;
+// flow names the way the person signed in (metrics).
+func (s *Server) completeLogin(c echo.Context, req *oidc.AuthRequest, id oidc.Identity, flow string) error {
 	params, err := s.issueCode(c.Request().Context(), req, id)
 	if err != nil {
+		s.metrics.SignIn(flow, oidc.CodeServerError)
 		return s.redirectServerError(c, req, err)
 	}
+	s.metrics.SignIn(flow, signInOK)
 	s.provider.WriteAuthorizeResponse(c.Response(), req, params)
 	return nil
 }

@@ -58,7 +58,7 @@ func TestTwoReplicasBehindARoundRobinBalancer(t *testing.T) {
 				OpenBaseURL:     simSrv.URL, APIBaseURL: simSrv.URL,
 			},
 			Clients:   []config.ClientConfig{{ID: rpClientID, Secret: rpSecret, RedirectURIs: []string{rpRedirect}}},
-			Store:     config.StoreConfig{Type: "redis", Redis: config.RedisConfig{Addr: redisAddr, Prefix: prefix}},
+			Store:     config.StoreConfig{Type: "redis", Redis: config.RedisConfig{URL: "redis://" + redisAddr, Prefix: prefix}},
 			Keys:      config.KeysConfig{Dir: keyDir},
 			Directory: config.DirectoryConfig{Type: "sqlite", Path: dbPath},
 			Access:    config.AccessConfig{Mode: config.AccessOpen},
@@ -67,7 +67,7 @@ func TestTwoReplicasBehindARoundRobinBalancer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, err := store.NewRedis(context.Background(), store.RedisOptions{Addr: redisAddr, Prefix: prefix})
+		st, err := store.NewRedis(context.Background(), store.RedisOptions{URL: "redis://" + redisAddr, Prefix: prefix})
 		if err != nil {
 			t.Fatal(err)
 		}

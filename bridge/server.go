@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
@@ -21,18 +22,36 @@ import (
 	"github.com/wechat-oidc/wechat-oidc/connector"
 	"github.com/wechat-oidc/wechat-oidc/directory"
 	"github.com/wechat-oidc/wechat-oidc/keys"
+	"github.com/wechat-oidc/wechat-oidc/metrics"
 	"github.com/wechat-oidc/wechat-oidc/oidc"
 	"github.com/wechat-oidc/wechat-oidc/store"
+)
+
+// Signer is what the server needs of the signing keys: a keys.Set, or a
+// keys.Keyring that rotates them.
+type Signer interface {
+	oidc.Signer
+	SignWithType(payload []byte, typ string) (string, error)
+	JWKS() jose.JSONWebKeySet
+	KeyID() string
+}
+
+var (
+	_ Signer = (*keys.Set)(nil)
+	_ Signer = (*keys.Keyring)(nil)
 )
 
 // Deps are the parts a Server is built from; cmd wires them.
 type Deps struct {
 	Store     store.Store
 	Directory *directory.Directory
-	Keys      *keys.Set
+	Keys      Signer
 	Connector connector.Connector
 	Logger    *slog.Logger
 	Now       func() time.Time
+	// Metrics records sign-ins, tokens, rate-limit refusals and gauges;
+	// nil records nothing.
+	Metrics *metrics.Metrics
 	// DevLinks shows dev-mode helpers on pages (e.g. the QR code's link, to
 	// play the phone in another window). Never in production.
 	DevLinks bool
@@ -44,7 +63,7 @@ type Server struct {
 	opt      *config.Options
 	store    store.Store
 	dir      *directory.Directory
-	keys     *keys.Set
+	keys     Signer
 	conn     connector.Connector
 	log      *slog.Logger
 	provider *oidc.Provider
@@ -57,9 +76,11 @@ type Server struct {
 	clients      map[string]*config.Client
 	callbackWait time.Duration // how long a duplicate callback waits for the first
 	bc           backchannel
-	tokenLimit   *rateLimiter
-	authLimit    *rateLimiter
+	tokenLimit   Limiter
+	authLimit    Limiter
 	corsOrigins  map[string]bool
+	metrics      *metrics.Metrics
+	ready        readiness
 }
 
 // New builds a server from validated options.
@@ -70,6 +91,9 @@ func New(opt *config.Options, d Deps) (*Server, error) {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
+	// Every line logged while serving a request carries its request id,
+	// the reference our error pages show.
+	d.Logger = slog.New(requestIDHandler{d.Logger.Handler()})
 	if d.Now == nil {
 		d.Now = time.Now
 	}
@@ -99,9 +123,8 @@ func New(opt *config.Options, d Deps) (*Server, error) {
 		clients:      map[string]*config.Client{},
 		callbackWait: 10 * time.Second,
 		bc:           newBackchannel(d.Logger),
-		tokenLimit:   newRateLimiter(opt.Limits.TokenPerClient.Rate, opt.Limits.TokenPerClient.Burst, d.Now),
-		authLimit:    newRateLimiter(opt.Limits.AuthorizePerIP.Rate, opt.Limits.AuthorizePerIP.Burst, d.Now),
 		corsOrigins:  map[string]bool{},
+		metrics:      d.Metrics,
 	}
 	if b, ok := d.Connector.(connector.CallbackBound); ok {
 		s.callbackWait = b.MaxCallbackDuration()
@@ -113,8 +136,11 @@ func New(opt *config.Options, d Deps) (*Server, error) {
 			s.corsOrigins[o] = true
 		}
 	}
+	s.tokenLimit = s.newLimiter("token_per_client", opt.Limits.TokenPerClient.Rate, opt.Limits.TokenPerClient.Burst)
+	s.authLimit = s.newLimiter("authorize_per_ip", opt.Limits.AuthorizePerIP.Rate, opt.Limits.AuthorizePerIP.Burst)
 	s.provider = s.newProvider()
 	s.echo = s.routes()
+	s.registerGauges()
 	if err := s.mountConsole(); err != nil {
 		return nil, err
 	}
@@ -166,6 +192,7 @@ func (s *Server) newProvider() *oidc.Provider {
 		c.LoopbackAnyPort = cc.LoopbackAnyPort
 		c.RefreshTokens = cc.RefreshTokens
 		c.AllowTokenExchange = exchanger != nil && exchanger.AllowsClient(cc.ID)
+		c.IDTokenSignedResponseAlg = cc.IDTokenAlg
 		clients = append(clients, c)
 	}
 	p := &oidc.Provider{
@@ -183,6 +210,9 @@ func (s *Server) newProvider() *oidc.Provider {
 		Now:                     s.now,
 		Logger:                  s.log,
 		AccountCheck:            s.accountCheck,
+	}
+	if s.metrics != nil {
+		p.OnTokenResponse = s.metrics.TokenResponse
 	}
 	if pa, ok := s.conn.(connector.ParamAccepter); ok {
 		p.ExtraAuthorizeParams = pa.AuthorizeParams()
@@ -266,7 +296,8 @@ func (s *Server) routes() *echo.Echo {
 	e.GET(p+PathWaiting, s.handleWaiting)
 	e.GET(p+PathInvite+":token", s.handleInvite, s.limitAuthorize)
 	e.GET(p+PathReturn, s.handleReturn)
-	e.GET(p+"/healthz", s.handleHealth)
+	e.GET(p+PathHealthz, s.handleHealthz)
+	e.GET(p+PathReadyz, s.handleReadyz)
 	if len(s.opt.WeChat.VerifyFiles) > 0 {
 		// WeChat fetches https://<domain>/MP_verify_<x>.txt before it
 		// accepts the domain (validated: only when the issuer is at the root).
@@ -309,16 +340,6 @@ func (s *Server) discovery() discoveryDocument {
 func (s *Server) handleJWKS(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "public, max-age=300")
 	return c.JSON(http.StatusOK, s.keys.JWKS())
-}
-
-func (s *Server) handleHealth(c echo.Context) error {
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
-	defer cancel()
-	if err := s.store.Ping(ctx); err != nil {
-		s.log.ErrorContext(ctx, "health: store unreachable", "error", err)
-		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "store unavailable"})
-	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // httpError renders echo's own errors (404, 405, ...) without leaking details.
@@ -366,7 +387,6 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 		s.log.InfoContext(ctx, "request",
-			"request_id", id,
 			"method", c.Request().Method,
 			"path", c.Request().URL.Path,
 			"status", c.Response().Status,
@@ -374,6 +394,25 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 			"remote", c.RealIP())
 		return nil
 	}
+}
+
+// requestIDHandler adds the request id of a line's context (requestLog's)
+// to the line.
+type requestIDHandler struct{ slog.Handler }
+
+func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id := requestID(ctx); id != "" {
+		r.AddAttrs(slog.String("request_id", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h requestIDHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return requestIDHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h requestIDHandler) WithGroup(name string) slog.Handler {
+	return requestIDHandler{h.Handler.WithGroup(name)}
 }
 
 func validRequestID(id string) bool {

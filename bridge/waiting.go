@@ -165,7 +165,7 @@ func (s *Server) handleWaiting(c echo.Context) error {
 	if r != nil {
 		return s.refusedPage(c, w.Request, w.Browser, w.Flow, w.Upstream, r)
 	}
-	return s.finishSignIn(c, w.Request, si.Identity)
+	return s.finishSignIn(c, w.Request, si.Identity, w.Flow)
 }
 
 // keepRefusal stores a refusal under a fresh handle, for the way back.
@@ -193,11 +193,11 @@ func (s *Server) handleReturn(c echo.Context) error {
 
 // finishSignIn starts the SSO session of an admitted sign-in and sends the
 // code to the client.
-func (s *Server) finishSignIn(c echo.Context, req *oidc.AuthRequest, id oidc.Identity) error {
+func (s *Server) finishSignIn(c echo.Context, req *oidc.AuthRequest, id oidc.Identity, flow string) error {
 	sess, err := s.startSession(c, id, req.ClientID)
 	if err != nil {
 		return s.authorizeUnavailable(c, req, err)
 	}
 	id.SessionID = sess.ID
-	return s.completeLogin(c, req, id)
+	return s.completeLogin(c, req, id, flow)
 }

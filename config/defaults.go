@@ -110,6 +110,12 @@ func (c *File) ApplyDefaults() {
 	if c.Audit.Retention == 0 {
 		c.Audit.Retention = Duration(180 * 24 * time.Hour)
 	}
+	if c.Keys.Algorithm == "" {
+		c.Keys.Algorithm = "RS256" // every relying party must accept it (OpenID Connect Core 1.0 §15.1)
+	}
+	if c.Shutdown.Timeout == 0 {
+		c.Shutdown.Timeout = Duration(10 * time.Second)
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}

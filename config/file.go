@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,6 +44,25 @@ type File struct {
 	// directory is the one source of groups (wechat-oidc people import).
 	Groups any       `yaml:"groups"`
 	Log    LogConfig `yaml:"log"`
+	// Metrics serves Prometheus metrics on a listener of its own.
+	Metrics MetricsConfig `yaml:"metrics"`
+	// Shutdown says how a stopping process drains.
+	Shutdown ShutdownConfig `yaml:"shutdown"`
+}
+
+type MetricsConfig struct {
+	// Listen is host:port of the metrics listener (GET /metrics), apart
+	// from the public port; empty: no metrics.
+	Listen string `yaml:"listen"`
+}
+
+type ShutdownConfig struct {
+	// DrainDelay: on SIGTERM, /readyz fails at once but requests are still
+	// served this long, so that load balancers stop sending new ones first.
+	DrainDelay Duration `yaml:"drain_delay"`
+	// Timeout bounds how long in-flight requests may take to finish once
+	// the listener is closed.
+	Timeout Duration `yaml:"timeout"`
 }
 
 type SessionConfig struct {
@@ -201,6 +221,9 @@ type ClientConfig struct {
 	// InitiateLoginURI is where the application starts a sign-in (OpenID
 	// Connect Registration §2): an invitation for this client lands there.
 	InitiateLoginURI string `yaml:"initiate_login_uri"`
+	// IDTokenSignedResponseAlg signs this client's ID tokens with another
+	// algorithm than keys.algorithm: RS256, ES256 or EdDSA.
+	IDTokenSignedResponseAlg string `yaml:"id_token_signed_response_alg"`
 	// Claims shapes extra claims for this client (WeChat has no email or
 	// first/last name; many applications insist on them).
 	Claims ClientClaimsConfig `yaml:"claims"`
@@ -222,18 +245,40 @@ type ClientClaimsConfig struct {
 type StoreConfig struct {
 	Type  string      `yaml:"type"`
 	Redis RedisConfig `yaml:"redis"`
+	// SnapshotFile (memory store only): on a graceful stop the store is
+	// written there (mode 0600) and read back, expired entries dropped, at
+	// the next start. Empty: a restart forgets sessions and tokens.
+	SnapshotFile string `yaml:"snapshot_file"`
 }
 
 type RedisConfig struct {
-	Addr     string `yaml:"addr"`
-	Username string `yaml:"username"`
-	Password string `yaml:"password"`
-	DB       int    `yaml:"db"`
-	Prefix   string `yaml:"prefix"`
+	// URL is redis://[user:password@]host:port[/db], rediss:// for TLS.
+	URL string `yaml:"url"`
+	// CAFile is the PEM certificate of the CA that signed the server's
+	// certificate (rediss:// with a private CA).
+	CAFile string `yaml:"ca_file"`
+	// Sentinel finds the master through Redis Sentinel.
+	Sentinel *SentinelConfig `yaml:"sentinel"`
+	Prefix   string          `yaml:"prefix"`
+}
+
+type SentinelConfig struct {
+	Master   string   `yaml:"master"`
+	Addrs    []string `yaml:"addrs"`
+	Password string   `yaml:"password"`
 }
 
 type KeysConfig struct {
+	// Dir is a key directory. Empty with store.type redis: the keys live in
+	// the shared store, encrypted with EncryptionKey.
 	Dir string `yaml:"dir"`
+	// EncryptionKey seals the private keys kept in the shared store: 32
+	// random bytes in standard base64 (openssl rand -base64 32).
+	EncryptionKey string `yaml:"encryption_key"`
+	// Algorithm is the default signing algorithm: RS256, ES256 or EdDSA.
+	Algorithm string `yaml:"algorithm"`
+	// RotateEvery rotates the signing keys automatically; 0: never.
+	RotateEvery Duration `yaml:"rotate_every"`
 	// PublishBeforeUse: a key added for rotation is published in the JWKS at
 	// once but signs only after this long, so that every replica and every
 	// relying party's JWKS cache knows it first.
@@ -344,6 +389,12 @@ func decode(raw []byte, lookup func(string) (string, bool)) (*File, func(error) 
 	redact := func(err error) error {
 		msg := err.Error()
 		for v, ref := range expanded {
+			if len(v) < 6 {
+				// Too short to replace wherever it occurs without mangling
+				// the message's own words: only where a message quotes it.
+				msg = strings.ReplaceAll(msg, strconv.Quote(v), ref)
+				continue
+			}
 			msg = strings.ReplaceAll(msg, v, ref)
 			// yaml.v3 quotes at most the first 7 characters of a value it
 			// cannot decode ("Zq7xK2m...").
@@ -386,6 +437,9 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
 			k := n.Content[i].Value
 			key := joinPath(path, k)
 			ft, ok := fields[k]
+			if why, retired := retiredKeys[key]; retired && !ok {
+				return fmt.Errorf("%s (line %d) is no longer supported: %s", key, n.Content[i].Line, why)
+			}
 			if !ok {
 				return fmt.Errorf("unknown key %q (line %d): remove it or fix its spelling; keys allowed here: %s",
 					key, n.Content[i].Line, strings.Join(names, ", "))
@@ -410,6 +464,16 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
 	}
 	return nil
 }
+
+// retiredKeys are keys of earlier versions, each with what replaces it.
+var retiredKeys = map[string]string{
+	"store.redis.addr":     redisURLHelp,
+	"store.redis.username": redisURLHelp,
+	"store.redis.password": redisURLHelp,
+	"store.redis.db":       redisURLHelp,
+}
+
+const redisURLHelp = "write the server as store.redis.url: redis://[user:password@]host:port[/db] (rediss:// for TLS), e.g. url: \"redis://:${REDIS_PASSWORD}@redis.internal:6379/0\""
 
 func joinPath(path, k string) string {
 	if path == "" {

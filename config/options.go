@@ -3,7 +3,10 @@ package config
 import (
 	"encoding/hex"
 	"net"
+	"slices"
 	"time"
+
+	"github.com/wechat-oidc/wechat-oidc/keys"
 )
 
 // Options is the configuration the program runs with: defaults applied,
@@ -27,6 +30,18 @@ type Options struct {
 	Access         Access
 	Audit          Audit
 	Log            Log
+	Metrics        Metrics
+	Shutdown       Shutdown
+}
+
+// Metrics: Listen is the metrics listener's host:port; empty: none.
+type Metrics struct {
+	Listen string
+}
+
+// Shutdown says how a stopping process drains (see ShutdownConfig).
+type Shutdown struct {
+	DrainDelay, Timeout time.Duration
 }
 
 // WeChat is the WeChat connector's configuration.
@@ -76,6 +91,8 @@ type Client struct {
 	// AllowedGroups: only members of one of them may sign in (empty: anyone admitted).
 	AllowedGroups    []string
 	InitiateLoginURI string
+	// IDTokenAlg is id_token_signed_response_alg; "" means keys' default.
+	IDTokenAlg string
 }
 
 // ClaimTemplates are the per-client claim templates (see File).
@@ -89,17 +106,41 @@ type ClaimTemplates struct {
 type Store struct {
 	Type  string // memory, redis
 	Redis Redis
+	// SnapshotFile keeps the memory store across a graceful restart; "": none.
+	SnapshotFile string
 }
 
 type Redis struct {
-	Addr, Username, Password string
-	DB                       int
-	Prefix                   string
+	URL, CAFile string
+	Sentinel    *Sentinel // nil: no Sentinel
+	Prefix      string
 }
 
+type Sentinel struct {
+	Master   string
+	Addrs    []string
+	Password string
+}
+
+// Keys says where the signing keys live and how they rotate.
 type Keys struct {
-	Dir              string
+	// Dir is the key directory; "" means the shared store (Shared).
+	Dir string
+	// Shared: the keys live in the shared store (Redis), sealed with
+	// EncryptionKey (32 bytes).
+	Shared        bool
+	EncryptionKey []byte
+	// Algorithms to sign with: keys.algorithm first, then every other one
+	// a client's id_token_signed_response_alg names.
+	Algorithms       []string
 	PublishBeforeUse time.Duration
+	// RotateEvery: 0 means no automatic rotation.
+	RotateEvery time.Duration
+	// RetainAfterRetire: how long a retired key stays published, the
+	// longest lifetime of a token it signed (ID tokens; access tokens are
+	// opaque, but their lifetime is counted too in case a deployment turns
+	// them into JWTs later).
+	RetainAfterRetire time.Duration
 }
 
 type Tokens struct {
@@ -173,9 +214,8 @@ func (c *File) Options() *Options {
 			SnapshotForcePopup:    *c.WeChat.SnapshotForcePopup,
 			VerifyFiles:           c.WeChat.VerifyFiles,
 		},
-		Store: Store{Type: c.Store.Type, Redis: Redis{Addr: c.Store.Redis.Addr, Username: c.Store.Redis.Username,
-			Password: c.Store.Redis.Password, DB: c.Store.Redis.DB, Prefix: c.Store.Redis.Prefix}},
-		Keys: Keys{Dir: c.Keys.Dir, PublishBeforeUse: c.Keys.PublishBeforeUse.D()},
+		Store: c.storeOptions(),
+		Keys:  c.keysOptions(),
 		Tokens: Tokens{
 			CodeTTL: c.Tokens.CodeTTL.D(), AccessTokenTTL: c.Tokens.AccessTokenTTL.D(), IDTokenTTL: c.Tokens.IDTokenTTL.D(),
 			RefreshIdleTTL: c.Tokens.RefreshIdleTTL.D(), RefreshAbsoluteTTL: c.Tokens.RefreshAbsoluteTTL.D(),
@@ -191,6 +231,8 @@ func (c *File) Options() *Options {
 		Access:    Access{Mode: c.Access.Mode, AdminGroup: c.Access.AdminGroup, PendingTTL: c.Access.PendingTTL.D()},
 		Audit:     Audit{Retention: c.Audit.Retention.D()},
 		Log:       Log{Level: c.Log.Level, Format: c.Log.Format},
+		Metrics:   Metrics{Listen: c.Metrics.Listen},
+		Shutdown:  Shutdown{DrainDelay: c.Shutdown.DrainDelay.D(), Timeout: c.Shutdown.Timeout.D()},
 	}
 	for _, p := range c.TrustedProxies {
 		if _, n, err := net.ParseCIDR(p); err == nil { // validated
@@ -220,6 +262,7 @@ func client(cc ClientConfig) Client {
 		AllowedGroups: cc.AllowedGroups, InitiateLoginURI: cc.InitiateLoginURI,
 		Claims: ClaimTemplates{Email: cc.Claims.Email, EmailVerified: cc.Claims.EmailVerified,
 			GivenName: cc.Claims.GivenName, FamilyName: cc.Claims.FamilyName},
+		IDTokenAlg: cc.IDTokenSignedResponseAlg,
 	}
 	if cc.SecretSHA256 != "" {
 		var h [32]byte
@@ -228,4 +271,34 @@ func client(cc ClientConfig) Client {
 		}
 	}
 	return cl
+}
+
+func (c *File) storeOptions() Store {
+	r := c.Store.Redis
+	st := Store{Type: c.Store.Type, SnapshotFile: c.Store.SnapshotFile,
+		Redis: Redis{URL: r.URL, CAFile: r.CAFile, Prefix: r.Prefix}}
+	if s := r.Sentinel; s.set() {
+		st.Redis.Sentinel = &Sentinel{Master: s.Master, Addrs: s.Addrs, Password: s.Password}
+	}
+	return st
+}
+
+func (c *File) keysOptions() Keys {
+	k := Keys{
+		Dir:               c.Keys.Dir,
+		Shared:            c.Keys.Dir == "",
+		Algorithms:        []string{c.Keys.Algorithm},
+		PublishBeforeUse:  c.Keys.PublishBeforeUse.D(),
+		RotateEvery:       c.Keys.RotateEvery.D(),
+		RetainAfterRetire: max(c.Tokens.IDTokenTTL.D(), c.Tokens.AccessTokenTTL.D()),
+	}
+	if k.Shared {
+		k.EncryptionKey, _ = keys.ParseEncryptionKey(c.Keys.EncryptionKey) // validated
+	}
+	for _, cl := range c.Clients {
+		if a := cl.IDTokenSignedResponseAlg; a != "" && !slices.Contains(k.Algorithms, a) {
+			k.Algorithms = append(k.Algorithms, a)
+		}
+	}
+	return k
 }

@@ -7,8 +7,12 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wechat-oidc/wechat-oidc/keys"
 )
 
 // Validate checks the whole configuration, section by section; each message
@@ -17,7 +21,7 @@ func (c *File) Validate() error {
 	for _, check := range []func() error{
 		c.validateTop, c.validateWeChat, c.validateClients, c.validateTokens,
 		c.validateStore, c.validateKeys, c.validateSession, c.validateLimits,
-		c.validateGroups, c.validateDirectory, c.validateAccess, c.validateTrustedProxies, c.validateLog,
+		c.validateGroups, c.validateDirectory, c.validateAccess, c.validateTrustedProxies, c.validateLog, c.validateMetrics, c.validateShutdown,
 	} {
 		if err := check(); err != nil {
 			return err
@@ -141,6 +145,9 @@ func (c *File) validateClient(key string, cl ClientConfig) error {
 	if cl.MiniProgram && c.WeChat.MiniProgram == nil {
 		return fmt.Errorf("%s (%s).mini_program needs wechat.mini_program to be configured", key, cl.ID)
 	}
+	if err := c.validateClientAlg(key, cl); err != nil {
+		return err
+	}
 	for _, check := range []func(string, ClientConfig) error{validateClientAuth, validateClientURIs, validateClientClaims} {
 		if err := check(key, cl); err != nil {
 			return err
@@ -238,6 +245,13 @@ func validateClientClaims(key string, cl ClientConfig) error {
 	return nil
 }
 
+func (c *File) validateClientAlg(key string, cl ClientConfig) error {
+	if a := cl.IDTokenSignedResponseAlg; a != "" && !slices.Contains(keys.SupportedAlgorithms(), a) {
+		return fmt.Errorf("%s (%s).id_token_signed_response_alg %q is not supported: use RS256, ES256 or EdDSA, or leave it empty for keys.algorithm", key, cl.ID, a)
+	}
+	return nil
+}
+
 func (c *File) validateTokens() error {
 	if c.Tokens.RefreshIdleTTL > c.Tokens.RefreshAbsoluteTTL {
 		return errors.New("tokens.refresh_idle_ttl must not be longer than tokens.refresh_absolute_ttl")
@@ -266,21 +280,78 @@ func (c *File) validateTokens() error {
 }
 
 func (c *File) validateStore() error {
+	r := c.Store.Redis
 	switch c.Store.Type {
 	case "memory":
+		return nil
 	case "redis":
-		if c.Store.Redis.Addr == "" {
-			return errors.New("store.redis.addr is missing: set host:port of the Redis server (store.type is redis)")
-		}
 	default:
 		return fmt.Errorf("store.type %q is not supported: use memory (one instance) or redis (several replicas)", c.Store.Type)
+	}
+	if c.Store.SnapshotFile != "" {
+		return errors.New("store.snapshot_file is for the memory store only: Redis keeps its entries across restarts of the bridge; remove it")
+	}
+	if r.URL == "" {
+		return errors.New("store.redis.url is missing: set it to redis://[user:password@]host:port[/db] (rediss:// for TLS), e.g. \"redis://:${REDIS_PASSWORD}@redis.internal:6379/0\"")
+	}
+	u, err := url.Parse(r.URL)
+	if err != nil {
+		// url's error would quote the URL and its password.
+		return errors.New("store.redis.url is not a URL: write redis://[user:password@]host:port[/db]; a password with special characters must be percent-encoded")
+	}
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		return fmt.Errorf("store.redis.url scheme %q: use redis:// (or rediss:// for TLS)", u.Scheme)
+	}
+	if db := strings.TrimPrefix(u.Path, "/"); db != "" {
+		if n, err := strconv.Atoi(db); err != nil || n < 0 {
+			return fmt.Errorf("store.redis.url: the path must be a database number (/0), not %q", "/"+db)
+		}
+	}
+	if r.CAFile != "" && u.Scheme != "rediss" {
+		return errors.New("store.redis.ca_file is set but store.redis.url is not rediss://: use rediss:// to connect over TLS, or remove ca_file")
+	}
+	if s := r.Sentinel; s.set() {
+		if u.Host != "" {
+			return errors.New("store.redis.url: with store.redis.sentinel, leave the host out (redis://user:password@/0): the sentinels name the master")
+		}
+		if s.Master == "" || len(s.Addrs) == 0 {
+			return errors.New("store.redis.sentinel needs master (the name in sentinel.conf) and addrs (host:port of one or more sentinels)")
+		}
+		for i, a := range s.Addrs {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				return fmt.Errorf("store.redis.sentinel.addrs[%d] %q is not host:port (e.g. sentinel-1:26379)", i, a)
+			}
+		}
+	} else if u.Host == "" {
+		return errors.New("store.redis.url has no host: write redis://host:port/0")
 	}
 	return nil
 }
 
+// set: the sentinel section says something (the example's empty one does not).
+func (s *SentinelConfig) set() bool {
+	return s != nil && (s.Master != "" || len(s.Addrs) > 0 || s.Password != "")
+}
+
 func (c *File) validateKeys() error {
+	if !slices.Contains(keys.SupportedAlgorithms(), c.Keys.Algorithm) {
+		return fmt.Errorf("keys.algorithm %q is not supported: use RS256 (every relying party accepts it), ES256 or EdDSA", c.Keys.Algorithm)
+	}
 	if c.Keys.Dir == "" {
-		return errors.New("keys.dir is missing: set a directory for the signing keys (e.g. /var/lib/wechat-oidc/keys) so ID tokens stay valid across restarts")
+		if c.Store.Type != "redis" {
+			return errors.New("keys.dir is missing: set a directory for the signing keys (e.g. /var/lib/wechat-oidc/keys) so ID tokens stay valid across restarts; with store.type redis the keys may live in Redis instead (keys.encryption_key)")
+		}
+		if c.Keys.EncryptionKey == "" {
+			return errors.New("keys.encryption_key is missing: with store.type redis and no keys.dir, the signing keys live in Redis, encrypted with this key; generate one with `openssl rand -base64 32`, give the same value to every replica (e.g. encryption_key: ${WECHAT_OIDC_KEYS_KEY}), or set keys.dir")
+		}
+		if _, err := keys.ParseEncryptionKey(c.Keys.EncryptionKey); err != nil {
+			return errors.New(strings.TrimPrefix(err.Error(), "keys: "))
+		}
+	}
+	if r := c.Keys.RotateEvery.D(); r != 0 {
+		if r <= c.Keys.PublishBeforeUse.D() || r > 366*24*time.Hour {
+			return fmt.Errorf("keys.rotate_every (%s) must be longer than keys.publish_before_use (%s) and at most 8784h (a year), e.g. 720h; or 0 to rotate only by hand", r, c.Keys.PublishBeforeUse.D())
+		}
 	}
 	return nil
 }
@@ -385,6 +456,28 @@ func (c *File) validateTrustedProxies() error {
 		if _, _, err := net.ParseCIDR(p); err != nil {
 			return fmt.Errorf("trusted_proxies[%d] %q is not a CIDR (e.g. 10.0.0.0/8 or 127.0.0.1/32)", i, p)
 		}
+	}
+	return nil
+}
+
+func (c *File) validateMetrics() error {
+	if l := c.Metrics.Listen; l != "" {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			return fmt.Errorf("metrics.listen %q is not host:port (e.g. 127.0.0.1:9090), or leave it empty for no metrics", l)
+		}
+		if l == c.Listen {
+			return errors.New("metrics.listen must differ from listen: metrics are served apart from the public port")
+		}
+	}
+	return nil
+}
+
+func (c *File) validateShutdown() error {
+	if d := c.Shutdown.DrainDelay.D(); d < 0 || d > 5*time.Minute {
+		return errors.New("shutdown.drain_delay must be between 0 and 5m (e.g. 5s behind a load balancer)")
+	}
+	if d := c.Shutdown.Timeout.D(); d <= 0 || d > 10*time.Minute {
+		return errors.New("shutdown.timeout must be positive and at most 10m (e.g. 10s)")
 	}
 	return nil
 }

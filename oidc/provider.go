@@ -50,11 +50,20 @@ type Storage interface {
 	Update(ctx context.Context, key string, ttl time.Duration, fn func(old []byte) ([]byte, error)) error
 }
 
-// Signer signs ID tokens and verifies tokens this provider signed.
+// Signer signs ID tokens and verifies tokens this provider signed
+// (keys.Set and keys.Keyring are Signers).
 type Signer interface {
 	Sign(payload []byte) (string, error)
+	// SignWithAlgorithm signs with the active key of alg ("" for the
+	// default), with the JWS typ header typ: for a client registered with
+	// another id_token_signed_response_alg.
+	SignWithAlgorithm(payload []byte, alg, typ string) (string, error)
 	Verify(token string) ([]byte, error)
+	// Algorithm is the default algorithm (Sign's).
 	Algorithm() string
+	// Algorithms are every algorithm the signer signs with, the default
+	// first: discovery's id_token_signing_alg_values_supported.
+	Algorithms() []string
 }
 
 // Provider is the OpenID Provider: configuration plus the stores and keys it
@@ -121,6 +130,12 @@ type Provider struct {
 	// OnClientAuthSuccess, when set, is called each time a client
 	// authenticates at those endpoints, with its id.
 	OnClientAuthSuccess func(clientID string, r *http.Request)
+
+	// OnTokenResponse, when set, is called once per token request whose
+	// client authenticated, with the grant (authorization_code,
+	// refresh_token, the token exchange URN, or "other") and the error code
+	// of the answer ("" when tokens were issued): metrics.
+	OnTokenResponse func(grant, errorCode string)
 
 	// Logger receives the provider's log lines (code replays, refresh token
 	// reuse, storage failures). Nil means slog.Default(). No line carries a

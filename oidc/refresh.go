@@ -264,7 +264,7 @@ func (p *Provider) refresh(ctx context.Context, client *Client, params Params) (
 	hash := HashToken(token)
 	rec, err := p.loadRefreshHash(ctx, hash)
 	if err != nil {
-		return nil, ErrServerError("storage unavailable").WithDebug(err)
+		return nil, errStorageUnavailable().WithDebug(err)
 	}
 	if rec == nil {
 		return nil, ErrInvalidGrant("the refresh token is invalid, expired or revoked")
@@ -278,7 +278,7 @@ func (p *Provider) refresh(ctx context.Context, client *Client, params Params) (
 	now := p.now()
 	fam, err := p.loadFamily(ctx, rec.FamilyID)
 	if err != nil {
-		return nil, ErrServerError("storage unavailable").WithDebug(err)
+		return nil, errStorageUnavailable().WithDebug(err)
 	}
 	if fam == nil || !fam.usable(now) || fam.ClientID != client.ID {
 		// Revoked, or past the absolute lifetime: the token is dead for good.
@@ -303,7 +303,7 @@ func (p *Provider) refresh(ctx context.Context, client *Client, params Params) (
 	}
 	won, rotatedAt, err := p.claimRotation(ctx, hash, rec, now)
 	if err != nil {
-		return nil, ErrServerError("storage unavailable").WithDebug(err)
+		return nil, errStorageUnavailable().WithDebug(err)
 	}
 	if !won {
 		// Another request used the token between our read and our claim.
@@ -375,7 +375,7 @@ func (p *Provider) refreshReused(ctx context.Context, client *Client, hash strin
 		}
 		raw, err := p.Storage.Get(ctx, keyRefreshNext+hash)
 		if err != nil {
-			return nil, ErrServerError("storage unavailable").WithDebug(err)
+			return nil, errStorageUnavailable().WithDebug(err)
 		}
 		if raw == nil {
 			// The first use is still minting its successor (or could not
@@ -417,7 +417,7 @@ func (p *Provider) refreshResponse(ctx context.Context, client *Client, familyID
 	}
 	newRefresh, err := p.issueRefreshToken(ctx, familyID, fam, now)
 	if err != nil {
-		return nil, 0, ErrServerError("storage unavailable").WithDebug(err)
+		return nil, 0, errStorageUnavailable().WithDebug(err)
 	}
 	accessToken := NewToken()
 	accessExp := now.Add(p.AccessTokenTTL).Unix()
@@ -426,7 +426,7 @@ func (p *Provider) refreshResponse(ctx context.Context, client *Client, familyID
 		ExpiresAt: accessExp, IssuedAt: now.Unix(),
 		SessionID: fam.SessionID, FamilyID: familyID,
 	}); err != nil {
-		return nil, 0, ErrServerError("storage unavailable").WithDebug(err)
+		return nil, 0, errStorageUnavailable().WithDebug(err)
 	}
 	resp := &TokenResponse{
 		AccessToken:  accessToken,

@@ -70,6 +70,10 @@ type Options struct {
 	Logger     *slog.Logger
 	HTTPClient *http.Client // nil: a default client
 	Now        func() time.Time
+	// ObserveCall, when set, is told of every call to WeChat's API
+	// (metrics): endpoint path, errcode ("0", WeChat's, or "unavailable")
+	// and duration.
+	ObserveCall func(endpoint, errcode string, took time.Duration)
 }
 
 // ClientSettings are one client's WeChat settings.
@@ -99,9 +103,13 @@ func New(o Options) (*Connector, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	client := wx.NewClient(o.WeChat.APIBaseURL, o.WeChat.Timeout, o.HTTPClient)
+	if o.ObserveCall != nil {
+		client.SetObserver(o.ObserveCall)
+	}
 	return &Connector{
 		opt:    o,
-		client: wx.NewClient(o.WeChat.APIBaseURL, o.WeChat.Timeout, o.HTTPClient),
+		client: client,
 		oa:     wx.App{ID: o.WeChat.OfficialAccount.AppID, Secret: o.WeChat.OfficialAccount.AppSecret},
 		log:    o.Logger,
 		now:    o.Now,
