@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -60,7 +61,10 @@ func newCluster(t *testing.T, n int, sim *simulator.Simulator, simURL, redisURL 
 		Clients: []config.ClientConfig{{ID: rpClientID, Secret: rpSecret, RedirectURIs: []string{rpRedirect}}},
 		Store:   config.StoreConfig{Type: "redis", Redis: config.RedisConfig{URL: redisURL, Prefix: "cluster-" + randomID(6) + ":"}},
 		Keys:    config.KeysConfig{EncryptionKey: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="},
-		Limits:  config.LimitsConfig{TokenPerClient: config.RateConfig{Rate: 1000, Burst: 1000}, AuthorizePerIP: config.RateConfig{Rate: 1000, Burst: 1000}},
+		// The replicas share one directory database, as they would share PostgreSQL.
+		Directory: config.DirectoryConfig{Type: "sqlite", Path: filepath.Join(t.TempDir(), "people.db")},
+		Access:    config.AccessConfig{Mode: config.AccessOpen},
+		Limits:    config.LimitsConfig{TokenPerClient: config.RateConfig{Rate: 1000, Burst: 1000}, AuthorizePerIP: config.RateConfig{Rate: 1000, Burst: 1000}},
 	}
 	for i := range n {
 		c.start(i)
@@ -90,7 +94,7 @@ func (c *cluster) start(i int) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	srv, err := New(opt, Deps{Store: st, Keys: kr, Connector: newWeChatConnector(c.t, opt, st, logger, nil), Logger: logger})
+	srv, err := New(opt, Deps{Store: st, Directory: testDirectory(c.t, opt), Keys: kr, Connector: newWeChatConnector(c.t, opt, st, logger, nil), Logger: logger})
 	if err != nil {
 		c.t.Fatal(err)
 	}
