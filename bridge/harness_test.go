@@ -7,6 +7,7 @@ import (
 	"github.com/wechat-oidc/wechat-oidc/config"
 	wechatconn "github.com/wechat-oidc/wechat-oidc/connector/wechat"
 	"github.com/wechat-oidc/wechat-oidc/directory"
+	"github.com/wechat-oidc/wechat-oidc/directory/directorytest"
 	"io"
 	"log/slog"
 	"net/http"
@@ -47,16 +48,18 @@ const (
 
 // harness runs the real server over HTTP against the WeChat simulator.
 type harness struct {
-	t       testing.TB
-	sim     *simulator.Simulator
-	simURL  string
-	srv     *Server
-	ts      *httptest.Server
-	cfg     *config.File
-	logs    *syncBuffer
-	keyDir  string
-	dir     *directory.Directory
-	metrics *metrics.Metrics
+	t      testing.TB
+	sim    *simulator.Simulator
+	simURL string
+	srv    *Server
+	ts     *httptest.Server
+	cfg    *config.File
+	logs   *syncBuffer
+	keyDir string
+	dir    *directory.Directory
+	// dirStatements counts what the server sends to the directory.
+	dirStatements *directorytest.StatementCounter
+	metrics       *metrics.Metrics
 
 	clockMu sync.Mutex
 	offset  time.Duration
@@ -197,7 +200,9 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	}
 	h.metrics = metrics.New()
 	st = h.metrics.Store(st)
-	h.dir, err = directory.Open(context.Background(), directory.Options{Type: opt.Directory.Type, Path: opt.Directory.Path, Now: h.now})
+	h.dirStatements = &directorytest.StatementCounter{}
+	h.dir, err = directory.Open(context.Background(), directory.Options{Type: opt.Directory.Type, Path: opt.Directory.Path, Now: h.now,
+		WrapConnector: h.dirStatements.Wrap})
 	if err != nil {
 		t.Fatal(err)
 	}
