@@ -42,6 +42,10 @@ type WeChat struct {
 	AvatarSize            int
 	QRTicketTTL           time.Duration
 	SnapshotForcePopup    bool
+	// CrossDevice allows cross-device QR sign-in in this deployment.
+	CrossDevice bool
+	// CrossDeviceSSO gives the desktop an SSO session after a cross-device sign-in.
+	CrossDeviceSSO bool
 }
 
 // WeChatApp is one WeChat app's credentials; Scope is the Official
@@ -70,6 +74,9 @@ type Client struct {
 	ForcePopup  bool
 	WeChatFlow  string
 	MiniProgram bool
+	// CrossDevice: this client may use cross-device QR sign-in (the
+	// deployment's switch and the client's, resolved).
+	CrossDevice bool
 	Claims      ClaimTemplates
 }
 
@@ -82,8 +89,10 @@ type ClaimTemplates struct {
 }
 
 type Store struct {
-	Type  string // memory, redis
-	Redis Redis
+	Type string // memory, redis
+	// MemoryMaxEntries bounds the memory store's entries.
+	MemoryMaxEntries int
+	Redis            Redis
 }
 
 type Redis struct {
@@ -104,6 +113,9 @@ type Tokens struct {
 
 type Login struct {
 	PendingTTL time.Duration
+	// MaxPendingPerIP and MaxPending cap the sign-ins started and not
+	// finished, per client network and in total.
+	MaxPendingPerIP, MaxPending int
 }
 
 type Session struct {
@@ -111,7 +123,7 @@ type Session struct {
 }
 
 type Limits struct {
-	TokenPerClient, AuthorizePerIP Rate
+	TokenPerClient, TokenAuthFailures, AuthorizePerIP, LogoutPerIP Rate
 }
 
 // Rate is a token bucket: Rate per second on average, bursts of Burst.
@@ -150,8 +162,10 @@ func (c *File) Options() *Options {
 			AvatarSize:            *c.WeChat.AvatarSize,
 			QRTicketTTL:           c.WeChat.QRTicketTTL.D(),
 			SnapshotForcePopup:    *c.WeChat.SnapshotForcePopup,
+			CrossDevice:           *c.WeChat.CrossDevice,
+			CrossDeviceSSO:        c.WeChat.CrossDeviceSSO,
 		},
-		Store: Store{Type: c.Store.Type, Redis: Redis{Addr: c.Store.Redis.Addr, Username: c.Store.Redis.Username,
+		Store: Store{Type: c.Store.Type, MemoryMaxEntries: c.Store.Memory.MaxEntries, Redis: Redis{Addr: c.Store.Redis.Addr, Username: c.Store.Redis.Username,
 			Password: c.Store.Redis.Password, DB: c.Store.Redis.DB, Prefix: c.Store.Redis.Prefix}},
 		Keys: Keys{Dir: c.Keys.Dir, PublishBeforeUse: c.Keys.PublishBeforeUse.D()},
 		Tokens: Tokens{
@@ -159,11 +173,13 @@ func (c *File) Options() *Options {
 			RefreshIdleTTL: c.Tokens.RefreshIdleTTL.D(), RefreshAbsoluteTTL: c.Tokens.RefreshAbsoluteTTL.D(),
 			RefreshReuseGrace: c.Tokens.RefreshReuseGrace.D(),
 		},
-		Login:   Login{PendingTTL: c.Login.PendingTTL.D()},
+		Login:   Login{PendingTTL: c.Login.PendingTTL.D(), MaxPendingPerIP: c.Login.MaxPendingPerIP, MaxPending: c.Login.MaxPending},
 		Session: Session{IdleTTL: c.Session.IdleTTL.D(), AbsoluteTTL: c.Session.AbsoluteTTL.D()},
 		Limits: Limits{
-			TokenPerClient: Rate(c.Limits.TokenPerClient),
-			AuthorizePerIP: Rate(c.Limits.AuthorizePerIP),
+			TokenPerClient:    Rate(c.Limits.TokenPerClient),
+			TokenAuthFailures: Rate(c.Limits.TokenAuthFailures),
+			AuthorizePerIP:    Rate(c.Limits.AuthorizePerIP),
+			LogoutPerIP:       Rate(c.Limits.LogoutPerIP),
 		},
 		GroupsBySubject: groupsBySubject(c.Groups),
 		Log:             Log{Level: c.Log.Level, Format: c.Log.Format},
@@ -174,7 +190,9 @@ func (c *File) Options() *Options {
 		}
 	}
 	for _, cc := range c.Clients {
-		o.Clients = append(o.Clients, client(cc))
+		cl := client(cc)
+		cl.CrossDevice = o.WeChat.CrossDevice && (cc.CrossDevice == nil || *cc.CrossDevice)
+		o.Clients = append(o.Clients, cl)
 	}
 	return o
 }
