@@ -91,7 +91,7 @@ func New(listen string, logger *slog.Logger) (*Dev, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := store.NewMemory()
+	st := store.NewMemory(store.WithMaxEntries(opt.Store.MemoryMaxEntries))
 	conn, err := wechatconn.New(wechatconn.FromConfig(opt, st, logger, nil))
 	if err != nil {
 		return nil, err

@@ -180,7 +180,9 @@ func openStore(ctx context.Context, sc config.Store) (store.Store, error) {
 		}
 		return st, nil
 	default:
-		return store.NewMemory(), nil
+		// Bounded: a flood of requests gets "temporarily unavailable", never
+		// an out-of-memory kill (store.memory.max_entries).
+		return store.NewMemory(store.WithMaxEntries(sc.MemoryMaxEntries)), nil
 	}
 }
 
