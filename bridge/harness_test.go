@@ -52,6 +52,7 @@ type harness struct {
 	cfg    *config.File
 	logs   *syncBuffer
 	keyDir string
+	store  *store.Memory
 
 	clockMu sync.Mutex
 	offset  time.Duration
@@ -164,7 +165,8 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 		},
 		Keys: config.KeysConfig{Dir: t.TempDir()},
 		// Tests log in many times a second from one IP; TestRateLimits sets its own.
-		Limits: config.LimitsConfig{TokenPerClient: config.RateConfig{Rate: 1000, Burst: 1000}, AuthorizePerIP: config.RateConfig{Rate: 1000, Burst: 1000}},
+		Limits: config.LimitsConfig{TokenPerClient: config.RateConfig{Rate: 1000, Burst: 1000}, AuthorizePerIP: config.RateConfig{Rate: 1000, Burst: 1000},
+			LogoutPerIP: config.RateConfig{Rate: 1000, Burst: 1000}},
 	}
 	for _, o := range opts {
 		o(h.cfg)
@@ -181,7 +183,8 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	}
 	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	// The store expires entries by the test clock too: no test sleeps for an expiry.
-	st := store.NewMemoryClock(h.now)
+	st := store.NewMemoryClock(h.now, store.WithMaxEntries(opt.Store.MemoryMaxEntries))
+	h.store = st
 	h.srv, err = New(opt, Deps{Store: st, Keys: ks, Connector: newWeChatConnector(t, opt, st, logger, h.now), Logger: logger, Now: h.now})
 	if err != nil {
 		t.Fatal(err)
@@ -207,13 +210,31 @@ const (
 	uaDesktop = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36"
 )
 
-// uaTransport sets a User-Agent on every request.
-type uaTransport struct{ ua string }
+// uaTransport sets a User-Agent on every request, and X-Forwarded-For
+// when xff is set (a client at that address behind a trusted proxy: see
+// withTrustedLoopbackProxy).
+type uaTransport struct{ ua, xff string }
 
 func (t uaTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set("User-Agent", t.ua)
+	if t.xff != "" {
+		r.Header.Set("X-Forwarded-For", t.xff)
+	}
 	return http.DefaultTransport.RoundTrip(r)
+}
+
+// withTrustedLoopbackProxy makes the test client a trusted proxy, so that
+// browserFrom can play clients at other addresses.
+func withTrustedLoopbackProxy() harnessOption {
+	return func(c *config.File) { c.TrustedProxies = []string{"127.0.0.0/8", "::1/128"} }
+}
+
+// browserFrom is a browser at client address ip (needs withTrustedLoopbackProxy).
+func (h *harness) browserFrom(ua, ip string) *http.Client {
+	b := h.browserWithUA(ua)
+	b.Transport = uaTransport{ua: ua, xff: ip}
+	return b
 }
 
 // browser is a cookie-keeping HTTP client that follows redirects through the
@@ -225,7 +246,7 @@ func (h *harness) browserWithUA(ua string) *http.Client {
 	jar, _ := cookiejar.New(nil)
 	return &http.Client{
 		Jar:       jar,
-		Transport: uaTransport{ua},
+		Transport: uaTransport{ua: ua},
 		Timeout:   10 * time.Second,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if req.URL.Host == rpHost || len(via) > 10 {

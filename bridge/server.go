@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -46,15 +47,23 @@ type Server struct {
 	echo     *echo.Echo
 	prefix   string // issuer path without trailing slash
 	secure   bool   // issuer is https: cookies are Secure
+	origin   string // the issuer's origin (scheme://host[:port])
 	now      func() time.Time
 	devLinks bool
 
 	clients      map[string]*config.Client
 	callbackWait time.Duration // how long a duplicate callback waits for the first
 	bc           backchannel
-	tokenLimit   *rateLimiter
-	authLimit    *rateLimiter
-	corsOrigins  map[string]bool
+	// tokenLimit: requests of authenticated clients; tokenFailures: failed
+	// client authentications per (client, network). See limitToken.
+	tokenLimit    *rateLimiter
+	tokenFailures *rateLimiter
+	authLimit     *rateLimiter
+	logoutLimit   *rateLimiter
+	corsOrigins   map[string]bool
+
+	macMu       sync.Mutex
+	macKeyCache []byte // see macKey
 }
 
 // New builds a server from validated options.
@@ -80,15 +89,18 @@ func New(opt *config.Options, d Deps) (*Server, error) {
 		log:      d.Logger,
 		prefix:   strings.TrimSuffix(iss.EscapedPath(), "/"),
 		secure:   iss.Scheme == "https",
+		origin:   origin(iss),
 		now:      d.Now,
 		devLinks: d.DevLinks,
 
-		clients:      map[string]*config.Client{},
-		callbackWait: 10 * time.Second,
-		bc:           newBackchannel(d.Logger),
-		tokenLimit:   newRateLimiter(opt.Limits.TokenPerClient.Rate, opt.Limits.TokenPerClient.Burst, d.Now),
-		authLimit:    newRateLimiter(opt.Limits.AuthorizePerIP.Rate, opt.Limits.AuthorizePerIP.Burst, d.Now),
-		corsOrigins:  map[string]bool{},
+		clients:       map[string]*config.Client{},
+		callbackWait:  10 * time.Second,
+		bc:            newBackchannel(d.Logger),
+		tokenLimit:    newRateLimiter(opt.Limits.TokenPerClient.Rate, opt.Limits.TokenPerClient.Burst, d.Now),
+		tokenFailures: newRateLimiter(opt.Limits.TokenAuthFailures.Rate, opt.Limits.TokenAuthFailures.Burst, d.Now),
+		authLimit:     newRateLimiter(opt.Limits.AuthorizePerIP.Rate, opt.Limits.AuthorizePerIP.Burst, d.Now),
+		logoutLimit:   newRateLimiter(opt.Limits.LogoutPerIP.Rate, opt.Limits.LogoutPerIP.Burst, d.Now),
+		corsOrigins:   map[string]bool{},
 	}
 	if b, ok := d.Connector.(connector.CallbackBound); ok {
 		s.callbackWait = b.MaxCallbackDuration()
@@ -145,6 +157,8 @@ func (s *Server) newProvider() *oidc.Provider {
 		RefreshReuseGrace:       opt.Tokens.RefreshReuseGrace,
 		Now:                     s.now,
 		Logger:                  s.log,
+		OnClientAuthFailure:     s.clientAuthFailed,
+		OnClientAuthSuccess:     s.clientAuthSucceeded,
 	}
 	if pa, ok := s.conn.(connector.ParamAccepter); ok {
 		p.ExtraAuthorizeParams = pa.AuthorizeParams()
@@ -223,13 +237,30 @@ func (s *Server) routes() *echo.Echo {
 	e.POST(p+oidc.PathUserinfo, wrap(s.provider.HandleUserinfo), cors)
 	e.POST(p+oidc.PathRevoke, wrap(s.provider.HandleRevoke), cors, s.limitToken)
 	e.POST(p+oidc.PathIntrospect, wrap(s.provider.HandleIntrospect), s.limitToken)
-	e.GET(p+PathLogout, s.handleLogout)
-	e.POST(p+PathLogout, s.handleLogout)
+	e.GET(p+PathLogout, s.handleLogout, s.limitLogout)
+	e.POST(p+PathLogout, s.handleLogout, s.limitLogout)
 	e.GET(p+"/healthz", s.handleHealth)
 	for _, path := range []string{oidc.PathDiscovery, oidc.PathJWKS, oidc.PathToken, oidc.PathUserinfo, oidc.PathRevoke} {
 		e.OPTIONS(p+path, s.preflight)
 	}
 	return e
+}
+
+// origin is the origin of u as a browser sends it in an Origin header
+// (RFC 6454 §6.2): lower-case scheme and host, the port only if not the
+// scheme's default.
+func origin(u *url.URL) string {
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return scheme + "://" + host
 }
 
 func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

@@ -13,14 +13,16 @@ import (
 // Every key the login core keeps in the store, in one place. (oidc keeps
 // its own under "oidc:", connectors theirs under their own prefixes.)
 const (
-	keyPending       = "bridge:pending:"       // leg handle → pendingLogin
-	keyInflight      = "bridge:inflight:"      // leg handle → callbackResult (being answered)
-	keyDone          = "bridge:done:"          // leg handle → callbackResult (answered)
-	keySession       = "bridge:session:"       // hash of the session cookie → ssoSession
-	keySessionSID    = "bridge:sid:"           // sid → session key, for logout without the browser's cookie
-	keyXDRequest     = "bridge:xd:"            // desktop handle → xdRequest
-	keyXDTicket      = "bridge:xdt:"           // QR ticket → xdTicket
-	keyLogoutConfirm = "bridge:logoutconfirm:" // hash of a confirmation token → hash of the session cookie
+	keyPending      = "bridge:pending:"     // leg handle → pendingLogin
+	keyInflight     = "bridge:inflight:"    // leg handle → callbackResult (being answered)
+	keyDone         = "bridge:done:"        // leg handle → callbackResult (answered)
+	keySession      = "bridge:session:"     // hash of the session cookie → ssoSession
+	keySessionSID   = "bridge:sid:"         // sid → session key, for logout without the browser's cookie
+	keyXDRequest    = "bridge:xd:"          // desktop handle → xdRequest
+	keyXDTicket     = "bridge:xdt:"         // QR ticket → xdTicket
+	keyPendingNet   = "bridge:pendingnet:"  // client network → pendingCount (pending sign-ins)
+	keyPendingTotal = "bridge:pendingtotal" // pendingCount of every pending sign-in
+	keyMACKey       = "bridge:mackey"       // the server's MAC key (binding cookies, confirmation tokens)
 )
 
 // Cookie names.
