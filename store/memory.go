@@ -104,12 +104,14 @@ func (m *Memory) set(key string, value []byte, ttl time.Duration) error {
 		m.cache.Set(key, e, ttl)
 		return nil
 	}
+	// Under m.admit, so that the count cannot change between the check
+	// and the write (go-cache serialises its writes on one lock anyway).
+	m.admit.Lock()
+	defer m.admit.Unlock()
 	if _, present := m.cache.Get(key); present {
 		m.cache.Set(key, e, ttl) // a replacement does not change the count
 		return nil
 	}
-	m.admit.Lock()
-	defer m.admit.Unlock()
 	if m.cache.ItemCount() >= m.max {
 		m.sweep()
 		if m.cache.ItemCount() >= m.max {
