@@ -101,6 +101,9 @@ func (c *File) validateWeChat() error {
 			return fmt.Errorf("%s %q must be an absolute http(s) URL without query or fragment", k.key, k.val)
 		}
 	}
+	if !*c.WeChat.CrossDevice && c.WeChat.CrossDeviceSSO {
+		return errors.New("wechat.cross_device_sso has no effect with wechat.cross_device: false; remove it")
+	}
 	if c.WeChat.Timeout.D() <= 0 || c.WeChat.Timeout.D() > time.Minute {
 		return errors.New("wechat.timeout must be between 1ms and 1m (e.g. 5s)")
 	}
@@ -133,8 +136,16 @@ func (c *File) validateClients() error {
 
 // validateClient checks one client; key is its path (clients[i]).
 func (c *File) validateClient(key string, cl ClientConfig) error {
+	crossDevice := *c.WeChat.CrossDevice && (cl.CrossDevice == nil || *cl.CrossDevice)
+	if cl.CrossDevice != nil && *cl.CrossDevice && !*c.WeChat.CrossDevice {
+		return fmt.Errorf("%s (%s).cross_device: true has no effect while wechat.cross_device is false; remove it or allow cross-device sign-in for the deployment", key, cl.ID)
+	}
 	switch cl.WeChatFlow {
-	case "", FlowOfficialAccount, FlowCrossDevice:
+	case "", FlowOfficialAccount:
+	case FlowCrossDevice:
+		if !crossDevice {
+			return fmt.Errorf("%s (%s).wechat_flow cross_device is disabled (wechat.cross_device or the client's cross_device is false): pin another flow or allow it", key, cl.ID)
+		}
 	case FlowWebsiteApp:
 		if c.WeChat.WebsiteApp == nil {
 			return fmt.Errorf("%s (%s).wechat_flow website_app needs wechat.website_app to be configured", key, cl.ID)
@@ -280,6 +291,9 @@ func (c *File) validateTokens() error {
 }
 
 func (c *File) validateStore() error {
+	if c.Store.Memory.MaxEntries < 1000 {
+		return errors.New("store.memory.max_entries must be at least 1000 (the default is 250000)")
+	}
 	r := c.Store.Redis
 	switch c.Store.Type {
 	case "memory":
@@ -367,10 +381,16 @@ func (c *File) validateLimits() error {
 	for _, l := range []struct {
 		key string
 		r   RateConfig
-	}{{"limits.token_per_client", c.Limits.TokenPerClient}, {"limits.authorize_per_ip", c.Limits.AuthorizePerIP}} {
+	}{
+		{"limits.token_per_client", c.Limits.TokenPerClient}, {"limits.token_auth_failures", c.Limits.TokenAuthFailures},
+		{"limits.authorize_per_ip", c.Limits.AuthorizePerIP}, {"limits.logout_per_ip", c.Limits.LogoutPerIP},
+	} {
 		if l.r.Rate <= 0 || l.r.Burst < 1 {
 			return fmt.Errorf("%s needs rate > 0 (requests per second) and burst >= 1", l.key)
 		}
+	}
+	if c.Login.MaxPendingPerIP < 1 || c.Login.MaxPending < c.Login.MaxPendingPerIP {
+		return errors.New("login.max_pending_per_ip must be at least 1 and login.max_pending at least as large")
 	}
 	return nil
 }

@@ -97,7 +97,7 @@ func New(listen string, logger *slog.Logger) (*Dev, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := store.NewMemory()
+	st := store.NewMemory(store.WithMaxEntries(opt.Store.MemoryMaxEntries))
 	dir, err := directory.Open(context.Background(), directory.Options{Type: opt.Directory.Type, Path: opt.Directory.Path})
 	if err != nil {
 		return nil, fmt.Errorf("dev directory: %w", err)
