@@ -109,23 +109,23 @@ func (s *Server) limitToken(next echo.HandlerFunc) echo.HandlerFunc {
 		id, _ := oidc.ClaimedClientID(c.Request())
 		network := clientNetwork(c.RealIP())
 		if over, wait := s.tokenFailures.exhausted(s.failureKey(id, network)); over {
-			return s.tokenTooMany(c, wait, id, "too many failed client authentications from your network for this client; retry after the time in Retry-After")
+			return s.tokenTooMany(c, wait, id, "token_auth_failures", "too many failed client authentications from your network for this client; retry after the time in Retry-After")
 		}
 		if over, wait := s.tokenLimit.exhausted(s.budgetKey(id, network)); over {
-			return s.tokenTooMany(c, wait, id, "too many token requests for this client; retry after the time in Retry-After")
+			return s.tokenTooMany(c, wait, id, "token_per_client", "too many token requests for this client; retry after the time in Retry-After")
 		}
 		return next(c)
 	}
 }
 
-func (s *Server) tokenTooMany(c echo.Context, wait time.Duration, clientID, msg string) error {
+func (s *Server) tokenTooMany(c echo.Context, wait time.Duration, clientID, limit, msg string) error {
 	c.Response().Header().Set("Retry-After", retryAfter(max(wait, time.Second)))
 	c.Response().Header().Set("Cache-Control", "no-store")
 	if s.clients[clientID] == nil {
 		clientID = "(unknown)" // never log what a stranger typed
 	}
 	s.log.WarnContext(c.Request().Context(), "token endpoint rate limit", "client_id", clientID)
-	s.metrics.RateLimited("token")
+	s.metrics.RateLimited(limit)
 	return c.JSON(http.StatusTooManyRequests, oidc.ErrorResponse{Error: oidc.CodeTemporarilyUnavailable, ErrorDescription: msg})
 }
 

@@ -244,6 +244,7 @@ clients:
   - { id: grafana, secret: "${GRAFANA_SECRET}", redirect_uris: [https://grafana.example.com/cb], cross_device: false }
   - { id: other, secret: "${GRAFANA_SECRET}", redirect_uris: [https://other.example.com/cb] }
 keys: { dir: /tmp/keys }
+directory: { type: sqlite, path: /tmp/people.db }
 `
 	f, err := Parse([]byte(text), testEnv)
 	if err != nil {
