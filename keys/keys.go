@@ -185,6 +185,20 @@ func NewEphemeral() (*Set, error) {
 	return newSet([]*signingKey{k})
 }
 
+// NewEphemeralAlgorithm is NewEphemeral with a key of alg: RS256, ES256 or
+// EdDSA (dev mode and load tests compare them).
+func NewEphemeralAlgorithm(alg string) (*Set, error) {
+	a, err := parseAlgorithm(alg)
+	if err != nil {
+		return nil, err
+	}
+	k, err := generate(a, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return newSet([]*signingKey{k})
+}
+
 // generate makes a new key for alg created at the given time.
 func generate(alg jose.SignatureAlgorithm, created time.Time) (*signingKey, error) {
 	priv, err := generateKey(alg)

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -68,6 +69,9 @@ type User struct {
 	Sex                     int
 	// Blocked: a high-risk user whose mini program code is refused with 40226 (§4).
 	Blocked bool
+	// Hidden users are not offered on the consent page: they sign in only
+	// by AutoApprove or the approve header (LoadUsers, for load tests).
+	Hidden bool
 }
 
 // Config configures a Simulator. The zero value works: DefaultUsers, no apps.
@@ -93,7 +97,18 @@ type Config struct {
 	// IDSeed keys the derivation of openids; "" = a fixed seed, so ids are
 	// stable across restarts.
 	IDSeed string
+	// ApproveHeader lets a request to the authorize page name the user who
+	// approves at once in the HeaderApproveAs header, as AutoApprove does
+	// for every request: so that concurrent load-test sign-ins can each be
+	// a different person without the page. It is honoured only on requests
+	// from a loopback address. For dev mode's load tests; never a real
+	// WeChat behaviour.
+	ApproveHeader bool
 }
+
+// HeaderApproveAs names the user who approves an authorization at once
+// (Config.ApproveHeader).
+const HeaderApproveAs = "X-Sim-Approve-As"
 
 // RefusalMode is what happens when the user taps 拒绝 (§1, §3).
 type RefusalMode int
@@ -273,6 +288,21 @@ func DefaultUsers() []User {
 		{Key: "snapshot", Nickname: "微信用户", HeadImgURL: "/_sim/avatar/snapshot/132", UnionID: deriveUnionID([]byte(defaultIDSeed), "snapshot"), Snapshot: true},
 	}
 }
+
+// LoadUsers returns n hidden users for load tests, load00001 … (five or
+// more digits), each with a unionid and a nickname; they are not offered on
+// the consent page.
+func LoadUsers(n int) []User {
+	out := make([]User, 0, max(n, 0))
+	for i := 1; i <= n; i++ {
+		key := LoadUserKey(i)
+		out = append(out, User{Key: key, Nickname: "压测用户 " + key[len("load"):], UnionID: deriveUnionID([]byte(defaultIDSeed), key), Hidden: true})
+	}
+	return out
+}
+
+// LoadUserKey is the key of the i-th (from 1) user of LoadUsers.
+func LoadUserKey(i int) string { return fmt.Sprintf("load%05d", i) }
 
 // Users returns the simulated users.
 func (s *Simulator) Users() []User { return append([]User(nil), s.users...) }
