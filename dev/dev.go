@@ -8,8 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-
-	"github.com/labstack/echo/v4"
+	"strings"
 
 	"github.com/wechat-oidc/wechat-oidc/bridge"
 	"github.com/wechat-oidc/wechat-oidc/config"
@@ -29,6 +28,20 @@ type Dev struct {
 	SimulatorURL string
 	ClientID     string
 	Simulator    *simulator.Simulator
+
+	simHandler http.Handler
+}
+
+// ServeHTTP serves the simulator under /wechat-sim/ and everything else
+// with the provider. The simulator stands in for WeChat's servers: its
+// requests do not go through the provider's middleware, nor into its
+// request log, as WeChat's would not.
+func (d *Dev) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, devSimPath+"/") {
+		d.simHandler.ServeHTTP(w, r)
+		return
+	}
+	d.Server.ServeHTTP(w, r)
 }
 
 // Dev-mode WeChat apps: made-up appids; their secrets are generated per run.
@@ -155,8 +168,6 @@ func NewWithOptions(listen string, logger *slog.Logger, o Options) (*Dev, error)
 		return nil, err
 	}
 	e := srv.Echo()
-	simHandler := echo.WrapHandler(http.StripPrefix(devSimPath, sim))
-	e.Any(devSimPath+"/*", simHandler)
 	demo := newDemoRP(base, devClientID, clientSecret, logger)
 	demo.mount(e)
 	return &Dev{
@@ -165,5 +176,6 @@ func NewWithOptions(listen string, logger *slog.Logger, o Options) (*Dev, error)
 		SimulatorURL: base + devSimPath,
 		ClientID:     devClientID,
 		Simulator:    sim,
+		simHandler:   http.StripPrefix(devSimPath, sim),
 	}, nil
 }
