@@ -10,9 +10,10 @@ import (
 	"time"
 )
 
-// Plan is a whole `wechat-oidc bench` run: the signing rates, then every
-// issuer in turn, Rounds times (interleaved, so that a change in the
-// machine's other load touches each alike), then the signing rates again.
+// Plan is a whole `wechat-oidc bench` run: Rounds rounds, each the signing
+// rates then every issuer in turn (interleaved, so that a change in the
+// machine's other load touches each alike), and the signing rates once more
+// at the end.
 type Plan struct {
 	// Config applies to every issuer; its Issuer is ignored.
 	Config
@@ -21,18 +22,21 @@ type Plan struct {
 	Issuers []string
 	// Rounds per issuer (default 1).
 	Rounds int
-	// SignFor is how long each signing rate is measured, before and after
-	// the load (about a second is enough); 0 skips the measurement.
+	// SignFor is how long each signing rate is measured, before each round
+	// and after the last (about a second is enough); 0 skips it.
 	SignFor time.Duration
 }
 
 // Report is what a Plan measured.
 type Report struct {
 	Results []*Result // one per issuer, in the Plan's order
-	// Signing is the mean of the rates measured before and after the load.
-	Signing               Rates
-	SignBefore, SignAfter Rates
-	signed                bool
+	// Signing is the mean of SigningSamples: the rates measured before
+	// each round and after the last, so that a change in the machine's
+	// other load during the run touches the signing rates as it touches
+	// the sign-ins.
+	Signing        Rates
+	SigningSamples []Rates
+	signed         bool
 }
 
 // Bench runs plan, writing progress lines to progress.
@@ -67,14 +71,22 @@ func Bench(ctx context.Context, plan Plan, progress io.Writer) (*Report, error) 
 		}
 		rep.Results = append(rep.Results, newResult(iss, cfgs[i].Concurrency))
 	}
-	if plan.SignFor > 0 {
-		fmt.Fprintf(progress, "measuring signing rates (%s per algorithm)…\n", plan.SignFor)
-		var err error
-		if rep.SignBefore, err = SigningRates(ctx, plan.SignFor); err != nil {
-			return nil, err
+	sign := func() error {
+		if plan.SignFor <= 0 {
+			return nil
 		}
+		fmt.Fprintf(progress, "measuring signing rates (%s per algorithm)…\n", plan.SignFor)
+		r, err := SigningRates(ctx, plan.SignFor)
+		if err != nil {
+			return err
+		}
+		rep.SigningSamples = append(rep.SigningSamples, r)
+		return nil
 	}
 	for round := 1; round <= plan.Rounds; round++ {
+		if err := sign(); err != nil {
+			return nil, err
+		}
 		for i, t := range targets {
 			fmt.Fprintf(progress, "round %d/%d: %s, %d concurrent, %s warm-up + %s…\n", round, plan.Rounds, t.issuer, cfgs[i].Concurrency, cfgs[i].Warmup, cfgs[i].Duration)
 			r := t.run(ctx, cfgs[i])
@@ -85,12 +97,11 @@ func Bench(ctx context.Context, plan Plan, progress io.Writer) (*Report, error) 
 			}
 		}
 	}
-	if plan.SignFor > 0 {
-		var err error
-		if rep.SignAfter, err = SigningRates(ctx, plan.SignFor); err != nil {
-			return nil, err
-		}
-		rep.Signing = rep.SignBefore.mean(rep.SignAfter)
+	if err := sign(); err != nil {
+		return nil, err
+	}
+	if len(rep.SigningSamples) > 0 {
+		rep.Signing = meanRates(rep.SigningSamples)
 		rep.signed = true
 	}
 	return rep, nil
@@ -179,10 +190,13 @@ func (rep *Report) Write(w io.Writer) {
 		fmt.Fprintln(w)
 	}
 	if rep.signed {
-		fmt.Fprintf(w, "\nsigning on %d cores (mean of before and after the load): RS256 (RSA-2048) %.0f/s, ES256 %.0f/s\n",
-			rep.Signing.CPUs, rep.Signing.RS256, rep.Signing.ES256)
-		fmt.Fprintf(w, "  before: RS256 %.0f/s, ES256 %.0f/s; after: RS256 %.0f/s, ES256 %.0f/s\n",
-			rep.SignBefore.RS256, rep.SignBefore.ES256, rep.SignAfter.RS256, rep.SignAfter.ES256)
+		fmt.Fprintf(w, "\nsigning on %d cores (mean of %d measurements, before each round and after the last): RS256 (RSA-2048) %.0f/s, ES256 %.0f/s\n",
+			rep.Signing.CPUs, len(rep.SigningSamples), rep.Signing.RS256, rep.Signing.ES256)
+		rs := make([]string, len(rep.SigningSamples))
+		for i, r := range rep.SigningSamples {
+			rs[i] = fmt.Sprintf("%.0f", r.RS256)
+		}
+		fmt.Fprintf(w, "  RS256 signatures/s measured: %s\n", strings.Join(rs, ", "))
 		if rep.Signing.RS256CPU > 0 {
 			fmt.Fprintf(w, "  CPU time of one signature: RS256 %s, ES256 %s\n", ms(rep.Signing.RS256CPU), ms(rep.Signing.ES256CPU))
 		}

@@ -95,10 +95,15 @@ func signingRate(ctx context.Context, alg string, d time.Duration, goroutines in
 	return float64(total) / elapsed.Seconds(), perSig, nil
 }
 
-// mean is the average of two measurements (before and after the load).
-func (r Rates) mean(o Rates) Rates {
-	return Rates{
-		CPUs: r.CPUs, RS256: (r.RS256 + o.RS256) / 2, ES256: (r.ES256 + o.ES256) / 2,
-		RS256CPU: (r.RS256CPU + o.RS256CPU) / 2, ES256CPU: (r.ES256CPU + o.ES256CPU) / 2,
+// meanRates is the average of measurements.
+func meanRates(rs []Rates) Rates {
+	var m Rates
+	for _, r := range rs {
+		m.CPUs = r.CPUs
+		m.RS256 += r.RS256 / float64(len(rs))
+		m.ES256 += r.ES256 / float64(len(rs))
+		m.RS256CPU += r.RS256CPU / time.Duration(len(rs))
+		m.ES256CPU += r.ES256CPU / time.Duration(len(rs))
 	}
+	return m
 }

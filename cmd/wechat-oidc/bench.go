@@ -32,7 +32,7 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	warmup := fs.Duration("warmup", 2*time.Second, "warm-up before counting, per provider and round")
 	rounds := fs.Int("rounds", 1, "rounds over the providers (interleaved)")
 	users := fs.Int("users", 1000, "spread sign-ins over this many load-test users (dev --bench has 10000); 0: no approve header")
-	signFor := fs.Duration("sign-for", time.Second, "how long each signing rate is measured, before and after the load (0: skip)")
+	signFor := fs.Duration("sign-for", time.Second, "how long each signing rate is measured, before each round and after the last (0: skip)")
 	var pids []int
 	fs.Func("pid", "a process whose CPU time the sign-ins cost: the provider, Redis (repeat; Linux)", func(s string) error {
 		pid, err := strconv.Atoi(s)
