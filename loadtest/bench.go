@@ -58,10 +58,6 @@ func Bench(ctx context.Context, plan Plan, progress io.Writer) (*Report, error) 
 	for i, iss := range plan.Issuers {
 		cfg := plan.Config
 		cfg.Issuer = iss
-		cfg.RedirectURI = ""
-		if plan.RedirectURI != "" {
-			cfg.RedirectURI = plan.RedirectURI
-		}
 		var err error
 		if cfgs[i], err = cfg.withDefaults(); err != nil {
 			return nil, err
