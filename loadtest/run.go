@@ -247,7 +247,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	return t.run(ctx, cfg), nil
 }
 
-// worker's own tallies, merged at the end (no shared state while running).
+// worker is one sign-in loop's own tallies, merged at the end, so that the
+// loops share nothing while they run.
 type worker struct {
 	res *Result
 }

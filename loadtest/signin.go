@@ -119,7 +119,7 @@ func fail(step, reason string, detail error) *failure {
 	return f
 }
 
-// run does one whole sign-in as user ("" sends no approve header).
+// signIn does one whole sign-in as user ("" sends no approve header).
 func (t *target) signIn(ctx context.Context, user string) (*signIn, *failure) {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
