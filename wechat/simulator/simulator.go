@@ -198,7 +198,10 @@ type Simulator struct {
 	refr   map[string]*refreshGrant
 	forms  map[string]*pendingAuth // consent-form tokens
 	faults map[string]*Fault
+	// calls is the call log, a ring of at most maxCalls: once full, the
+	// oldest call is at calls[oldest] and each new one replaces it.
 	calls  []Call
+	oldest int
 
 	autoUser    string
 	autoRefuse  bool
@@ -386,7 +389,9 @@ func (s *Simulator) takeFault(endpoint string) (Fault, bool) {
 func (s *Simulator) Calls() []Call {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Call(nil), s.calls...)
+	out := make([]Call, 0, len(s.calls))
+	out = append(out, s.calls[s.oldest:]...)
+	return append(out, s.calls[:s.oldest]...)
 }
 
 // CallCount returns how many recorded calls hit endpoint.
@@ -406,17 +411,21 @@ func (s *Simulator) CallCount(endpoint string) int {
 func (s *Simulator) ResetCalls() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.calls = nil
+	s.calls, s.oldest = nil, 0
 }
 
 func (s *Simulator) record(c Call) {
 	c.At = s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.calls) >= maxCalls {
-		s.calls = append(s.calls[:0], s.calls[len(s.calls)-maxCalls+1:]...)
+	if len(s.calls) < maxCalls {
+		s.calls = append(s.calls, c)
+		return
 	}
-	s.calls = append(s.calls, c)
+	// Full: the newest replaces the oldest, in place (copying the log
+	// down by one would move maxCalls calls on every request).
+	s.calls[s.oldest] = c
+	s.oldest = (s.oldest + 1) % maxCalls
 }
 
 // IssueJSCode returns what wx.login would give the mini program appID for
