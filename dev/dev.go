@@ -9,8 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-
-	"github.com/labstack/echo/v4"
+	"strings"
 
 	"github.com/wechat-oidc/wechat-oidc/bridge"
 	"github.com/wechat-oidc/wechat-oidc/config"
@@ -31,6 +30,20 @@ type Dev struct {
 	SimulatorURL string
 	ClientID     string
 	Simulator    *simulator.Simulator
+
+	simHandler http.Handler
+}
+
+// ServeHTTP serves the simulator under /wechat-sim/ and everything else
+// with the provider. The simulator stands in for WeChat's servers: its
+// requests do not go through the provider's middleware, nor into its
+// request log, as WeChat's would not.
+func (d *Dev) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, devSimPath+"/") {
+		d.simHandler.ServeHTTP(w, r)
+		return
+	}
+	d.Server.ServeHTTP(w, r)
 }
 
 // Dev-mode WeChat apps: made-up appids; their secrets are generated per run.
@@ -42,8 +55,40 @@ const (
 	devSimPath  = "/wechat-sim"
 )
 
+// Options change how dev mode runs; the zero value is plain `wechat-oidc dev`.
+type Options struct {
+	// Algorithm signs the ID tokens: RS256 (the default) or ES256.
+	Algorithm string
+	// Store is the provider's store (the caller closes it); nil: a new
+	// memory store.
+	Store store.Store
+	// DemoSecret is the demo client's secret; "": a new one for this run.
+	DemoSecret string
+	// Bench prepares dev mode for `wechat-oidc bench`: the rate limits are
+	// lifted, the simulator has BenchUsers hidden users (simulator.LoadUsers)
+	// and lets a loopback request name the approving user in a header
+	// (simulator.HeaderApproveAs), so that each sign-in is a different
+	// person without the consent page.
+	Bench bool
+}
+
+// BenchUsers is how many load-test users the simulator has with Options.Bench.
+const BenchUsers = 10000
+
 // New builds dev mode for a listen address host:port.
 func New(listen string, logger *slog.Logger) (*Dev, error) {
+	return NewWithOptions(listen, logger, Options{})
+}
+
+// NewWithOptions builds dev mode for a listen address host:port with o.
+func NewWithOptions(listen string, logger *slog.Logger, o Options) (*Dev, error) {
+	switch o.Algorithm {
+	case "", keys.RS256, keys.ES256:
+	default:
+		// (EdDSA needs an at_hash of SHA-512, which package oidc does not
+		// compute yet.)
+		return nil, fmt.Errorf("--alg %q: dev mode signs with RS256 or ES256", o.Algorithm)
+	}
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil || port == "" || port == "0" {
 		return nil, fmt.Errorf("--listen %q must be host:port with a fixed port (e.g. 127.0.0.1:8080)", listen)
@@ -53,7 +98,13 @@ func New(listen string, logger *slog.Logger) (*Dev, error) {
 	}
 	base := "http://" + net.JoinHostPort(host, port)
 	oaSecret, webSecret, miniSecret := oidc.NewToken(), oidc.NewToken(), oidc.NewToken()
+	var users []simulator.User
+	if o.Bench {
+		users = append(simulator.DefaultUsers(), simulator.LoadUsers(BenchUsers)...)
+	}
 	sim := simulator.New(simulator.Config{
+		Users:         users,
+		ApproveHeader: o.Bench,
 		Apps: []simulator.App{
 			{ID: devAppID, Secret: oaSecret, Kind: simulator.OfficialAccount, Bound: true, Name: "wechat-oidc 演示服务号"},
 			{ID: devWebAppID, Secret: webSecret, Kind: simulator.WebsiteApp, Bound: true, Name: "wechat-oidc 演示网站应用"},
@@ -62,7 +113,10 @@ func New(listen string, logger *slog.Logger) (*Dev, error) {
 		CallbackHosts: []string{net.JoinHostPort(host, port)},
 		AllowPort:     true, // real WeChat refuses ports (10003); dev runs on one
 	})
-	clientSecret := oidc.NewToken()
+	clientSecret := o.DemoSecret
+	if clientSecret == "" {
+		clientSecret = oidc.NewToken()
+	}
 	file := &config.File{
 		Issuer:  base,
 		Listen:  listen,
@@ -89,15 +143,28 @@ func New(listen string, logger *slog.Logger) (*Dev, error) {
 		Access:    config.AccessConfig{Mode: config.AccessOpen},
 		Keys:      config.KeysConfig{Dir: "(ephemeral)"},
 	}
+	if o.Bench {
+		// A load test signs in hundreds of times a second from one address
+		// with one client: far above what the limits let one office do.
+		unlimited := config.RateConfig{Rate: 1e9, Burst: 1e9}
+		file.Limits = config.LimitsConfig{TokenPerClient: unlimited, AuthorizePerIP: unlimited}
+	}
 	opt, err := file.Resolve()
 	if err != nil {
 		return nil, fmt.Errorf("dev config: %w", err)
 	}
-	ks, err := keys.NewEphemeral()
+	alg := o.Algorithm
+	if alg == "" {
+		alg = keys.RS256
+	}
+	ks, err := keys.NewEphemeralAlgorithm(alg)
 	if err != nil {
 		return nil, err
 	}
-	st := store.NewMemory(store.WithMaxEntries(opt.Store.MemoryMaxEntries))
+	st := o.Store
+	if st == nil {
+		st = store.NewMemory(store.WithMaxEntries(opt.Store.MemoryMaxEntries))
+	}
 	dir, err := directory.Open(context.Background(), directory.Options{Type: opt.Directory.Type, Path: opt.Directory.Path})
 	if err != nil {
 		return nil, fmt.Errorf("dev directory: %w", err)
@@ -114,8 +181,6 @@ func New(listen string, logger *slog.Logger) (*Dev, error) {
 		return nil, err
 	}
 	e := srv.Echo()
-	simHandler := echo.WrapHandler(http.StripPrefix(devSimPath, sim))
-	e.Any(devSimPath+"/*", simHandler)
 	demo := newDemoRP(base, devClientID, clientSecret, logger)
 	demo.mount(e)
 	return &Dev{
@@ -124,5 +189,6 @@ func New(listen string, logger *slog.Logger) (*Dev, error) {
 		SimulatorURL: base + devSimPath,
 		ClientID:     devClientID,
 		Simulator:    sim,
+		simHandler:   http.StripPrefix(devSimPath, sim),
 	}, nil
 }

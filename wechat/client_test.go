@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -541,5 +542,45 @@ func TestObserverSeesEveryCall(t *testing.T) {
 	want := []call{{"/sns/oauth2/access_token", "0"}, {"/sns/oauth2/access_token", "40029"}, {"/sns/oauth2/access_token", "unavailable"}}
 	if fmt.Sprint(calls) != fmt.Sprint(want) {
 		t.Fatalf("observed %v, want %v", calls, want)
+	}
+}
+
+// TestClientKeepsConnectionsForConcurrentCalls: concurrent sign-ins each
+// call WeChat; a client made without an HTTP client keeps their
+// connections for the next calls instead of opening (and, against the real
+// api.weixin.qq.com, TLS-handshaking) new ones.
+func TestClientKeepsConnectionsForConcurrentCalls(t *testing.T) {
+	var opened atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(5 * time.Millisecond) // the calls overlap (not a wait for an expiry)
+		w.Write([]byte(`{"errcode":0,"errmsg":"ok"}`))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c := wechat.NewClient(srv.URL, 0, nil)
+	const concurrent = 16
+	round := func() {
+		var wg sync.WaitGroup
+		for range concurrent {
+			wg.Go(func() {
+				if err := c.CheckAccessToken(context.Background(), "token", "openid"); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	round()
+	first := opened.Load()
+	for range 5 {
+		round()
+	}
+	if again := opened.Load() - first; again > concurrent/4 {
+		t.Fatalf("%d connections for the first round of %d concurrent calls, then %d more for 5 rounds: connections are not kept", first, concurrent, again)
 	}
 }

@@ -2,6 +2,7 @@ package simulator
 
 import (
 	"html/template"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -132,6 +133,9 @@ func (s *Simulator) serveAuthorize(w http.ResponseWriter, r *http.Request, c *Ca
 	s.mu.Lock()
 	autoUser, autoRefuse, mode := s.autoUser, s.autoRefuse, s.refusalMode
 	s.mu.Unlock()
+	if u := r.Header.Get(HeaderApproveAs); u != "" && s.cfg.ApproveHeader && fromLoopback(r) {
+		autoUser, autoRefuse = u, false
+	}
 	switch {
 	case autoRefuse:
 		s.refuse(w, r, p, mode)
@@ -162,6 +166,16 @@ func (s *Simulator) signedInUser(r *http.Request) string {
 		return ""
 	}
 	return ck.Value
+}
+
+// fromLoopback reports whether r came from a loopback address.
+func fromLoopback(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // redirectAllowed applies the 网页授权域名 rules (§8): an absolute http(s)
@@ -327,6 +341,9 @@ func (s *Simulator) consentPage(w http.ResponseWriter, p *pendingAuth, app App) 
 
 	cards := make([]userCard, 0, len(s.users))
 	for i, u := range s.users {
+		if u.Hidden {
+			continue
+		}
 		cards = append(cards, userCard{Key: u.Key, Nickname: displayName(u), Initial: initial(displayName(u)), Color: i % 6, Snapshot: u.Snapshot})
 	}
 	name := app.Name
