@@ -4,6 +4,7 @@
 package dev
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -70,6 +71,9 @@ type Options struct {
 	// (simulator.HeaderApproveAs), so that each sign-in is a different
 	// person without the consent page.
 	Bench bool
+	// Access is access.mode: open (the default), approval or invite, so
+	// that a visitor can try each.
+	Access string
 }
 
 // BenchUsers is how many load-test users the simulator has with Options.Bench.
@@ -137,17 +141,19 @@ func NewWithOptions(listen string, logger *slog.Logger, o Options) (*Dev, error)
 			MiniProgram:            true,
 		}},
 		Store: config.StoreConfig{Type: "memory"},
-		// A throwaway directory; dev mode admits anyone (a visitor can try
-		// approval and invite with ?access=…, see the demo page).
+		// A throwaway directory; dev mode admits anyone unless --access
+		// says otherwise (approval, invite: to try them).
 		Directory: config.DirectoryConfig{Type: "sqlite", Path: ":memory:"},
-		Access:    config.AccessConfig{Mode: config.AccessOpen},
+		Access:    config.AccessConfig{Mode: cmp.Or(o.Access, config.AccessOpen)},
 		Keys:      config.KeysConfig{Dir: "(ephemeral)"},
 	}
 	if o.Bench {
 		// A load test signs in hundreds of times a second from one address
 		// with one client: far above what the limits let one office do.
 		unlimited := config.RateConfig{Rate: 1e9, Burst: 1e9}
-		file.Limits = config.LimitsConfig{TokenPerClient: unlimited, AuthorizePerIP: unlimited}
+		file.Limits = config.LimitsConfig{TokenPerClient: unlimited, AuthorizePerIP: unlimited,
+			TokenAuthFailures: unlimited, LogoutPerIP: unlimited}
+		file.Login = config.LoginConfig{MaxPendingPerIP: 1 << 30, MaxPending: 1 << 30}
 	}
 	opt, err := file.Resolve()
 	if err != nil {

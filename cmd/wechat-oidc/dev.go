@@ -33,10 +33,11 @@ func devCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	bench := fs.Bool("bench", false, "prepare for `wechat-oidc bench`: no rate limits, load-test users, the simulator's approve header (loopback only)")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6060)")
 	quiet := fs.Bool("quiet", false, "log warnings and errors only")
+	access := fs.String("access", "open", "who may sign in: open (anyone), approval (a new person waits for an administrator) or invite")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if err := runDev(ctx, devFlags{*listen, *alg, *storeURL, *secretFile, *bench, *pprofAddr, *quiet}, stdout, stderr); err != nil {
+	if err := runDev(ctx, devFlags{*listen, *alg, *storeURL, *secretFile, *bench, *pprofAddr, *quiet, *access}, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "wechat-oidc dev:", err)
 		return 1
 	}
@@ -48,6 +49,7 @@ type devFlags struct {
 	bench                          bool
 	pprof                          string
 	quiet                          bool
+	access                         string
 }
 
 func runDev(ctx context.Context, f devFlags, stdout, stderr io.Writer) error {
@@ -57,7 +59,7 @@ func runDev(ctx context.Context, f devFlags, stdout, stderr io.Writer) error {
 	}
 	logger := newLogger(stderr, level, "text")
 	slog.SetDefault(logger)
-	o := dev.Options{Algorithm: f.alg, Bench: f.bench}
+	o := dev.Options{Algorithm: f.alg, Bench: f.bench, Access: f.access}
 	secretNote := "secret generated for this run"
 	if f.secretFile != "" {
 		secret, err := demoSecret(f.secretFile)
