@@ -31,6 +31,10 @@ type Dev struct {
 	SimulatorURL string
 	ClientID     string
 	Simulator    *simulator.Simulator
+	// AdminInviteURL makes whoever opens it first the administrator
+	// (group admins) of this dev run: the console at /admin then approves
+	// people in --access approval and invites them in --access invite.
+	AdminInviteURL string
 
 	simHandler http.Handler
 }
@@ -189,12 +193,18 @@ func NewWithOptions(listen string, logger *slog.Logger, o Options) (*Dev, error)
 	e := srv.Echo()
 	demo := newDemoRP(base, devClientID, clientSecret, logger)
 	demo.mount(e)
+	_, adminToken, err := dir.Invitations().Create(context.Background(), directory.NewInvitation{
+		Username: "admin", DisplayName: "Dev admin", Groups: []string{opt.Access.AdminGroup}, CreatedBy: "dev"})
+	if err != nil {
+		return nil, fmt.Errorf("dev admin invitation: %w", err)
+	}
 	return &Dev{
-		Server:       srv,
-		BaseURL:      base,
-		SimulatorURL: base + devSimPath,
-		ClientID:     devClientID,
-		Simulator:    sim,
-		simHandler:   http.StripPrefix(devSimPath, sim),
+		AdminInviteURL: base + bridge.PathInvite + adminToken,
+		Server:         srv,
+		BaseURL:        base,
+		SimulatorURL:   base + devSimPath,
+		ClientID:       devClientID,
+		Simulator:      sim,
+		simHandler:     http.StripPrefix(devSimPath, sim),
 	}, nil
 }

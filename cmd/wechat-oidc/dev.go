@@ -88,8 +88,8 @@ func runDev(ctx context.Context, f devFlags, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "\n  wechat-oidc dev mode: open %s/ in a browser\n\n  issuer:          %s\n  WeChat simulator: %s\n  demo client:      id %q (%s)\n\n",
-		d.BaseURL, d.BaseURL, d.SimulatorURL, d.ClientID, secretNote)
+	fmt.Fprintf(stdout, "\n  wechat-oidc dev mode: open %s/ in a browser\n\n  issuer:          %s\n  WeChat simulator: %s\n  demo client:      id %q (%s)\n  become the admin: %s (then %s/admin)\n\n",
+		d.BaseURL, d.BaseURL, d.SimulatorURL, d.ClientID, secretNote, d.AdminInviteURL, d.BaseURL)
 	return listenAndServe(ctx, f.listen, d, logger)
 }
 
