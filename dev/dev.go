@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 
 	"github.com/labstack/echo/v4"
 
@@ -23,15 +24,38 @@ import (
 )
 
 // Dev is `wechat-oidc dev`: the provider, an embedded WeChat simulator at
-// /wechat-sim and a demo relying party at /, on one listener. No account, no
-// config file, no network beyond loopback.
+// /wechat-sim and a demo relying party at /, on one listener. No account,
+// no config file, and no request to the real WeChat.
 type Dev struct {
 	*bridge.Server
+	// BaseURL is the issuer: the URL browsers and phones use.
 	BaseURL      string
 	SimulatorURL string
 	ClientID     string
 	Simulator    *simulator.Simulator
+	// Warnings are what the person starting dev mode must know (an http
+	// issuer on a network, a listener other devices cannot reach); New
+	// logs them too.
+	Warnings []string
 }
+
+// Options configure dev mode.
+type Options struct {
+	// Listen is host:port with a fixed port, e.g. 127.0.0.1:8080.
+	Listen string
+	// Issuer is the URL browsers and phones use, when it is not the
+	// listener's own: http://192.168.1.10:8080 for a phone on the same
+	// network, or an https tunnel. scheme://host[:port] only. http is
+	// allowed on loopback and on a private-network IP address.
+	Issuer string
+	// Organization is shown on every page (default DefaultOrganization).
+	Organization string
+	// Logo is a PNG or JPEG file (ui.logo); "" draws one.
+	Logo string
+}
+
+// DefaultOrganization is the organisation dev mode's pages name.
+const DefaultOrganization = "示例科技"
 
 // Dev-mode WeChat apps: made-up appids; their secrets are generated per run.
 const (
@@ -44,14 +68,31 @@ const (
 
 // New builds dev mode for a listen address host:port.
 func New(listen string, logger *slog.Logger) (*Dev, error) {
-	host, port, err := net.SplitHostPort(listen)
+	return NewWithOptions(Options{Listen: listen}, logger)
+}
+
+// NewWithOptions builds dev mode. It listens on nothing: serve the returned
+// handler on o.Listen.
+func NewWithOptions(o Options, logger *slog.Logger) (*Dev, error) {
+	host, port, err := net.SplitHostPort(o.Listen)
 	if err != nil || port == "" || port == "0" {
-		return nil, fmt.Errorf("--listen %q must be host:port with a fixed port (e.g. 127.0.0.1:8080)", listen)
+		return nil, fmt.Errorf("--listen %q must be host:port with a fixed port (e.g. 127.0.0.1:8080)", o.Listen)
 	}
+	listenHost := host
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}
-	base := "http://" + net.JoinHostPort(host, port)
+	// self is how this process reaches itself (the demo app's and the
+	// connector's calls); base is what browsers use.
+	self, _ := url.Parse("http://" + net.JoinHostPort(host, port))
+	base := self
+	var warnings []string
+	if o.Issuer != "" {
+		if base, err = parseDevIssuer(o.Issuer); err != nil {
+			return nil, err
+		}
+		warnings = issuerWarnings(base, listenHost)
+	}
 	oaSecret, webSecret, miniSecret := oidc.NewToken(), oidc.NewToken(), oidc.NewToken()
 	sim := simulator.New(simulator.Config{
 		Apps: []simulator.App{
@@ -59,39 +100,21 @@ func New(listen string, logger *slog.Logger) (*Dev, error) {
 			{ID: devWebAppID, Secret: webSecret, Kind: simulator.WebsiteApp, Bound: true, Name: "wechat-oidc 演示网站应用"},
 			{ID: devMiniID, Secret: miniSecret, Kind: simulator.MiniProgram, Bound: true, Name: "wechat-oidc 演示小程序"},
 		},
-		CallbackHosts: []string{net.JoinHostPort(host, port)},
+		CallbackHosts: []string{base.Host},
 		AllowPort:     true, // real WeChat refuses ports (10003); dev runs on one
+		// A desktop browser may play WeChat's in-app browser (one button on
+		// the simulator's "open in WeChat" page).
+		DevBrowserSwitch: true,
 	})
 	clientSecret := oidc.NewToken()
-	file := &config.File{
-		Issuer:  base,
-		Listen:  listen,
-		Subject: config.SubjectUnionID,
-		WeChat: config.WeChatConfig{
-			// The consent page every time, so that a person trying it out can
-			// pick another simulated user (production defaults to silent_first).
-			OfficialAccount: &config.WeChatAppConfig{AppID: devAppID, AppSecret: oaSecret, Scope: config.ScopeUserInfo},
-			WebsiteApp:      &config.WeChatAppConfig{AppID: devWebAppID, AppSecret: webSecret},
-			MiniProgram:     &config.WeChatAppConfig{AppID: devMiniID, AppSecret: miniSecret},
-			OpenBaseURL:     base + devSimPath,
-			APIBaseURL:      base + devSimPath,
-		},
-		Clients: []config.ClientConfig{{
-			ID: devClientID, Name: "Demo app", Secret: clientSecret,
-			RedirectURIs:           []string{base + "/demo/callback"},
-			PostLogoutRedirectURIs: []string{base + "/"},
-			MiniProgram:            true,
-		}},
-		Store: config.StoreConfig{Type: "memory"},
-		// A throwaway directory; dev mode admits anyone (a visitor can try
-		// approval and invite with ?access=…, see the demo page).
-		Directory: config.DirectoryConfig{Type: "sqlite", Path: ":memory:"},
-		Access:    config.AccessConfig{Mode: config.AccessOpen},
-		Keys:      config.KeysConfig{Dir: "(ephemeral)"},
-	}
+	file := devConfig(base.String(), o, oaSecret, webSecret, miniSecret, clientSecret)
+	file.AllowPrivateNetworkHTTP()
 	opt, err := file.Resolve()
 	if err != nil {
 		return nil, fmt.Errorf("dev config: %w", err)
+	}
+	if opt.UI.LogoDataURL == "" {
+		opt.UI.LogoDataURL = drawLogo()
 	}
 	ks, err := keys.NewEphemeral()
 	if err != nil {
@@ -102,7 +125,8 @@ func New(listen string, logger *slog.Logger) (*Dev, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dev directory: %w", err)
 	}
-	connOpt := wechatconn.FromConfig(opt, st, logger, nil)
+	hc := selfClient(base, self)
+	connOpt := wechatconn.FromConfig(opt, st, logger, hc)
 	profiles := dir.Profiles()
 	connOpt.Profiles = &profiles
 	conn, err := wechatconn.New(connOpt)
@@ -116,13 +140,53 @@ func New(listen string, logger *slog.Logger) (*Dev, error) {
 	e := srv.Echo()
 	simHandler := echo.WrapHandler(http.StripPrefix(devSimPath, sim))
 	e.Any(devSimPath+"/*", simHandler)
-	demo := newDemoRP(base, devClientID, clientSecret, logger)
+	demo := newDemoRP(demoConfig{issuer: base.String(), clientID: devClientID, secret: clientSecret, log: logger, http: hc,
+		ui: opt.UI, phoneQR: phoneQR(base)})
 	demo.mount(e)
+	for _, w := range warnings {
+		logger.Warn("dev mode: " + w)
+	}
 	return &Dev{
 		Server:       srv,
-		BaseURL:      base,
-		SimulatorURL: base + devSimPath,
+		BaseURL:      base.String(),
+		SimulatorURL: base.String() + devSimPath,
 		ClientID:     devClientID,
 		Simulator:    sim,
+		Warnings:     warnings,
 	}, nil
+}
+
+// devConfig is dev mode's configuration, as a file would say it.
+func devConfig(base string, o Options, oaSecret, webSecret, miniSecret, clientSecret string) *config.File {
+	org := o.Organization
+	if org == "" {
+		org = DefaultOrganization
+	}
+	return &config.File{
+		Issuer:  base,
+		Listen:  o.Listen,
+		Subject: config.SubjectUnionID,
+		WeChat: config.WeChatConfig{
+			// The consent page every time, so that a person trying it out can
+			// pick another simulated user (production defaults to silent_first).
+			OfficialAccount: &config.WeChatAppConfig{AppID: devAppID, AppSecret: oaSecret, Scope: config.ScopeUserInfo},
+			WebsiteApp:      &config.WeChatAppConfig{AppID: devWebAppID, AppSecret: webSecret},
+			MiniProgram:     &config.WeChatAppConfig{AppID: devMiniID, AppSecret: miniSecret},
+			OpenBaseURL:     base + devSimPath,
+			// The connector's calls go through selfClient, to this process.
+			APIBaseURL: base + devSimPath,
+		},
+		Clients: []config.ClientConfig{{
+			ID: devClientID, Name: "Demo app", Secret: clientSecret,
+			RedirectURIs:           []string{base + "/demo/callback"},
+			PostLogoutRedirectURIs: []string{base + "/"},
+			MiniProgram:            true,
+		}},
+		Store: config.StoreConfig{Type: "memory"},
+		// A throwaway directory; dev mode admits anyone.
+		Directory: config.DirectoryConfig{Type: "sqlite", Path: ":memory:"},
+		Access:    config.AccessConfig{Mode: config.AccessOpen},
+		Keys:      config.KeysConfig{Dir: "(ephemeral)"},
+		UI:        config.UIConfig{Organization: org, Logo: o.Logo},
+	}
 }

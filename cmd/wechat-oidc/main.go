@@ -1,7 +1,8 @@
 // Command wechat-oidc is an OpenID Provider that signs people in with WeChat.
 //
 //	wechat-oidc serve --config FILE   run the provider
-//	wechat-oidc dev [--listen ADDR]   run the provider, a WeChat simulator and a demo app
+//	wechat-oidc dev [--listen ADDR] [--issuer URL | --lan]
+//	                                  run the provider, a WeChat simulator and a demo app
 //	wechat-oidc people ...            manage the people directory (package peoplecli)
 //	wechat-oidc audit ...             read the audit trail
 //	wechat-oidc keys list|rotate --config FILE
@@ -37,8 +38,11 @@ const usage = `wechat-oidc: an OpenID Provider that signs people in with WeChat
 
 Usage:
   wechat-oidc serve --config FILE   run the provider with a configuration file
-  wechat-oidc dev [--listen ADDR]   run everything locally: provider, WeChat simulator, demo app
-                                    (default 127.0.0.1:8080; open http://127.0.0.1:8080/)
+  wechat-oidc dev [--listen ADDR] [--issuer URL | --lan] [--organization NAME] [--logo FILE]
+                                    run everything locally: provider, WeChat simulator, demo app
+                                    (default 127.0.0.1:8080; open http://127.0.0.1:8080/). To try it
+                                    on a phone on the same network: --lan (this machine's LAN address,
+                                    listening on 0.0.0.0) or --issuer http://192.168.1.10:8080
   wechat-oidc keys list --config FILE
                                     list the signing keys: kid, algorithm, state, dates
   wechat-oidc keys rotate --config FILE
@@ -83,11 +87,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "dev":
 		fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 		fs.SetOutput(stderr)
-		listen := fs.String("listen", "127.0.0.1:8080", "address to listen on")
+		var o dev.Options
+		fs.StringVar(&o.Listen, "listen", "", "address to listen on (default 127.0.0.1:8080; 0.0.0.0:8080 with --issuer or --lan)")
+		fs.StringVar(&o.Issuer, "issuer", "", "the URL browsers and phones use, e.g. http://192.168.1.10:8080 (default: the listen address)")
+		lan := fs.Bool("lan", false, "use this machine's private-network address as the issuer, so that a phone on the same network can try it")
+		fs.StringVar(&o.Organization, "organization", "", "the organisation's name on every page (default "+dev.DefaultOrganization+")")
+		fs.StringVar(&o.Logo, "logo", "", "a PNG or JPEG logo file (at most 64 KiB) for every page")
 		if err := fs.Parse(args[1:]); err != nil {
 			return 2
 		}
-		if err := runDev(ctx, *listen, stdout, stderr); err != nil {
+		if err := devOptions(&o, *lan); err != nil {
+			fmt.Fprintln(stderr, "wechat-oidc dev:", err)
+			return 2
+		}
+		if err := runDev(ctx, o, stdout, stderr); err != nil {
 			fmt.Fprintln(stderr, "wechat-oidc dev:", err)
 			return 1
 		}
@@ -122,16 +135,46 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-func runDev(ctx context.Context, listen string, stdout, stderr io.Writer) error {
+// devOptions fills in dev mode's defaults: with --issuer or --lan it
+// listens on every interface (a phone must reach it), else on loopback.
+func devOptions(o *dev.Options, lan bool) error {
+	if lan && o.Issuer != "" {
+		return errors.New("use --lan or --issuer, not both")
+	}
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:8080"
+		if lan || o.Issuer != "" {
+			o.Listen = "0.0.0.0:8080"
+		}
+	}
+	if lan {
+		_, port, err := net.SplitHostPort(o.Listen)
+		if err != nil {
+			return fmt.Errorf("--listen %q must be host:port", o.Listen)
+		}
+		if o.Issuer, err = dev.LANIssuer(port); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func runDev(ctx context.Context, o dev.Options, stdout, stderr io.Writer) error {
 	logger := newLogger(stderr, "info", "text")
 	slog.SetDefault(logger)
-	d, err := dev.New(listen, logger)
+	d, err := dev.NewWithOptions(o, logger)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "\n  wechat-oidc dev mode: open %s/ in a browser\n\n  issuer:          %s\n  WeChat simulator: %s\n  demo client:      id %q (secret generated for this run)\n\n",
 		d.BaseURL, d.BaseURL, d.SimulatorURL, d.ClientID)
-	return listenAndServe(ctx, listen, d, logger)
+	if qr := d.PhoneQRText(); qr != "" {
+		fmt.Fprintf(stdout, "  On a phone on the same network, scan this with WeChat:\n\n%s\n", qr)
+	}
+	for _, w := range d.Warnings {
+		fmt.Fprintf(stdout, "  WARNING: %s\n\n", w)
+	}
+	return listenAndServe(ctx, o.Listen, d, logger)
 }
 
 // listenAndServe runs an HTTP server with timeouts until ctx ends, then shuts
