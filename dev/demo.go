@@ -114,10 +114,10 @@ p.en, .en { color: #656d76; font-size: 14px; }
 .error { color: #cf222e; }
 p.muted { color: #656d76; font-size: 14px; }
 code { font-family: ui-monospace, Menlo, monospace; font-size: 13px; }
-.phone { display: flex; gap: 16px; align-items: center; margin-top: 20px; padding-top: 16px; border-top: 1px solid #eee; }
+.phone { display: flex; gap: 16px; align-items: center; margin: 0 0 16px; padding: 12px 0; border-top: 1px solid #eee; border-bottom: 1px solid #eee; }
 .phone img { width: 148px; height: 148px; flex: none; image-rendering: pixelated; }
 footer { margin-top: 16px; }
-@media (max-width: 480px) { .buttons a.button { display: block; width: 100%; } .phone { flex-direction: column; align-items: flex-start; } }
+@media (max-width: 480px) { .card { padding: 20px 16px; } pre { font-size: 12px; padding: 12px; } .buttons a.button { display: block; width: 100%; } .phone { flex-direction: column; align-items: flex-start; } }
 </style></head><body>
 <header data-org><div>{{if .Logo}}<img src="{{.Logo}}" alt="">{{end}}<b>{{.Org}}</b><span>· 演示应用 Demo app</span></div></header>
 <main data-page="{{.Page}}">
@@ -142,6 +142,7 @@ footer { margin-top: 16px; }
 <p>这是一个演示应用（OpenID Connect 依赖方），和 wechat-oidc、模拟微信一起运行。不会连接真实的微信。</p>
 <p class="en">This is a demo application (an OpenID Connect relying party) running next to wechat-oidc and a WeChat simulator. Nothing goes to the real WeChat.</p>
 <div class="buttons"><a class="button" href="/demo/login">用微信登录 · Log in with WeChat</a></div>
+{{if .PhoneQR}}<div class="phone" data-phone-qr><img src="{{.PhoneQR}}" alt="QR code of {{.Issuer}}/"><p>用手机微信扫一扫，在手机上试用（手机和这台电脑在同一网络）。<br><span class="en">Scan with WeChat on a phone on the same network to try it there: <code>{{.Issuer}}/</code></span></p></div>{{end}}
 <p class="muted">按钮让 wechat-oidc 按浏览器选择微信的登录方式：在微信里用公众号网页授权，在电脑上用网站应用的扫码页。也可以指定一种：<br>
 The button lets wechat-oidc pick the WeChat flow by browser: inside WeChat the Official Account page, on a desktop WeChat's QR page of the website app. Or try one flow on purpose:</p>
 <div class="buttons"><a class="button secondary" href="/demo/login?flow=official_account">在微信中（公众号）· In WeChat (Official Account)</a>
@@ -151,7 +152,6 @@ The button lets wechat-oidc pick the WeChat flow by browser: inside WeChat the O
 <p class="muted">Each shows a page that looks like WeChat's: pick a simulated WeChat user. alice and bob have a unionid; carol has none (so subject: unionid refuses her); the snapshot user shows what happens on WeChat's snapshot page.
 The Official Account page opens only inside WeChat: in a desktop browser the simulator says 请在微信客户端打开链接 ("open the link in WeChat"), and in dev mode offers a button to treat this browser as WeChat's. The cross-device page shows a QR code and, in dev mode, its link: open it in another window to play the phone.
 Dev mode asks for the profile at every Official Account login so that you can pick another simulated user; a real deployment defaults to silent_first (the consent popup at most once per person).</p>
-{{if .PhoneQR}}<div class="phone" data-phone-qr><img src="{{.PhoneQR}}" alt="QR code of {{.Issuer}}/"><p>用手机微信扫一扫，在手机上试用（手机和这台电脑在同一网络）。<br><span class="en">Scan with WeChat on a phone on the same network to try it there: <code>{{.Issuer}}/</code></span></p></div>{{end}}
 {{end}}
 </div>
 <footer><p class="muted">Issuer: <code>{{.Issuer}}</code> · <a href="{{.Issuer}}/.well-known/openid-configuration">discovery</a> · <a href="{{.Issuer}}/jwks">JWKS</a></p></footer>
