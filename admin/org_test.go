@@ -1,6 +1,11 @@
 package admin
 
 import (
+	"bytes"
+	"encoding/base64"
+	"image"
+	"image/color"
+	"image/png"
 	"net/http"
 	"strings"
 	"testing"
@@ -51,4 +56,24 @@ func TestConsoleOrganizationDefaultsToHost(t *testing.T) {
 			t.Errorf("logo %q accepted", bad)
 		}
 	}
+}
+
+// drawnLogo is a 48×48 PNG data URL: a green square with a white bar.
+func drawnLogo(t *testing.T) string {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 48, 48))
+	for x := range 48 {
+		for y := range 48 {
+			c := color.RGBA{0x07, 0xc1, 0x60, 0xff}
+			if y > 20 && y < 28 && x > 8 && x < 40 {
+				c = color.RGBA{0xff, 0xff, 0xff, 0xff}
+			}
+			img.Set(x, y, c)
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())
 }
