@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/wechat-oidc/wechat-oidc/bridge"
@@ -23,14 +24,19 @@ import (
 )
 
 // Dev is `wechat-oidc dev`: the provider, an embedded WeChat simulator at
-// /wechat-sim and a demo relying party at /, on one listener. No account, no
-// config file, no network beyond loopback.
+// /wechat-sim and a demo relying party at /, on one listener. No account,
+// no config file, and no request to the real WeChat.
 type Dev struct {
 	*bridge.Server
+	// BaseURL is the issuer: the URL browsers and phones use.
 	BaseURL      string
 	SimulatorURL string
 	ClientID     string
 	Simulator    *simulator.Simulator
+	// Warnings are what the person starting dev mode must know (an http
+	// issuer on a network, a listener other devices cannot reach); New
+	// logs them too.
+	Warnings []string
 	// AdminInviteURL makes whoever opens it first the administrator
 	// (group admins) of this dev run: the console at /admin then approves
 	// people in --access approval and invites them in --access invite.
@@ -51,25 +57,27 @@ func (d *Dev) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d.Server.ServeHTTP(w, r)
 }
 
-// Dev-mode WeChat apps: made-up appids; their secrets are generated per run.
-const (
-	devAppID    = "wx0d0e0v0000000001"
-	devWebAppID = "wx0d0e0v0000000002"
-	devMiniID   = "wx0d0e0v0000000003"
-	devClientID = "demo"
-	devSimPath  = "/wechat-sim"
-)
-
-// Options change how dev mode runs; the zero value is plain `wechat-oidc dev`.
+// Options configure dev mode.
 type Options struct {
-	// Algorithm signs the ID tokens: RS256 (the default) or ES256.
+	// Listen is host:port with a fixed port, e.g. 127.0.0.1:8080.
+	Listen string
+	// Issuer is the URL browsers and phones use, when it is not the
+	// listener's own: http://192.168.1.10:8080 for a phone on the same
+	// network, or an https tunnel. scheme://host[:port] only. http is
+	// allowed on loopback and on a private-network IP address.
+	Issuer string
+	// Organization is shown on every page (default DefaultOrganization).
+	Organization string
+	// Logo is a PNG or JPEG file (ui.logo); "" draws one.
+	Logo string
+	// Algorithm signs the ID tokens: RS256 (the default), ES256 or EdDSA.
 	Algorithm string
 	// Store is the provider's store (the caller closes it); nil: a new
 	// memory store.
 	Store store.Store
 	// DemoSecret is the demo client's secret; "": a new one for this run.
 	DemoSecret string
-	// Bench prepares dev mode for `wechat-oidc bench`: the rate limits are
+	// Bench prepares dev mode for `wechat-oidc bench`: the limits are
 	// lifted, the simulator has BenchUsers hidden users (simulator.LoadUsers)
 	// and lets a loopback request name the approving user in a header
 	// (simulator.HeaderApproveAs), so that each sign-in is a different
@@ -83,28 +91,50 @@ type Options struct {
 // BenchUsers is how many load-test users the simulator has with Options.Bench.
 const BenchUsers = 10000
 
+// DefaultOrganization is the organisation dev mode's pages name.
+const DefaultOrganization = "示例科技"
+
+// Dev-mode WeChat apps: made-up appids; their secrets are generated per run.
+const (
+	devAppID    = "wx0d0e0v0000000001"
+	devWebAppID = "wx0d0e0v0000000002"
+	devMiniID   = "wx0d0e0v0000000003"
+	devClientID = "demo"
+	devSimPath  = "/wechat-sim"
+)
+
 // New builds dev mode for a listen address host:port.
 func New(listen string, logger *slog.Logger) (*Dev, error) {
-	return NewWithOptions(listen, logger, Options{})
+	return NewWithOptions(Options{Listen: listen}, logger)
 }
 
-// NewWithOptions builds dev mode for a listen address host:port with o.
-func NewWithOptions(listen string, logger *slog.Logger, o Options) (*Dev, error) {
+// NewWithOptions builds dev mode. It listens on nothing: serve the returned
+// handler on o.Listen.
+func NewWithOptions(o Options, logger *slog.Logger) (*Dev, error) {
 	switch o.Algorithm {
-	case "", keys.RS256, keys.ES256:
+	case "", keys.RS256, keys.ES256, keys.EdDSA:
 	default:
-		// (EdDSA needs an at_hash of SHA-512, which package oidc does not
-		// compute yet.)
-		return nil, fmt.Errorf("--alg %q: dev mode signs with RS256 or ES256", o.Algorithm)
+		return nil, fmt.Errorf("--alg %q: dev mode signs with RS256, ES256 or EdDSA", o.Algorithm)
 	}
-	host, port, err := net.SplitHostPort(listen)
+	host, port, err := net.SplitHostPort(o.Listen)
 	if err != nil || port == "" || port == "0" {
-		return nil, fmt.Errorf("--listen %q must be host:port with a fixed port (e.g. 127.0.0.1:8080)", listen)
+		return nil, fmt.Errorf("--listen %q must be host:port with a fixed port (e.g. 127.0.0.1:8080)", o.Listen)
 	}
+	listenHost := host
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}
-	base := "http://" + net.JoinHostPort(host, port)
+	// self is how this process reaches itself (the demo app's and the
+	// connector's calls); base is what browsers use.
+	self, _ := url.Parse("http://" + net.JoinHostPort(host, port))
+	base := self
+	var warnings []string
+	if o.Issuer != "" {
+		if base, err = parseDevIssuer(o.Issuer); err != nil {
+			return nil, err
+		}
+		warnings = issuerWarnings(base, listenHost)
+	}
 	oaSecret, webSecret, miniSecret := oidc.NewToken(), oidc.NewToken(), oidc.NewToken()
 	var users []simulator.User
 	if o.Bench {
@@ -118,16 +148,87 @@ func NewWithOptions(listen string, logger *slog.Logger, o Options) (*Dev, error)
 			{ID: devWebAppID, Secret: webSecret, Kind: simulator.WebsiteApp, Bound: true, Name: "wechat-oidc 演示网站应用"},
 			{ID: devMiniID, Secret: miniSecret, Kind: simulator.MiniProgram, Bound: true, Name: "wechat-oidc 演示小程序"},
 		},
-		CallbackHosts: []string{net.JoinHostPort(host, port)},
+		CallbackHosts: []string{base.Host},
 		AllowPort:     true, // real WeChat refuses ports (10003); dev runs on one
+		// A desktop browser may play WeChat's in-app browser (one button on
+		// the simulator's "open in WeChat" page).
+		DevBrowserSwitch: true,
 	})
-	clientSecret := o.DemoSecret
-	if clientSecret == "" {
-		clientSecret = oidc.NewToken()
+	clientSecret := cmp.Or(o.DemoSecret, oidc.NewToken())
+	file := devConfig(base.String(), o, oaSecret, webSecret, miniSecret, clientSecret)
+	if o.Bench {
+		// A load test signs in hundreds of times a second from one address
+		// with one client: far above what the limits let one office do.
+		unlimited := config.RateConfig{Rate: 1e9, Burst: 1e9}
+		file.Limits = config.LimitsConfig{TokenPerClient: unlimited, AuthorizePerIP: unlimited,
+			TokenAuthFailures: unlimited, LogoutPerIP: unlimited}
+		file.Login = config.LoginConfig{MaxPendingPerIP: 1 << 30, MaxPending: 1 << 30}
 	}
-	file := &config.File{
+	file.AllowPrivateNetworkHTTP()
+	opt, err := file.Resolve()
+	if err != nil {
+		return nil, fmt.Errorf("dev config: %w", err)
+	}
+	if opt.UI.LogoDataURL == "" {
+		opt.UI.LogoDataURL = drawLogo()
+	}
+	ks, err := keys.NewEphemeralAlgorithm(cmp.Or(o.Algorithm, keys.RS256))
+	if err != nil {
+		return nil, err
+	}
+	st := o.Store
+	if st == nil {
+		st = store.NewMemory(store.WithMaxEntries(opt.Store.MemoryMaxEntries))
+	}
+	dir, err := directory.Open(context.Background(), directory.Options{Type: opt.Directory.Type, Path: opt.Directory.Path})
+	if err != nil {
+		return nil, fmt.Errorf("dev directory: %w", err)
+	}
+	hc := selfClient(base, self)
+	connOpt := wechatconn.FromConfig(opt, st, logger, hc)
+	profiles := dir.Profiles()
+	connOpt.Profiles = &profiles
+	conn, err := wechatconn.New(connOpt)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := bridge.New(opt, bridge.Deps{Store: st, Directory: dir, Keys: ks, Connector: conn, Logger: logger, DevLinks: true})
+	if err != nil {
+		return nil, err
+	}
+	e := srv.Echo()
+	demo := newDemoRP(demoConfig{issuer: base.String(), clientID: devClientID, secret: clientSecret, log: logger, http: hc,
+		ui: opt.UI, phoneQR: phoneQR(base)})
+	demo.mount(e)
+	for _, w := range warnings {
+		logger.Warn("dev mode: " + w)
+	}
+	_, adminToken, err := dir.Invitations().Create(context.Background(), directory.NewInvitation{
+		Username: "admin", DisplayName: "Dev admin", Groups: []string{opt.Access.AdminGroup}, CreatedBy: "dev"})
+	if err != nil {
+		return nil, fmt.Errorf("dev admin invitation: %w", err)
+	}
+	return &Dev{
+		Server:         srv,
+		BaseURL:        base.String(),
+		SimulatorURL:   base.String() + devSimPath,
+		ClientID:       devClientID,
+		Simulator:      sim,
+		Warnings:       warnings,
+		AdminInviteURL: base.String() + bridge.PathInvite + adminToken,
+		simHandler:     http.StripPrefix(devSimPath, sim),
+	}, nil
+}
+
+// devConfig is dev mode's configuration, as a file would say it.
+func devConfig(base string, o Options, oaSecret, webSecret, miniSecret, clientSecret string) *config.File {
+	org := o.Organization
+	if org == "" {
+		org = DefaultOrganization
+	}
+	return &config.File{
 		Issuer:  base,
-		Listen:  listen,
+		Listen:  o.Listen,
 		Subject: config.SubjectUnionID,
 		WeChat: config.WeChatConfig{
 			// The consent page every time, so that a person trying it out can
@@ -136,7 +237,8 @@ func NewWithOptions(listen string, logger *slog.Logger, o Options) (*Dev, error)
 			WebsiteApp:      &config.WeChatAppConfig{AppID: devWebAppID, AppSecret: webSecret},
 			MiniProgram:     &config.WeChatAppConfig{AppID: devMiniID, AppSecret: miniSecret},
 			OpenBaseURL:     base + devSimPath,
-			APIBaseURL:      base + devSimPath,
+			// The connector's calls go through selfClient, to this process.
+			APIBaseURL: base + devSimPath,
 		},
 		Clients: []config.ClientConfig{{
 			ID: devClientID, Name: "Demo app", Secret: clientSecret,
@@ -150,61 +252,6 @@ func NewWithOptions(listen string, logger *slog.Logger, o Options) (*Dev, error)
 		Directory: config.DirectoryConfig{Type: "sqlite", Path: ":memory:"},
 		Access:    config.AccessConfig{Mode: cmp.Or(o.Access, config.AccessOpen)},
 		Keys:      config.KeysConfig{Dir: "(ephemeral)"},
+		UI:        config.UIConfig{Organization: org, Logo: o.Logo},
 	}
-	if o.Bench {
-		// A load test signs in hundreds of times a second from one address
-		// with one client: far above what the limits let one office do.
-		unlimited := config.RateConfig{Rate: 1e9, Burst: 1e9}
-		file.Limits = config.LimitsConfig{TokenPerClient: unlimited, AuthorizePerIP: unlimited,
-			TokenAuthFailures: unlimited, LogoutPerIP: unlimited}
-		file.Login = config.LoginConfig{MaxPendingPerIP: 1 << 30, MaxPending: 1 << 30}
-	}
-	opt, err := file.Resolve()
-	if err != nil {
-		return nil, fmt.Errorf("dev config: %w", err)
-	}
-	alg := o.Algorithm
-	if alg == "" {
-		alg = keys.RS256
-	}
-	ks, err := keys.NewEphemeralAlgorithm(alg)
-	if err != nil {
-		return nil, err
-	}
-	st := o.Store
-	if st == nil {
-		st = store.NewMemory(store.WithMaxEntries(opt.Store.MemoryMaxEntries))
-	}
-	dir, err := directory.Open(context.Background(), directory.Options{Type: opt.Directory.Type, Path: opt.Directory.Path})
-	if err != nil {
-		return nil, fmt.Errorf("dev directory: %w", err)
-	}
-	connOpt := wechatconn.FromConfig(opt, st, logger, nil)
-	profiles := dir.Profiles()
-	connOpt.Profiles = &profiles
-	conn, err := wechatconn.New(connOpt)
-	if err != nil {
-		return nil, err
-	}
-	srv, err := bridge.New(opt, bridge.Deps{Store: st, Directory: dir, Keys: ks, Connector: conn, Logger: logger, DevLinks: true})
-	if err != nil {
-		return nil, err
-	}
-	e := srv.Echo()
-	demo := newDemoRP(base, devClientID, clientSecret, logger)
-	demo.mount(e)
-	_, adminToken, err := dir.Invitations().Create(context.Background(), directory.NewInvitation{
-		Username: "admin", DisplayName: "Dev admin", Groups: []string{opt.Access.AdminGroup}, CreatedBy: "dev"})
-	if err != nil {
-		return nil, fmt.Errorf("dev admin invitation: %w", err)
-	}
-	return &Dev{
-		AdminInviteURL: base + bridge.PathInvite + adminToken,
-		Server:         srv,
-		BaseURL:        base,
-		SimulatorURL:   base + devSimPath,
-		ClientID:       devClientID,
-		Simulator:      sim,
-		simHandler:     http.StripPrefix(devSimPath, sim),
-	}, nil
 }

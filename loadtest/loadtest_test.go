@@ -24,8 +24,8 @@ func startDev(t *testing.T, alg string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := dev.NewWithOptions(ln.Addr().String(), slog.New(slog.NewTextHandler(io.Discard, nil)),
-		dev.Options{Bench: true, DemoSecret: testSecret, Algorithm: alg})
+	d, err := dev.NewWithOptions(dev.Options{Listen: ln.Addr().String(), Bench: true, DemoSecret: testSecret, Algorithm: alg},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,6 +76,9 @@ func newEnv(t *testing.T, mutate ...func(*simulator.Config)) *env {
 	return &env{sim: sim, srv: srv, client: wechat.NewClient(srv.URL, 2*time.Second, nil), clock: clk}
 }
 
+// uaWeChat is WeChat's in-app browser on an iPhone.
+const uaWeChat = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.49(0x18003137) NetType/WIFI Language/zh_CN"
+
 // code runs the authorize step as userKey and returns the code.
 func (e *env) code(t *testing.T, app wechat.App, scope, userKey string) string {
 	t.Helper()
@@ -87,7 +90,13 @@ func (e *env) code(t *testing.T, app wechat.App, scope, userKey string) string {
 		u = wechat.QRConnectURL(e.srv.URL, p)
 	}
 	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := hc.Get(u)
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The Official Account's page opens only in WeChat's in-app browser.
+	req.Header.Set("User-Agent", uaWeChat)
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,18 +26,28 @@ import (
 func devCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on")
-	alg := fs.String("alg", "RS256", "ID token signing algorithm: RS256 or ES256")
+	var o dev.Options
+	fs.StringVar(&o.Listen, "listen", "", "address to listen on (default 127.0.0.1:8080; 0.0.0.0:8080 with --issuer or --lan)")
+	fs.StringVar(&o.Issuer, "issuer", "", "the URL browsers and phones use, e.g. http://192.168.1.10:8080 (default: the listen address)")
+	lan := fs.Bool("lan", false, "use this machine's private-network address as the issuer, so that a phone on the same network can try it")
+	fs.StringVar(&o.Organization, "organization", "", "the organisation's name on every page (default "+dev.DefaultOrganization+")")
+	fs.StringVar(&o.Logo, "logo", "", "a PNG or JPEG logo file (at most 64 KiB) for every page")
+	fs.StringVar(&o.Algorithm, "alg", "RS256", "ID token signing algorithm: RS256, ES256 or EdDSA")
 	storeURL := fs.String("store", "", "store: empty for memory, or redis://[user:password@]host:port[/db] (keys get a per-run prefix)")
 	secretFile := fs.String("demo-secret-file", "", "read the demo client's secret from FILE, or write a new one there (0600) if FILE does not exist")
 	bench := fs.Bool("bench", false, "prepare for `wechat-oidc bench`: no rate limits, load-test users, the simulator's approve header (loopback only)")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6060)")
 	quiet := fs.Bool("quiet", false, "log warnings and errors only")
-	access := fs.String("access", "open", "who may sign in: open (anyone), approval (a new person waits for an administrator) or invite")
+	fs.StringVar(&o.Access, "access", "open", "who may sign in: open (anyone), approval (a new person waits for an administrator) or invite")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if err := runDev(ctx, devFlags{*listen, *alg, *storeURL, *secretFile, *bench, *pprofAddr, *quiet, *access}, stdout, stderr); err != nil {
+	if err := devOptions(&o, *lan); err != nil {
+		fmt.Fprintln(stderr, "wechat-oidc dev:", err)
+		return 2
+	}
+	o.Bench = *bench
+	if err := runDev(ctx, o, devFlags{*storeURL, *secretFile, *pprofAddr, *quiet}, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "wechat-oidc dev:", err)
 		return 1
 	}
@@ -45,21 +55,17 @@ func devCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 }
 
 type devFlags struct {
-	listen, alg, store, secretFile string
-	bench                          bool
-	pprof                          string
-	quiet                          bool
-	access                         string
+	store, secretFile, pprof string
+	quiet                    bool
 }
 
-func runDev(ctx context.Context, f devFlags, stdout, stderr io.Writer) error {
+func runDev(ctx context.Context, o dev.Options, f devFlags, stdout, stderr io.Writer) error {
 	level := "info"
 	if f.quiet {
 		level = "warn"
 	}
 	logger := newLogger(stderr, level, "text")
 	slog.SetDefault(logger)
-	o := dev.Options{Algorithm: f.alg, Bench: f.bench, Access: f.access}
 	secretNote := "secret generated for this run"
 	if f.secretFile != "" {
 		secret, err := demoSecret(f.secretFile)
@@ -84,13 +90,19 @@ func runDev(ctx context.Context, f devFlags, stdout, stderr io.Writer) error {
 		}
 		defer stopProfiling()
 	}
-	d, err := dev.NewWithOptions(f.listen, logger, o)
+	d, err := dev.NewWithOptions(o, logger)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "\n  wechat-oidc dev mode: open %s/ in a browser\n\n  issuer:          %s\n  WeChat simulator: %s\n  demo client:      id %q (%s)\n  become the admin: %s (then %s/admin)\n\n",
 		d.BaseURL, d.BaseURL, d.SimulatorURL, d.ClientID, secretNote, d.AdminInviteURL, d.BaseURL)
-	return listenAndServe(ctx, f.listen, d, logger)
+	if qr := d.PhoneQRText(); qr != "" {
+		fmt.Fprintf(stdout, "  On a phone on the same network, scan this with WeChat:\n\n%s\n", qr)
+	}
+	for _, w := range d.Warnings {
+		fmt.Fprintf(stdout, "  WARNING: %s\n\n", w)
+	}
+	return listenAndServe(ctx, o.Listen, d, logger)
 }
 
 // demoSecret reads the demo client's secret from path, or makes one and
@@ -167,4 +179,28 @@ func servePprof(addr string, logger *slog.Logger) (stop func(), err error) {
 	}()
 	logger.Info("pprof listening", "addr", ln.Addr().String())
 	return func() { srv.Close() }, nil
+}
+
+// devOptions fills in dev mode's defaults: with --issuer or --lan it
+// listens on every interface (a phone must reach it), else on loopback.
+func devOptions(o *dev.Options, lan bool) error {
+	if lan && o.Issuer != "" {
+		return errors.New("use --lan or --issuer, not both")
+	}
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:8080"
+		if lan || o.Issuer != "" {
+			o.Listen = "0.0.0.0:8080"
+		}
+	}
+	if lan {
+		_, port, err := net.SplitHostPort(o.Listen)
+		if err != nil {
+			return fmt.Errorf("--listen %q must be host:port", o.Listen)
+		}
+		if o.Issuer, err = dev.LANIssuer(port); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -1,7 +1,8 @@
 // Command wechat-oidc is an OpenID Provider that signs people in with WeChat.
 //
 //	wechat-oidc serve --config FILE   run the provider
-//	wechat-oidc dev [--listen ADDR]   run the provider, a WeChat simulator and a demo app
+//	wechat-oidc dev [--listen ADDR] [--issuer URL | --lan]
+//	                                  run the provider, a WeChat simulator and a demo app
 //	wechat-oidc people ...            manage the people directory (package peoplecli)
 //	wechat-oidc audit ...             read the audit trail
 //	wechat-oidc keys list|rotate --config FILE
@@ -37,9 +38,13 @@ const usage = `wechat-oidc: an OpenID Provider that signs people in with WeChat
 
 Usage:
   wechat-oidc serve --config FILE   run the provider with a configuration file
-  wechat-oidc dev [--listen ADDR]   run everything locally: provider, WeChat simulator, demo app
-                                    (default 127.0.0.1:8080; open http://127.0.0.1:8080/;
-                                    wechat-oidc dev -h for --bench, --alg, --store, --pprof)
+  wechat-oidc dev [--listen ADDR] [--issuer URL | --lan] [--organization NAME] [--logo FILE]
+                                    run everything locally: provider, WeChat simulator, demo app
+                                    (default 127.0.0.1:8080; open http://127.0.0.1:8080/). To try it
+                                    on a phone on the same network: --lan (this machine's LAN address,
+                                    listening on 0.0.0.0) or --issuer http://192.168.1.10:8080;
+                                    --access approval|invite to try them; wechat-oidc dev -h for
+                                    --bench, --alg, --store, --pprof
   wechat-oidc bench [--issuer URL]  sign in again and again against a running dev --bench and
                                     report sign-ins/s, latency and errors (docs/performance.md)
   wechat-oidc keys list --config FILE

@@ -104,6 +104,11 @@ type Config struct {
 	// from a loopback address. For dev mode's load tests; never a real
 	// WeChat behaviour.
 	ApproveHeader bool
+	// DevBrowserSwitch (dev mode): the "open this in WeChat" page that the
+	// Official Account authorize page shows outside WeChat's in-app browser
+	// offers a button that makes this browser count as WeChat's (a cookie),
+	// so that a person at a desktop can play the phone.
+	DevBrowserSwitch bool
 }
 
 // HeaderApproveAs names the user who approves an authorization at once
@@ -167,6 +172,11 @@ const (
 	PageUnknownAppID  = -10003 // appid not registered
 	PageFormExpired   = -10004 // consent form token unknown, used or expired
 	PageUnknownUser   = -10005 // the picked (or AutoApprove) user does not exist
+	// PageOpenInWeChat: the Official Account authorize page opened outside
+	// WeChat's in-app browser (no MicroMessenger in the User-Agent) shows
+	// "请在微信客户端打开链接" and goes no further (wechat-api.md §1: the
+	// flow is "opened in WeChat client"; WeChat's page has no errcode).
+	PageOpenInWeChat = -10006
 )
 
 // Lifetimes (§1, §2, §3, §4).
@@ -529,6 +539,8 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.withFault(w, r, path, false, s.serveAuthorize)
 	case path == pathDecide:
 		s.withFault(w, r, path, false, s.serveDecide)
+	case path == pathWeChatBrowser && s.cfg.DevBrowserSwitch:
+		s.serveWeChatBrowser(w, r)
 	case strings.HasPrefix(path, pathAvatar):
 		s.serveAvatar(w, r)
 	case s.apiHandler(path) != nil:
