@@ -14,6 +14,7 @@ func approveAs(s *Simulator, remoteAddr, user string) *httptest.ResponseRecorder
 	r := httptest.NewRequest(http.MethodGet, pathAuthorize+"?"+authorizeQuery(oaID, "https://rp.example/cb", scopeUserInfo, "st"), nil)
 	r.RemoteAddr = remoteAddr
 	r.Header.Set(HeaderApproveAs, user)
+	r.Header.Set("User-Agent", uaWeChat)
 	w := httptest.NewRecorder()
 	s.ServeHTTP(w, r)
 	return w
