@@ -375,6 +375,14 @@ func TestDirectoryOutageIsUnavailableNotDenied(t *testing.T) {
 	if !strings.Contains(h.logs.String(), ref) {
 		t.Fatal("the page's reference is not in the log")
 	}
+	ready, err := http.Get(h.issuer() + PathReadyz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready.Body.Close()
+	if ready.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz with the directory down: %d", ready.StatusCode)
+	}
 }
 
 // TestMiniProgramExchangeAsksTheDirectory: the mini program's wx.login

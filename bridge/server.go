@@ -158,6 +158,8 @@ func New(opt *config.Options, d Deps) (*Server, error) {
 	if err := s.mountConsole(); err != nil {
 		return nil, err
 	}
+	// Without its directory the bridge admits nobody: not ready.
+	s.AddReadyCheck("directory", s.dir.Ping)
 	return s, nil
 }
 

@@ -82,7 +82,6 @@ func serve(ctx context.Context, configPath string, stderr io.Writer) error {
 		go serveMetrics(runCtx, mln, m, logger)
 	}
 	go srv.RunPeopleLoops(runCtx)
-	srv.AddReadyCheck("directory", dir.Ping)
 	logger.Info("wechat-oidc starting", "version", version, "issuer", cfg.Issuer, "listen", cfg.Listen,
 		"subject", cfg.Subject, "store", cfg.Store.Type, "clients", len(cfg.Clients), "kid", kr.KeyID(),
 		"algorithms", kr.Algorithms(), "metrics", cfg.Metrics.Listen)
