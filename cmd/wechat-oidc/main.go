@@ -1,6 +1,8 @@
 // Command wechat-oidc is an OpenID Provider that signs people in with WeChat.
 //
 //	wechat-oidc serve --config FILE   run the provider
+//	wechat-oidc check-config --config FILE [--strict]
+//	                                  validate a configuration without starting
 //	wechat-oidc dev [--listen ADDR]   run the provider, a WeChat simulator and a demo app
 //	wechat-oidc people ...            manage the people directory (package peoplecli)
 //	wechat-oidc audit ...             read the audit trail
@@ -37,6 +39,10 @@ const usage = `wechat-oidc: an OpenID Provider that signs people in with WeChat
 
 Usage:
   wechat-oidc serve --config FILE   run the provider with a configuration file
+  wechat-oidc check-config --config FILE [--strict]
+                                    validate a configuration as serve would, without starting
+                                    anything; print what it runs and its warnings (exit 0: valid,
+                                    1: errors, or warnings with --strict)
   wechat-oidc dev [--listen ADDR]   run everything locally: provider, WeChat simulator, demo app
                                     (default 127.0.0.1:8080; open http://127.0.0.1:8080/)
   wechat-oidc keys list --config FILE
@@ -80,6 +86,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	case "check-config":
+		return checkConfig(args[1:], stdout, stderr)
 	case "dev":
 		fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 		fs.SetOutput(stderr)
