@@ -4,6 +4,7 @@
 //	wechat-oidc check-config --config FILE [--strict]
 //	                                  validate a configuration without starting
 //	wechat-oidc dev [--listen ADDR]   run the provider, a WeChat simulator and a demo app
+//	wechat-oidc simulator --app ...   a simulated WeChat for demos (deploy/compose)
 //	wechat-oidc people ...            manage the people directory (package peoplecli)
 //	wechat-oidc audit ...             read the audit trail
 //	wechat-oidc keys list|rotate --config FILE
@@ -45,6 +46,10 @@ Usage:
                                     1: errors, or warnings with --strict)
   wechat-oidc dev [--listen ADDR]   run everything locally: provider, WeChat simulator, demo app
                                     (default 127.0.0.1:8080; open http://127.0.0.1:8080/)
+  wechat-oidc simulator --app KIND:APPID:SECRET_VAR [--callback-host HOST] [--listen ADDR]
+                                    a simulated WeChat (pages and API) for serve's wechat.open_base_url
+                                    and api_base_url: demos and staging without a WeChat account
+                                    (deploy/compose); anyone can sign in, never for real users
   wechat-oidc keys list --config FILE
                                     list the signing keys: kid, algorithm, state, dates
   wechat-oidc keys rotate --config FILE
@@ -100,6 +105,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	case "simulator":
+		return runSimulator(ctx, args[1:], stdout, stderr)
 	case "keys":
 		return runKeys(ctx, args[1:], stdout, stderr)
 	case "people":
