@@ -228,10 +228,38 @@ func TestImageSteps(t *testing.T) {
 	if err := os.Mkdir(logs, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	runImage(t, d, root, logs, append(append([]string{}, d.entrypoint...), d.cmd...))
+	// What the server wrote, it wrote as the image's user, where the image lets it.
+	uid, _, _ := strings.Cut(d.user, ":")
+	for _, pattern := range []string{"var/lib/wechat-oidc/keys/*.pem", "var/lib/wechat-oidc/wechat-oidc.db", "var/lib/wechat-oidc/store.snapshot"} {
+		files, _ := filepath.Glob(filepath.Join(root, pattern))
+		if len(files) == 0 {
+			t.Errorf("serve did not write %s\nserve's log:\n%s", pattern, readLog(logs, "serve.log"))
+			continue
+		}
+		st, err := os.Stat(files[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strconv.Itoa(int(st.Sys().(*syscall.Stat_t).Uid)); got != uid {
+			t.Errorf("%s is owned by uid %s, want %s (the image's USER)", pattern, got, uid)
+		}
+	}
+
+	// The Dockerfile's "Try:" line: dev mode in the same root directory
+	// (it writes nothing: an in-memory directory and ephemeral keys).
+	runImage(t, d, root, logs, []string{d.entrypoint[0], "dev", "--listen", "0.0.0.0:8080"})
+}
+
+// runImage runs imageScript with entry as the container's process and
+// checks that the HEALTHCHECK, /readyz and discovery answered and that the
+// process stopped cleanly on SIGTERM.
+func runImage(t *testing.T, d dockerfile, root, logs string, entry []string) {
+	t.Helper()
 	cmd := exec.Command("unshare", "--net", "--", "sh", "-c", imageScript)
 	cmd.Env = append(os.Environ(),
 		"ROOT="+root, "USERSPEC="+d.user, "LOGS="+logs,
-		"ENTRY="+joinArgs(t, append(append([]string{}, d.entrypoint...), d.cmd...)),
+		"ENTRY="+joinArgs(t, entry),
 		"HEALTH="+joinArgs(t, d.healthcheck),
 		"BIN="+d.entrypoint[0])
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -248,32 +276,16 @@ func TestImageSteps(t *testing.T) {
 	case <-time.After(2 * time.Minute):
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
-		t.Fatalf("the image run did not finish in 2 minutes:\n%s\nserve's log:\n%s", output.String(), readLog(logs, "serve.log"))
+		t.Fatalf("%v did not finish in 2 minutes:\n%s\nits log:\n%s", entry, output.String(), readLog(logs, "serve.log"))
 	}
 	if err != nil {
-		t.Fatalf("the image run failed: %v\n%s\nserve's log:\n%s", err, output.String(), readLog(logs, "serve.log"))
+		t.Fatalf("%v failed: %v\n%s\nits log:\n%s", entry, err, output.String(), readLog(logs, "serve.log"))
 	}
-	t.Logf("the image run:\n%s", output.String())
+	t.Logf("%v in the image's root directory:\n%s", entry, output.String())
 	for _, want := range []string{"health: ok: http://127.0.0.1:8080/healthz", "ready: ok: http://127.0.0.1:8080/readyz",
 		"discovery: ok: http://127.0.0.1:8080/.well-known/openid-configuration", "serve exited 0"} {
 		if !strings.Contains(output.String(), want) {
-			t.Errorf("the image run did not print %q:\n%s", want, output.String())
-		}
-	}
-	// What the server wrote, it wrote as the image's user, where the image lets it.
-	uid, _, _ := strings.Cut(d.user, ":")
-	for _, pattern := range []string{"var/lib/wechat-oidc/keys/*.pem", "var/lib/wechat-oidc/wechat-oidc.db", "var/lib/wechat-oidc/store.snapshot"} {
-		files, _ := filepath.Glob(filepath.Join(root, pattern))
-		if len(files) == 0 {
-			t.Errorf("serve did not write %s\nserve's log:\n%s", pattern, readLog(logs, "serve.log"))
-			continue
-		}
-		st, err := os.Stat(files[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := strconv.Itoa(int(st.Sys().(*syscall.Stat_t).Uid)); got != uid {
-			t.Errorf("%s is owned by uid %s, want %s (the image's USER)", pattern, got, uid)
+			t.Errorf("%v: the run did not print %q:\n%s", entry, want, output.String())
 		}
 	}
 }
