@@ -166,7 +166,7 @@ func newCore(t *testing.T, crossDevice bool) *core {
 // browser is a cookie-keeping client that stops at the fake upstream and at the RP.
 func (c *core) browser(ua string) *http.Client {
 	jar, _ := cookiejar.New(nil)
-	return &http.Client{Jar: jar, Transport: uaTransport{ua}, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+	return &http.Client{Jar: jar, Transport: uaTransport{ua: ua}, CheckRedirect: func(req *http.Request, via []*http.Request) error {
 		if req.URL.Host == fakeUpstream || req.URL.Host == rpHost || req.URL.Path == PathQR {
 			return http.ErrUseLastResponse
 		}
@@ -414,7 +414,9 @@ func TestCoreCrossDevice(t *testing.T) {
 	if confirm.page != "qr-confirm" {
 		t.Fatalf("phone after the upstream: %s", confirm.page)
 	}
-	resp, err := phone.PostForm(c.ts.URL+PathQRConfirm, url.Values{"t": {m[1]}, "decision": {"confirm"}})
+	form := confirmForm(t, confirm.body)
+	form.Set("pick", regexp.MustCompile(`data-match-code="(\d\d)"`).FindStringSubmatch(c.get(desk, a.location.String()).body)[1])
+	resp, err := phone.PostForm(c.ts.URL+PathQRConfirm, form)
 	if err != nil {
 		t.Fatal(err)
 	}

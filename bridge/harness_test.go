@@ -7,6 +7,7 @@ import (
 	"github.com/wechat-oidc/wechat-oidc/config"
 	wechatconn "github.com/wechat-oidc/wechat-oidc/connector/wechat"
 	"github.com/wechat-oidc/wechat-oidc/directory"
+	"github.com/wechat-oidc/wechat-oidc/directory/directorytest"
 	"io"
 	"log/slog"
 	"net/http"
@@ -47,16 +48,19 @@ const (
 
 // harness runs the real server over HTTP against the WeChat simulator.
 type harness struct {
-	t       testing.TB
-	sim     *simulator.Simulator
-	simURL  string
-	srv     *Server
-	ts      *httptest.Server
-	cfg     *config.File
-	logs    *syncBuffer
-	keyDir  string
-	dir     *directory.Directory
-	metrics *metrics.Metrics
+	t      testing.TB
+	sim    *simulator.Simulator
+	simURL string
+	srv    *Server
+	ts     *httptest.Server
+	cfg    *config.File
+	logs   *syncBuffer
+	keyDir string
+	dir    *directory.Directory
+	// dirStatements counts what the server sends to the directory.
+	dirStatements *directorytest.StatementCounter
+	metrics       *metrics.Metrics
+	store         *store.Memory
 
 	clockMu sync.Mutex
 	offset  time.Duration
@@ -173,7 +177,8 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 		Directory: config.DirectoryConfig{Type: "sqlite", Path: filepath.Join(t.TempDir(), "directory.db")},
 		Access:    config.AccessConfig{Mode: config.AccessOpen},
 		// Tests log in many times a second from one IP; TestRateLimits sets its own.
-		Limits: config.LimitsConfig{TokenPerClient: config.RateConfig{Rate: 1000, Burst: 1000}, AuthorizePerIP: config.RateConfig{Rate: 1000, Burst: 1000}},
+		Limits: config.LimitsConfig{TokenPerClient: config.RateConfig{Rate: 1000, Burst: 1000}, AuthorizePerIP: config.RateConfig{Rate: 1000, Burst: 1000},
+			LogoutPerIP: config.RateConfig{Rate: 1000, Burst: 1000}},
 	}
 	for _, o := range opts {
 		o(h.cfg)
@@ -191,13 +196,18 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	// The store expires entries by the test clock too: no test sleeps for
 	// an expiry. (A Redis store, withRedis, expires by Redis's clock.)
-	var st store.Store = store.NewMemoryClock(h.now)
+	mem := store.NewMemoryClock(h.now, store.WithMaxEntries(opt.Store.MemoryMaxEntries))
+	var st store.Store = mem
+	h.store = mem // nil below with withRedis
 	if h.cfg.Store.Type == "redis" {
+		h.store = nil
 		st = openTestRedis(t, opt.Store.Redis.URL, opt.Store.Redis.Prefix)
 	}
 	h.metrics = metrics.New()
 	st = h.metrics.Store(st)
-	h.dir, err = directory.Open(context.Background(), directory.Options{Type: opt.Directory.Type, Path: opt.Directory.Path, Now: h.now})
+	h.dirStatements = &directorytest.StatementCounter{}
+	h.dir, err = directory.Open(context.Background(), directory.Options{Type: opt.Directory.Type, Path: opt.Directory.Path, Now: h.now,
+		WrapConnector: h.dirStatements.Wrap})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,13 +238,31 @@ const (
 	uaDesktop = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36"
 )
 
-// uaTransport sets a User-Agent on every request.
-type uaTransport struct{ ua string }
+// uaTransport sets a User-Agent on every request, and X-Forwarded-For
+// when xff is set (a client at that address behind a trusted proxy: see
+// withTrustedLoopbackProxy).
+type uaTransport struct{ ua, xff string }
 
 func (t uaTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set("User-Agent", t.ua)
+	if t.xff != "" {
+		r.Header.Set("X-Forwarded-For", t.xff)
+	}
 	return http.DefaultTransport.RoundTrip(r)
+}
+
+// withTrustedLoopbackProxy makes the test client a trusted proxy, so that
+// browserFrom can play clients at other addresses.
+func withTrustedLoopbackProxy() harnessOption {
+	return func(c *config.File) { c.TrustedProxies = []string{"127.0.0.0/8", "::1/128"} }
+}
+
+// browserFrom is a browser at client address ip (needs withTrustedLoopbackProxy).
+func (h *harness) browserFrom(ua, ip string) *http.Client {
+	b := h.browserWithUA(ua)
+	b.Transport = uaTransport{ua: ua, xff: ip}
+	return b
 }
 
 // browser is a cookie-keeping HTTP client that follows redirects through the
@@ -246,7 +274,7 @@ func (h *harness) browserWithUA(ua string) *http.Client {
 	jar, _ := cookiejar.New(nil)
 	return &http.Client{
 		Jar:       jar,
-		Transport: uaTransport{ua},
+		Transport: uaTransport{ua: ua},
 		Timeout:   10 * time.Second,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if req.URL.Host == rpHost || len(via) > 10 {

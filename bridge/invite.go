@@ -51,11 +51,20 @@ func (s *Server) handleInvite(c echo.Context) error {
 	if e != nil {
 		return s.errorPage(c, http.StatusBadRequest, e)
 	}
-	browser := s.browserBinding(c)
-	if st.CrossDevice {
-		return s.startCrossDevice(c, req, browser, "", st, token)
+	unavailable := func(err error) error { return s.authorizeUnavailable(c, req, err) }
+	browser, err := s.browserBinding(c)
+	if err != nil {
+		return unavailable(err)
 	}
-	return s.sendUpstream(c, pendingLogin{Request: req, Browser: browser, Leg: st.Leg, Flow: st.Flow, Invite: token})
+	// An invitation's sign-in holds a pending slot like any other.
+	slot, err := s.admitPending(ctx, c.RealIP())
+	if err != nil {
+		return s.notAdmitted(c, err, unavailable)
+	}
+	if st.CrossDevice {
+		return s.startCrossDevice(c, req, browser, "", st, slot, token)
+	}
+	return s.sendUpstream(c, pendingLogin{Request: req, Browser: browser, Leg: st.Leg, Flow: st.Flow, Invite: token, Slot: slot})
 }
 
 func inviteStateKind(st directory.InvitationState) string {
@@ -95,7 +104,7 @@ func (s *Server) redeemInvite(c echo.Context, token, flow string, up connector.I
 	if err := s.dir.People().RecordSignIn(ctx, p.ID, directory.SignIn{ClientID: inv.ClientID, Flow: flow, IP: c.RealIP()}); err != nil {
 		s.log.WarnContext(ctx, "people: could not record the invitation's sign-in", "person", p.ID, "error", err)
 	}
-	if _, err := s.startSession(c, si.Identity, inv.ClientID); err != nil {
+	if _, err := s.startSession(c, si.Identity, inv.ClientID, true); err != nil {
 		// The person is admitted; only the SSO session is missing: the
 		// application will ask them to sign in once more.
 		s.log.ErrorContext(ctx, "people: could not start the session after an invitation", "error", err)

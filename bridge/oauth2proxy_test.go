@@ -212,7 +212,7 @@ func TestOAuth2ProxyEndToEnd(t *testing.T) {
 		jar, _ := cookiejar.New(nil)
 		return &http.Client{
 			Jar:       jar,
-			Transport: uaTransport{uaWeChat},
+			Transport: uaTransport{ua: uaWeChat},
 			Timeout:   10 * time.Second,
 			CheckRedirect: func(req *http.Request, via []*http.Request) error {
 				if len(via) > 20 {

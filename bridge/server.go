@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -70,17 +71,27 @@ type Server struct {
 	echo     *echo.Echo
 	prefix   string // issuer path without trailing slash
 	secure   bool   // issuer is https: cookies are Secure
+	origin   string // the issuer's origin (scheme://host[:port])
 	now      func() time.Time
 	devLinks bool
 
 	clients      map[string]*config.Client
 	callbackWait time.Duration // how long a duplicate callback waits for the first
 	bc           backchannel
-	tokenLimit   Limiter
-	authLimit    Limiter
-	corsOrigins  map[string]bool
-	metrics      *metrics.Metrics
-	ready        readiness
+	// tokenLimit: requests of authenticated clients; tokenFailures: failed
+	// client authentications per (client, network). Both per replica (see
+	// limitToken). authLimit and logoutLimit are shared across replicas
+	// when the store can share them (newLimiter).
+	tokenLimit    *rateLimiter
+	tokenFailures *rateLimiter
+	authLimit     Limiter
+	logoutLimit   Limiter
+	corsOrigins   map[string]bool
+	metrics       *metrics.Metrics
+	ready         readiness
+
+	macMu       sync.Mutex
+	macKeyCache []byte // see macKey
 }
 
 // New builds a server from validated options.
@@ -117,14 +128,17 @@ func New(opt *config.Options, d Deps) (*Server, error) {
 		log:      d.Logger,
 		prefix:   strings.TrimSuffix(iss.EscapedPath(), "/"),
 		secure:   iss.Scheme == "https",
+		origin:   origin(iss),
 		now:      d.Now,
 		devLinks: d.DevLinks,
 
-		clients:      map[string]*config.Client{},
-		callbackWait: 10 * time.Second,
-		bc:           newBackchannel(d.Logger),
-		corsOrigins:  map[string]bool{},
-		metrics:      d.Metrics,
+		clients:       map[string]*config.Client{},
+		callbackWait:  10 * time.Second,
+		bc:            newBackchannel(d.Logger),
+		tokenLimit:    newRateLimiter(opt.Limits.TokenPerClient.Rate, opt.Limits.TokenPerClient.Burst, d.Now),
+		tokenFailures: newRateLimiter(opt.Limits.TokenAuthFailures.Rate, opt.Limits.TokenAuthFailures.Burst, d.Now),
+		corsOrigins:   map[string]bool{},
+		metrics:       d.Metrics,
 	}
 	if b, ok := d.Connector.(connector.CallbackBound); ok {
 		s.callbackWait = b.MaxCallbackDuration()
@@ -136,8 +150,8 @@ func New(opt *config.Options, d Deps) (*Server, error) {
 			s.corsOrigins[o] = true
 		}
 	}
-	s.tokenLimit = s.newLimiter("token_per_client", opt.Limits.TokenPerClient.Rate, opt.Limits.TokenPerClient.Burst)
 	s.authLimit = s.newLimiter("authorize_per_ip", opt.Limits.AuthorizePerIP.Rate, opt.Limits.AuthorizePerIP.Burst)
+	s.logoutLimit = s.newLimiter("logout_per_ip", opt.Limits.LogoutPerIP.Rate, opt.Limits.LogoutPerIP.Burst)
 	s.provider = s.newProvider()
 	s.echo = s.routes()
 	s.registerGauges()
@@ -160,6 +174,7 @@ func (s *Server) mountConsole() error {
 		AdminGroup: s.opt.Access.AdminGroup, Core: s, Logger: s.log, Now: s.now, Secure: s.secure,
 		Applications: apps, PersonForSubject: s.PersonForSubject,
 		SignInMiddleware: []echo.MiddlewareFunc{s.limitAuthorize},
+		Organization:     s.opt.UI.Organization, LogoDataURL: s.opt.UI.LogoDataURL,
 	})
 	if err != nil {
 		return fmt.Errorf("bridge: admin console: %w", err)
@@ -210,6 +225,8 @@ func (s *Server) newProvider() *oidc.Provider {
 		Now:                     s.now,
 		Logger:                  s.log,
 		AccountCheck:            s.accountCheck,
+		OnClientAuthFailure:     s.clientAuthFailed,
+		OnClientAuthSuccess:     s.clientAuthSucceeded,
 	}
 	if s.metrics != nil {
 		p.OnTokenResponse = s.metrics.TokenResponse
@@ -291,8 +308,8 @@ func (s *Server) routes() *echo.Echo {
 	e.POST(p+oidc.PathUserinfo, wrap(s.provider.HandleUserinfo), cors)
 	e.POST(p+oidc.PathRevoke, wrap(s.provider.HandleRevoke), cors, s.limitToken)
 	e.POST(p+oidc.PathIntrospect, wrap(s.provider.HandleIntrospect), s.limitToken)
-	e.GET(p+PathLogout, s.handleLogout)
-	e.POST(p+PathLogout, s.handleLogout)
+	e.GET(p+PathLogout, s.handleLogout, s.limitLogout)
+	e.POST(p+PathLogout, s.handleLogout, s.limitLogout)
 	e.GET(p+PathWaiting, s.handleWaiting)
 	e.GET(p+PathInvite+":token", s.handleInvite, s.limitAuthorize)
 	e.GET(p+PathReturn, s.handleReturn)
@@ -307,6 +324,23 @@ func (s *Server) routes() *echo.Echo {
 		e.OPTIONS(p+path, s.preflight)
 	}
 	return e
+}
+
+// origin is the origin of u as a browser sends it in an Origin header
+// (RFC 6454 §6.2): lower-case scheme and host, the port only if not the
+// scheme's default.
+func origin(u *url.URL) string {
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return scheme + "://" + host
 }
 
 func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -354,14 +388,37 @@ func (s *Server) httpError(err error, c echo.Context) {
 	} else {
 		s.log.ErrorContext(c.Request().Context(), "unhandled error", "error", err)
 	}
-	msg := http.StatusText(code)
-	s.renderPage(c, code, page{
+	s.renderPage(c, code, httpErrorPage(code))
+}
+
+// httpErrorPage is the page of an HTTP error, in both languages.
+func httpErrorPage(code int) page {
+	p := page{
 		Name:    "http-" + strconv.Itoa(code),
-		Title:   msg,
-		Heading: msg,
-		Message: "请检查链接是否正确。",
-		Detail:  "Check that the address is correct.",
-	})
+		Title:   "无法处理这个请求 · " + http.StatusText(code),
+		Heading: "无法处理这个请求",
+		Message: "请回到原来的应用重新开始。",
+		Detail:  http.StatusText(code) + ": go back to the application and start again.",
+		Icon:    "warn",
+	}
+	switch {
+	case code == http.StatusNotFound:
+		p.Title = "页面不存在 · Page not found"
+		p.Heading = "页面不存在"
+		p.Message = "请检查链接是否完整、正确。"
+		p.Detail = "Page not found. Check that the address is complete and correct."
+	case code == http.StatusMethodNotAllowed:
+		p.Title = "不支持这种访问方式 · Method not allowed"
+		p.Heading = "不支持这种访问方式"
+		p.Message = "这个地址不能这样打开。请回到原来的应用重新开始。"
+		p.Detail = "This address cannot be opened this way. Go back to the application and start again."
+	case code >= 500:
+		p.Title = "服务出现问题 · Something went wrong"
+		p.Heading = "服务出现问题"
+		p.Message = "请稍后重试。如果问题持续，请联系管理员并告诉他页面底部的请求编号。"
+		p.Detail = "Something went wrong on our side. Try again shortly; if it persists, give an administrator the request id at the bottom of this page."
+	}
+	return p
 }
 
 type ctxKey int

@@ -20,6 +20,9 @@ const (
 	keySessionSID    = "bridge:sid:"           // sid → session key, for logout without the browser's cookie
 	keyXDRequest     = "bridge:xd:"            // desktop handle → xdRequest
 	keyXDTicket      = "bridge:xdt:"           // QR ticket → xdTicket
+	keyPendingNet    = "bridge:pendingnet:"    // client network → pendingCount (pending sign-ins)
+	keyPendingTotal  = "bridge:pendingtotal"   // pendingCount of every pending sign-in
+	keyMACKey        = "bridge:mackey"         // the server's MAC key (binding cookies, confirmation tokens)
 	keyLogoutConfirm = "bridge:logoutconfirm:" // hash of a confirmation token → hash of the session cookie
 	keyPerson        = "bridge:person:"        // person id → personRecord (their sessions and subjects)
 	keyWaiting       = "bridge:waiting:"       // waiting handle → waitingLogin (a pending person's sign-in)

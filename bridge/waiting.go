@@ -100,7 +100,11 @@ func (s *Server) loadWaiting(c echo.Context) (waitingLogin, string, error) {
 		}
 		return w, "", err
 	}
-	if b := s.browserHash(c); w.Request == nil || b == "" || subtle.ConstantTimeCompare([]byte(b), []byte(w.Browser)) != 1 {
+	b, err := s.browserHash(c)
+	if err != nil {
+		return w, "", err
+	}
+	if w.Request == nil || b == "" || subtle.ConstantTimeCompare([]byte(b), []byte(w.Browser)) != 1 {
 		return w, "", errOtherBrowser
 	}
 	return w, handle, nil
@@ -165,7 +169,7 @@ func (s *Server) handleWaiting(c echo.Context) error {
 	if r != nil {
 		return s.refusedPage(c, w.Request, w.Browser, w.Flow, w.Upstream, r)
 	}
-	return s.finishSignIn(c, w.Request, si.Identity, w.Flow)
+	return s.finishSignIn(c, w.Request, si.Identity, w.Flow, true)
 }
 
 // keepRefusal stores a refusal under a fresh handle, for the way back.
@@ -193,8 +197,8 @@ func (s *Server) handleReturn(c echo.Context) error {
 
 // finishSignIn starts the SSO session of an admitted sign-in and sends the
 // code to the client.
-func (s *Server) finishSignIn(c echo.Context, req *oidc.AuthRequest, id oidc.Identity, flow string) error {
-	sess, err := s.startSession(c, id, req.ClientID)
+func (s *Server) finishSignIn(c echo.Context, req *oidc.AuthRequest, id oidc.Identity, flow string, sso bool) error {
+	sess, err := s.startSession(c, id, req.ClientID, sso)
 	if err != nil {
 		return s.authorizeUnavailable(c, req, err)
 	}

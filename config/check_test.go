@@ -288,3 +288,33 @@ func TestSummaryOfASingleInstance(t *testing.T) {
 		}
 	}
 }
+
+// TestSummaryOfCrossDevice: the cross-device line follows the deployment's
+// switch, the clients' and cross_device_sso.
+func TestSummaryOfCrossDevice(t *testing.T) {
+	const (
+		oa      = "  official_account: { app_id: wx123, app_secret: \"${OA_SECRET}\" }"
+		grafana = "    redirect_uris: [https://grafana.example.com/login/generic_oauth]"
+	)
+	for _, tc := range []struct{ name, from, to, want string }{
+		{"off", oa, oa + "\n  cross_device: false", "cross-device      off (wechat.cross_device: false)\n"},
+		{"not for one client", grafana, grafana + "\n    cross_device: false",
+			"cross-device      on: desktop browsers scan a QR with WeChat (the Official Account); not for grafana\n"},
+		{"sso", oa, oa + "\n  cross_device_sso: true", "(the Official Account); the desktop gets an SSO session too (cross_device_sso)\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !strings.Contains(validConfig, tc.from) {
+				t.Fatalf("test setup: %q not in validConfig", tc.from)
+			}
+			f, err := Parse([]byte(strings.Replace(validConfig, tc.from, tc.to, 1)), testEnv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b bytes.Buffer
+			f.Options().WriteSummary(&b)
+			if !strings.Contains(b.String(), tc.want) {
+				t.Errorf("summary lacks %q:\n%s", tc.want, b.String())
+			}
+		})
+	}
+}

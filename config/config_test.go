@@ -102,6 +102,11 @@ func TestParseConfigErrors(t *testing.T) {
 		{"short secret", "    secret: short", "    secret: ${GRAFANA_SECRET}", []string{"too short", "openssl rand"}},
 		{"secret and hash", "    secret: ${GRAFANA_SECRET}\n    secret_sha256: " + strings.Repeat("ab", 32), "    secret: ${GRAFANA_SECRET}", []string{"not both"}},
 		{"bad hash", "    secret_sha256: xyz", "    secret: ${GRAFANA_SECRET}", []string{"64 hex digits"}},
+		{"memory store without a useful bound", "store: { type: memory, memory: { max_entries: 10 } }", "store: { type: memory }", []string{"store.memory.max_entries", "at least 1000"}},
+		{"total pending cap below the per-IP cap", "store: { type: memory }\nlogin: { max_pending_per_ip: 50, max_pending: 10 }", "store: { type: memory }", []string{"login.max_pending"}},
+		{"pinned cross-device flow while cross-device is off", "  official_account: { app_id: wx123, app_secret: \"${OA_SECRET}\" }\n  cross_device: false\nclients:\n  - id: grafana\n    wechat_flow: cross_device", "  official_account: { app_id: wx123, app_secret: \"${OA_SECRET}\" }\nclients:\n  - id: grafana", []string{"wechat_flow cross_device is disabled"}},
+		{"client turns on what the deployment turned off", "  official_account: { app_id: wx123, app_secret: \"${OA_SECRET}\" }\n  cross_device: false\nclients:\n  - id: grafana\n    cross_device: true", "  official_account: { app_id: wx123, app_secret: \"${OA_SECRET}\" }\nclients:\n  - id: grafana", []string{"cross_device: true has no effect"}},
+		{"cross-device SSO without cross-device", "  official_account: { app_id: wx123, app_secret: \"${OA_SECRET}\" }\n  cross_device: false\n  cross_device_sso: true", "  official_account: { app_id: wx123, app_secret: \"${OA_SECRET}\" }", []string{"cross_device_sso has no effect"}},
 		{"bad scope", "  official_account: { app_id: wx123, app_secret: x, scope: snsapi_login }", "  official_account: { app_id: wx123, app_secret: \"${OA_SECRET}\" }", []string{"scope", "snsapi_base"}},
 	}
 	for _, tc := range cases {
@@ -250,5 +255,34 @@ func TestBadDurationFromEnvironmentIsRedacted(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "Xq9secretish") {
 		t.Fatalf("the expanded value leaked: %v", err)
+	}
+}
+
+// TestCrossDeviceSwitchesResolve: the deployment's switch and the client's
+// combine into one flag per client.
+func TestCrossDeviceSwitchesResolve(t *testing.T) {
+	text := `
+issuer: https://sso.example.com
+wechat:
+  official_account: { app_id: wx123, app_secret: "${OA_SECRET}" }
+clients:
+  - { id: grafana, secret: "${GRAFANA_SECRET}", redirect_uris: [https://grafana.example.com/cb], cross_device: false }
+  - { id: other, secret: "${GRAFANA_SECRET}", redirect_uris: [https://other.example.com/cb] }
+keys: { dir: /tmp/keys }
+directory: { type: sqlite, path: /tmp/people.db }
+`
+	f, err := Parse([]byte(text), testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := f.Options()
+	if !o.WeChat.CrossDevice || o.WeChat.CrossDeviceSSO {
+		t.Fatalf("defaults: cross_device %v, cross_device_sso %v", o.WeChat.CrossDevice, o.WeChat.CrossDeviceSSO)
+	}
+	if o.Clients[0].CrossDevice || !o.Clients[1].CrossDevice {
+		t.Fatalf("per client: grafana %v (turned off), other %v (default)", o.Clients[0].CrossDevice, o.Clients[1].CrossDevice)
+	}
+	if o.Login.MaxPendingPerIP != 100 || o.Login.MaxPending != 10_000 || o.Store.MemoryMaxEntries != DefaultMemoryMaxEntries {
+		t.Fatalf("bounds: %+v %+v", o.Login, o.Store)
 	}
 }

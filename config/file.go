@@ -48,6 +48,26 @@ type File struct {
 	Metrics MetricsConfig `yaml:"metrics"`
 	// Shutdown says how a stopping process drains.
 	Shutdown ShutdownConfig `yaml:"shutdown"`
+	// UI is what the pages show of the organisation running the service.
+	UI UIConfig `yaml:"ui"`
+
+	// privateNetworkHTTP lets the issuer use http on a private-network IP
+	// address (AllowPrivateNetworkHTTP; dev mode only).
+	privateNetworkHTTP bool
+	// logoDataURL is ui.logo read and encoded by Validate.
+	logoDataURL string
+}
+
+// UIConfig is what every page a person sees shows of who is asking: in
+// WeChat's in-app browser there is no address bar, so the page itself must
+// say whose sign-in it is.
+type UIConfig struct {
+	// Organization is the organisation's name, shown at the top of every
+	// page (at most 64 characters). Empty: the issuer's host name.
+	Organization string `yaml:"organization"`
+	// Logo is a PNG or JPEG file (at most 64 KiB), read once at start and
+	// embedded in every page. Empty: no logo.
+	Logo string `yaml:"logo"`
 }
 
 type MetricsConfig struct {
@@ -73,10 +93,18 @@ type SessionConfig struct {
 }
 
 type LimitsConfig struct {
-	// TokenPerClient limits token endpoint requests per client_id.
+	// TokenPerClient limits the requests of an authenticated confidential
+	// client to the token, revocation and introspection endpoints (per
+	// client_id; public clients per client_id and IP). Only successful
+	// authentications count, so strangers cannot use up a client's budget.
 	TokenPerClient RateConfig `yaml:"token_per_client"`
+	// TokenAuthFailures limits failed client authentications per claimed
+	// client_id and client IP (secret guessing, RFC 6819 §5.1.4.2.3).
+	TokenAuthFailures RateConfig `yaml:"token_auth_failures"`
 	// AuthorizePerIP limits authorization requests per client IP.
 	AuthorizePerIP RateConfig `yaml:"authorize_per_ip"`
+	// LogoutPerIP limits requests to the logout endpoint per client IP.
+	LogoutPerIP RateConfig `yaml:"logout_per_ip"`
 }
 
 // RateConfig is a token bucket: Rate requests per second on average, bursts of Burst.
@@ -168,6 +196,13 @@ type WeChatConfig struct {
 	// VerifyFiles are WeChat's domain-verification files (MP_verify_*.txt),
 	// name → content, served at the host root when the issuer is there.
 	VerifyFiles map[string]string `yaml:"verify_files"`
+	// CrossDevice allows cross-device QR sign-in (a desktop shows a QR
+	// code, a phone signs in with the Official Account). Default true.
+	CrossDevice *bool `yaml:"cross_device"`
+	// CrossDeviceSSO gives the desktop an SSO session cookie after a
+	// cross-device sign-in. Default false: the desktop gets a code for the
+	// requesting application only (a relayed QR code yields no session).
+	CrossDeviceSSO bool `yaml:"cross_device_sso"`
 }
 
 type WeChatAppConfig struct {
@@ -224,6 +259,9 @@ type ClientConfig struct {
 	// IDTokenSignedResponseAlg signs this client's ID tokens with another
 	// algorithm than keys.algorithm: RS256, ES256 or EdDSA.
 	IDTokenSignedResponseAlg string `yaml:"id_token_signed_response_alg"`
+	// CrossDevice: false refuses cross-device QR sign-in for this client
+	// even when wechat.cross_device allows it. Empty: as wechat.cross_device.
+	CrossDevice *bool `yaml:"cross_device"`
 	// Claims shapes extra claims for this client (WeChat has no email or
 	// first/last name; many applications insist on them).
 	Claims ClientClaimsConfig `yaml:"claims"`
@@ -243,12 +281,20 @@ type ClientClaimsConfig struct {
 }
 
 type StoreConfig struct {
-	Type  string      `yaml:"type"`
-	Redis RedisConfig `yaml:"redis"`
+	Type   string            `yaml:"type"`
+	Memory MemoryStoreConfig `yaml:"memory"`
+	Redis  RedisConfig       `yaml:"redis"`
 	// SnapshotFile (memory store only): on a graceful stop the store is
 	// written there (mode 0600) and read back, expired entries dropped, at
 	// the next start. Empty: a restart forgets sessions and tokens.
 	SnapshotFile string `yaml:"snapshot_file"`
+}
+
+type MemoryStoreConfig struct {
+	// MaxEntries bounds the number of entries the memory store holds; a
+	// new entry beyond it is refused (the request gets "temporarily
+	// unavailable") instead of growing the process without end.
+	MaxEntries int `yaml:"max_entries"`
 }
 
 type RedisConfig struct {
@@ -302,6 +348,11 @@ type LoginConfig struct {
 	// PendingTTL is how long a started login may take (WeChat page, consent)
 	// before it is forgotten.
 	PendingTTL Duration `yaml:"pending_ttl"`
+	// MaxPendingPerIP caps the sign-ins started from one client network
+	// (an IPv4 address, an IPv6 /64) and not finished yet.
+	MaxPendingPerIP int `yaml:"max_pending_per_ip"`
+	// MaxPending caps the sign-ins started and not finished yet, in total.
+	MaxPending int `yaml:"max_pending"`
 }
 
 type LogConfig struct {

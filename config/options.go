@@ -32,6 +32,8 @@ type Options struct {
 	Log            Log
 	Metrics        Metrics
 	Shutdown       Shutdown
+	// UI is what every page shows of the organisation.
+	UI UI
 }
 
 // Metrics: Listen is the metrics listener's host:port; empty: none.
@@ -59,6 +61,10 @@ type WeChat struct {
 	SnapshotForcePopup    bool
 	// VerifyFiles: WeChat's domain-verification files, name → content.
 	VerifyFiles map[string]string
+	// CrossDevice allows cross-device QR sign-in in this deployment.
+	CrossDevice bool
+	// CrossDeviceSSO gives the desktop an SSO session after a cross-device sign-in.
+	CrossDeviceSSO bool
 }
 
 // WeChatApp is one WeChat app's credentials; Scope is the Official
@@ -87,6 +93,9 @@ type Client struct {
 	ForcePopup  bool
 	WeChatFlow  string
 	MiniProgram bool
+	// CrossDevice: this client may use cross-device QR sign-in (the
+	// deployment's switch and the client's, resolved).
+	CrossDevice bool
 	Claims      ClaimTemplates
 	// AllowedGroups: only members of one of them may sign in (empty: anyone admitted).
 	AllowedGroups    []string
@@ -104,8 +113,10 @@ type ClaimTemplates struct {
 }
 
 type Store struct {
-	Type  string // memory, redis
-	Redis Redis
+	Type string // memory, redis
+	// MemoryMaxEntries bounds the memory store's entries.
+	MemoryMaxEntries int
+	Redis            Redis
 	// SnapshotFile keeps the memory store across a graceful restart; "": none.
 	SnapshotFile string
 }
@@ -150,6 +161,9 @@ type Tokens struct {
 
 type Login struct {
 	PendingTTL time.Duration
+	// MaxPendingPerIP and MaxPending cap the sign-ins started and not
+	// finished, per client network and in total.
+	MaxPendingPerIP, MaxPending int
 }
 
 type Session struct {
@@ -157,7 +171,7 @@ type Session struct {
 }
 
 type Limits struct {
-	TokenPerClient, AuthorizePerIP Rate
+	TokenPerClient, TokenAuthFailures, AuthorizePerIP, LogoutPerIP Rate
 }
 
 // Rate is a token bucket: Rate per second on average, bursts of Burst.
@@ -213,6 +227,8 @@ func (c *File) Options() *Options {
 			QRTicketTTL:           c.WeChat.QRTicketTTL.D(),
 			SnapshotForcePopup:    *c.WeChat.SnapshotForcePopup,
 			VerifyFiles:           c.WeChat.VerifyFiles,
+			CrossDevice:           *c.WeChat.CrossDevice,
+			CrossDeviceSSO:        c.WeChat.CrossDeviceSSO,
 		},
 		Store: c.storeOptions(),
 		Keys:  c.keysOptions(),
@@ -221,11 +237,13 @@ func (c *File) Options() *Options {
 			RefreshIdleTTL: c.Tokens.RefreshIdleTTL.D(), RefreshAbsoluteTTL: c.Tokens.RefreshAbsoluteTTL.D(),
 			RefreshReuseGrace: c.Tokens.RefreshReuseGrace.D(),
 		},
-		Login:   Login{PendingTTL: c.Login.PendingTTL.D()},
+		Login:   Login{PendingTTL: c.Login.PendingTTL.D(), MaxPendingPerIP: c.Login.MaxPendingPerIP, MaxPending: c.Login.MaxPending},
 		Session: Session{IdleTTL: c.Session.IdleTTL.D(), AbsoluteTTL: c.Session.AbsoluteTTL.D()},
 		Limits: Limits{
-			TokenPerClient: Rate(c.Limits.TokenPerClient),
-			AuthorizePerIP: Rate(c.Limits.AuthorizePerIP),
+			TokenPerClient:    Rate(c.Limits.TokenPerClient),
+			TokenAuthFailures: Rate(c.Limits.TokenAuthFailures),
+			AuthorizePerIP:    Rate(c.Limits.AuthorizePerIP),
+			LogoutPerIP:       Rate(c.Limits.LogoutPerIP),
 		},
 		Directory: Directory{Type: c.Directory.Type, Path: c.Directory.Path, URL: c.Directory.URL},
 		Access:    Access{Mode: c.Access.Mode, AdminGroup: c.Access.AdminGroup, PendingTTL: c.Access.PendingTTL.D()},
@@ -233,6 +251,7 @@ func (c *File) Options() *Options {
 		Log:       Log{Level: c.Log.Level, Format: c.Log.Format},
 		Metrics:   Metrics{Listen: c.Metrics.Listen},
 		Shutdown:  Shutdown{DrainDelay: c.Shutdown.DrainDelay.D(), Timeout: c.Shutdown.Timeout.D()},
+		UI:        c.uiOptions(),
 	}
 	for _, p := range c.TrustedProxies {
 		if _, n, err := net.ParseCIDR(p); err == nil { // validated
@@ -240,7 +259,9 @@ func (c *File) Options() *Options {
 		}
 	}
 	for _, cc := range c.Clients {
-		o.Clients = append(o.Clients, client(cc))
+		cl := client(cc)
+		cl.CrossDevice = o.WeChat.CrossDevice && (cc.CrossDevice == nil || *cc.CrossDevice)
+		o.Clients = append(o.Clients, cl)
 	}
 	return o
 }
@@ -275,7 +296,7 @@ func client(cc ClientConfig) Client {
 
 func (c *File) storeOptions() Store {
 	r := c.Store.Redis
-	st := Store{Type: c.Store.Type, SnapshotFile: c.Store.SnapshotFile,
+	st := Store{Type: c.Store.Type, SnapshotFile: c.Store.SnapshotFile, MemoryMaxEntries: c.Store.Memory.MaxEntries,
 		Redis: Redis{URL: r.URL, CAFile: r.CAFile, Prefix: r.Prefix}}
 	if s := r.Sentinel; s.set() {
 		st.Redis.Sentinel = &Sentinel{Master: s.Master, Addrs: s.Addrs, Password: s.Password}

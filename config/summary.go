@@ -54,13 +54,29 @@ func (o *Options) WriteSummary(w io.Writer) {
 func (o *Options) flowSummary() [][2]string {
 	oa := o.WeChat.OfficialAccount
 	flows := [][2]string{{"official account", fmt.Sprintf("on: %s, scope %s (inside WeChat's browser)", oa.AppID, oa.Scope)}}
+	cross := "on: desktop browsers scan a QR with WeChat (the Official Account)"
 	if a := o.WeChat.WebsiteApp; a != nil {
 		flows = append(flows, [2]string{"website app", fmt.Sprintf("on: %s (desktop browsers: QR on WeChat's page)", a.AppID)})
-		flows = append(flows, [2]string{"cross-device", "on: for clients with wechat_flow: cross_device or ?wechat_flow=cross_device (QR for the Official Account)"})
+		cross = "on: for clients with wechat_flow: cross_device or ?wechat_flow=cross_device (QR for the Official Account)"
 	} else {
 		flows = append(flows, [2]string{"website app", "off (no wechat.website_app)"})
-		flows = append(flows, [2]string{"cross-device", "on: desktop browsers scan a QR with WeChat (the Official Account)"})
 	}
+	var noCross []string
+	for _, cl := range o.Clients {
+		if !cl.CrossDevice {
+			noCross = append(noCross, cl.ID)
+		}
+	}
+	switch {
+	case !o.WeChat.CrossDevice:
+		cross = "off (wechat.cross_device: false)"
+	case len(noCross) > 0:
+		cross += "; not for " + strings.Join(noCross, ", ")
+	}
+	if o.WeChat.CrossDevice && o.WeChat.CrossDeviceSSO {
+		cross += "; the desktop gets an SSO session too (cross_device_sso)"
+	}
+	flows = append(flows, [2]string{"cross-device", cross})
 	if a := o.WeChat.MiniProgram; a != nil {
 		var ids []string
 		for _, cl := range o.Clients {

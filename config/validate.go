@@ -22,6 +22,7 @@ func (c *File) Validate() error {
 		c.validateTop, c.validateWeChat, c.validateClients, c.validateTokens,
 		c.validateStore, c.validateKeys, c.validateSession, c.validateLimits,
 		c.validateGroups, c.validateDirectory, c.validateAccess, c.validateTrustedProxies, c.validateLog, c.validateMetrics, c.validateShutdown,
+		c.validateUI,
 	} {
 		if err := check(); err != nil {
 			return err
@@ -34,7 +35,7 @@ func (c *File) validateTop() error {
 	if c.Issuer == "" {
 		return errors.New("issuer is missing: set it to the public URL of this service, e.g. issuer: https://sso.example.com")
 	}
-	if err := validateIssuer(c.Issuer); err != nil {
+	if err := validateIssuer(c.Issuer, c.privateNetworkHTTP); err != nil {
 		return err
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
@@ -101,6 +102,9 @@ func (c *File) validateWeChat() error {
 			return fmt.Errorf("%s %q must be an absolute http(s) URL without query or fragment", k.key, k.val)
 		}
 	}
+	if !*c.WeChat.CrossDevice && c.WeChat.CrossDeviceSSO {
+		return errors.New("wechat.cross_device_sso has no effect with wechat.cross_device: false; remove it")
+	}
 	if c.WeChat.Timeout.D() <= 0 || c.WeChat.Timeout.D() > time.Minute {
 		return errors.New("wechat.timeout must be between 1ms and 1m (e.g. 5s)")
 	}
@@ -133,8 +137,16 @@ func (c *File) validateClients() error {
 
 // validateClient checks one client; key is its path (clients[i]).
 func (c *File) validateClient(key string, cl ClientConfig) error {
+	crossDevice := *c.WeChat.CrossDevice && (cl.CrossDevice == nil || *cl.CrossDevice)
+	if cl.CrossDevice != nil && *cl.CrossDevice && !*c.WeChat.CrossDevice {
+		return fmt.Errorf("%s (%s).cross_device: true has no effect while wechat.cross_device is false; remove it or allow cross-device sign-in for the deployment", key, cl.ID)
+	}
 	switch cl.WeChatFlow {
-	case "", FlowOfficialAccount, FlowCrossDevice:
+	case "", FlowOfficialAccount:
+	case FlowCrossDevice:
+		if !crossDevice {
+			return fmt.Errorf("%s (%s).wechat_flow cross_device is disabled (wechat.cross_device or the client's cross_device is false): pin another flow or allow it", key, cl.ID)
+		}
 	case FlowWebsiteApp:
 		if c.WeChat.WebsiteApp == nil {
 			return fmt.Errorf("%s (%s).wechat_flow website_app needs wechat.website_app to be configured", key, cl.ID)
@@ -280,6 +292,9 @@ func (c *File) validateTokens() error {
 }
 
 func (c *File) validateStore() error {
+	if c.Store.Memory.MaxEntries < 1000 {
+		return errors.New("store.memory.max_entries must be at least 1000 (the default is 250000)")
+	}
 	r := c.Store.Redis
 	switch c.Store.Type {
 	case "memory":
@@ -367,10 +382,16 @@ func (c *File) validateLimits() error {
 	for _, l := range []struct {
 		key string
 		r   RateConfig
-	}{{"limits.token_per_client", c.Limits.TokenPerClient}, {"limits.authorize_per_ip", c.Limits.AuthorizePerIP}} {
+	}{
+		{"limits.token_per_client", c.Limits.TokenPerClient}, {"limits.token_auth_failures", c.Limits.TokenAuthFailures},
+		{"limits.authorize_per_ip", c.Limits.AuthorizePerIP}, {"limits.logout_per_ip", c.Limits.LogoutPerIP},
+	} {
 		if l.r.Rate <= 0 || l.r.Burst < 1 {
 			return fmt.Errorf("%s needs rate > 0 (requests per second) and burst >= 1", l.key)
 		}
+	}
+	if c.Login.MaxPendingPerIP < 1 || c.Login.MaxPending < c.Login.MaxPendingPerIP {
+		return errors.New("login.max_pending_per_ip must be at least 1 and login.max_pending at least as large")
 	}
 	return nil
 }
@@ -500,9 +521,10 @@ func envName(id string) string {
 	return strings.ToUpper(regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(id, "_"))
 }
 
-// validateIssuer: an https URL (http only for loopback hosts), no query, no
-// fragment (OpenID Connect Discovery 1.0 §2; Core §16.15 on TLS).
-func validateIssuer(issuer string) error {
+// validateIssuer: an https URL (http only for loopback hosts, and, when
+// privateHTTP, for private-network IP addresses), no query, no fragment
+// (OpenID Connect Discovery 1.0 §2; Core §16.15 on TLS).
+func validateIssuer(issuer string, privateHTTP bool) error {
 	u, err := url.Parse(issuer)
 	if err != nil || u.Host == "" || u.Opaque != "" {
 		return fmt.Errorf("issuer %q is not an absolute URL: write e.g. https://sso.example.com", issuer)
@@ -516,13 +538,25 @@ func validateIssuer(issuer string) error {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !isLoopbackHost(u.Hostname()) {
+		switch {
+		case isLoopbackHost(u.Hostname()):
+		case privateHTTP && isPrivateIP(u.Hostname()):
+		case privateHTTP:
+			return fmt.Errorf("issuer %q uses http on a host that is neither loopback nor a private-network IP address: use https, or an address such as 192.168.1.10, 10.0.0.5 or 172.16.0.2", issuer)
+		default:
 			return fmt.Errorf("issuer %q uses http on a non-loopback host: use https (http is only allowed for 127.0.0.1, ::1 and localhost)", issuer)
 		}
 	default:
 		return fmt.Errorf("issuer %q must use https", issuer)
 	}
 	return nil
+}
+
+// isPrivateIP: an IP address of a private network (RFC 1918, RFC 4193),
+// not a name: a name could resolve anywhere.
+func isPrivateIP(h string) bool {
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsPrivate()
 }
 
 func isLoopbackHost(h string) bool {

@@ -37,9 +37,6 @@ type snapshotEntry struct {
 	Expires int64  `json:"e"` // unix nanoseconds, by the store's clock
 }
 
-// Len returns the number of live entries.
-func (m *Memory) Len() int { return m.CountPrefix("") }
-
 // CountPrefix returns the number of live entries whose key starts with
 // prefix. It walks every entry: for gauges read every few seconds, not for
 // request paths.

@@ -41,7 +41,7 @@ func serve(ctx context.Context, configPath string, stderr io.Writer) error {
 	}
 	defer raw.Close()
 	if mem != nil {
-		m.GaugeFunc("store_entries", "Live entries in the memory store.", func() float64 { return float64(mem.Len()) })
+		m.GaugeFunc("store_entries", "Live entries in the memory store.", func() float64 { return float64(mem.CountPrefix("")) })
 	}
 	st := m.Store(raw)
 	kr, err := openKeyring(ctx, cfg.Keys, raw, logger)
@@ -119,7 +119,9 @@ func openStore(ctx context.Context, sc config.Store, logger *slog.Logger) (store
 		}
 		return st, nil, nil
 	default:
-		mem := store.NewMemory()
+		// Bounded: a flood of requests gets "temporarily unavailable", never
+		// an out-of-memory kill (store.memory.max_entries).
+		mem := store.NewMemory(store.WithMaxEntries(sc.MemoryMaxEntries))
 		if sc.SnapshotFile != "" {
 			restored, expired, err := mem.LoadSnapshot(sc.SnapshotFile)
 			if err != nil {

@@ -39,14 +39,16 @@ func runSimulator(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		"the app secret is read from the environment variable SECRET_VAR); repeat for several")
 	fs.Var(&hosts, "callback-host", "a host (host or host:port) redirect_uri may point at, like WeChat's 网页授权域名; repeat for several; none: any")
 	allowPort := fs.Bool("allow-port", false, "accept a redirect_uri with a port (real WeChat refuses it with 10003)")
+	browserSwitch := fs.Bool("dev-browser-switch", false, "the \"open in WeChat\" page that the Official Account page shows outside WeChat's browser "+
+		"offers a button to count this browser as WeChat's, so that a desktop can play the phone")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if len(apps) == 0 || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "simulator: usage: wechat-oidc simulator --app KIND:APPID:SECRET_VAR [--app ...] [--callback-host HOST] [--listen ADDR]")
+		fmt.Fprintln(stderr, "simulator: usage: wechat-oidc simulator --app KIND:APPID:SECRET_VAR [--app ...] [--callback-host HOST] [--listen ADDR] [--allow-port] [--dev-browser-switch]")
 		return 2
 	}
-	cfg := simulator.Config{CallbackHosts: hosts, AllowPort: *allowPort}
+	cfg := simulator.Config{CallbackHosts: hosts, AllowPort: *allowPort, DevBrowserSwitch: *browserSwitch}
 	for _, a := range apps {
 		app, code, err := simulatorApp(a, os.LookupEnv)
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -29,10 +30,11 @@ import (
 
 // Authorize parameters the connector understands besides the OIDC ones.
 const (
-	// ParamFlow overrides the flow choice: official_account, website_app or
-	// cross_device.
+	// ParamFlow chooses the flow when the client has none fixed:
+	// official_account, website_app or cross_device.
 	ParamFlow = "wechat_flow"
-	// ParamForcePopup=true asks WeChat for its consent popup.
+	// ParamForcePopup=true asks WeChat for its consent popup ("true" or
+	// "false"; nothing else is accepted).
 	ParamForcePopup = "wechat_force_popup"
 	// ScopeWeChat releases the raw WeChat identifiers (openid, unionid).
 	ScopeWeChat = "wechat"
@@ -81,6 +83,9 @@ type ClientSettings struct {
 	Flow        string // "" (by browser), official_account, website_app, cross_device
 	ForcePopup  bool
 	MiniProgram bool
+	// CrossDevice: the client may use cross-device QR sign-in (already
+	// combined with the deployment's wechat.cross_device).
+	CrossDevice bool
 }
 
 // Connector is the WeChat connector.
@@ -165,7 +170,15 @@ func (c *Connector) Start(r connector.StartRequest) (connector.Start, *oidc.Erro
 	}
 	c.log.Info("authorize: WeChat flow chosen", "client_id", r.ClientID, "flow", flow, "reason", reason)
 	cs := c.opt.Clients[r.ClientID]
-	forcePopup := r.Consent || r.Extra[ParamForcePopup] == "true" || cs.ForcePopup
+	var askedPopup bool
+	switch v, ok := r.Extra[ParamForcePopup]; {
+	case !ok, v == "false":
+	case v == "true":
+		askedPopup = true
+	default:
+		return connector.Start{}, oidc.ErrInvalidRequest("wechat_force_popup must be true or false")
+	}
+	forcePopup := r.Consent || askedPopup || cs.ForcePopup
 	st := connector.Start{Flow: flow}
 	switch flow {
 	case config.FlowWebsiteApp:
@@ -178,10 +191,22 @@ func (c *Connector) Start(r connector.StartRequest) (connector.Start, *oidc.Erro
 	return st, nil
 }
 
+// chooseFlow: the client's fixed flow, else the wechat_flow parameter, else
+// the browser. A fixed flow is never overridden by the request: a phishing
+// page could otherwise turn a client pinned to the Official Account into a
+// cross-device QR code it can relay. Cross-device sign-in is offered only
+// where the deployment and the client allow it.
 func (c *Connector) chooseFlow(r connector.StartRequest) (flow, reason string, e *oidc.Error) {
-	if v := r.Extra[ParamFlow]; v != "" {
+	cs, known := c.opt.Clients[r.ClientID]
+	crossDevice := known && cs.CrossDevice
+	v, asked := r.Extra[ParamFlow]
+	if asked {
 		switch v {
-		case config.FlowOfficialAccount, config.FlowCrossDevice:
+		case config.FlowOfficialAccount:
+		case config.FlowCrossDevice:
+			if !crossDevice {
+				return "", "", oidc.ErrInvalidRequest("wechat_flow=cross_device is not available: cross-device QR sign-in is turned off for this application")
+			}
 		case config.FlowWebsiteApp:
 			if c.opt.WeChat.WebsiteApp == nil {
 				return "", "", oidc.ErrInvalidRequest("wechat_flow=website_app is not available: no website app is configured")
@@ -189,16 +214,24 @@ func (c *Connector) chooseFlow(r connector.StartRequest) (flow, reason string, e
 		default:
 			return "", "", oidc.ErrInvalidRequest("wechat_flow must be official_account, website_app or cross_device")
 		}
-		return v, "authorize parameter wechat_flow", nil
 	}
-	if f := c.opt.Clients[r.ClientID].Flow; f != "" {
-		return f, "client setting wechat_flow", nil
+	if cs.Flow != "" {
+		if asked && v != cs.Flow {
+			return "", "", oidc.ErrInvalidRequest("wechat_flow=%s is not allowed: this application always signs in with %s", v, cs.Flow)
+		}
+		return cs.Flow, "client setting wechat_flow", nil
+	}
+	if asked {
+		return v, "authorize parameter wechat_flow", nil
 	}
 	if IsWeChatBrowser(r.UserAgent) {
 		return config.FlowOfficialAccount, "WeChat in-app browser", nil
 	}
 	if c.opt.WeChat.WebsiteApp != nil {
 		return config.FlowWebsiteApp, "desktop browser, website app configured", nil
+	}
+	if !crossDevice {
+		return "", "", oidc.ErrAccessDenied("sign-in from a computer is not available for this application: cross-device QR sign-in is turned off and no website app is configured; open the application in WeChat on the phone")
 	}
 	return config.FlowCrossDevice, "desktop browser, Official Account only", nil
 }
@@ -455,7 +488,7 @@ func (c *Connector) identity(ctx context.Context, appID string, p *wx.UserInfo) 
 	}
 	claims := map[string]any{
 		"name":               p.Nickname,
-		"picture":            avatarURL(p.HeadImgURL, c.opt.WeChat.AvatarSize),
+		"picture":            avatarURL(safeAvatar(p.HeadImgURL), c.opt.WeChat.AvatarSize),
 		"preferred_username": PreferredUsername(sub),
 		"openid":             p.OpenID,
 		"unionid":            p.UnionID,
@@ -485,6 +518,21 @@ func PreferredUsername(sub string) string {
 	sum := sha256.Sum256([]byte(sub))
 	enc := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:10])
 	return "wx_" + strings.ToLower(enc)
+}
+
+// safeAvatar returns u when it is an absolute http(s) URL with a host, else
+// "". The picture claim is an URL that relying parties put in <img src> and
+// links: a javascript:, data: or other URL from WeChat (or from a profile
+// stored by an older version) must not reach them.
+func safeAvatar(u string) string {
+	if u == "" || len(u) > 2048 || strings.ContainsAny(u, " \t\r\n\"'<>\\`") {
+		return ""
+	}
+	pu, err := url.Parse(u)
+	if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" || pu.User != nil || pu.Opaque != "" {
+		return ""
+	}
+	return u
 }
 
 // avatarURL picks the size of a WeChat avatar: the last path segment of
@@ -523,7 +571,7 @@ func address(p *wx.UserInfo) map[string]any {
 func FromConfig(opt *config.Options, st store.Store, logger *slog.Logger, hc *http.Client) Options {
 	clients := map[string]ClientSettings{}
 	for _, cl := range opt.Clients {
-		clients[cl.ID] = ClientSettings{Flow: cl.WeChatFlow, ForcePopup: cl.ForcePopup, MiniProgram: cl.MiniProgram}
+		clients[cl.ID] = ClientSettings{Flow: cl.WeChatFlow, ForcePopup: cl.ForcePopup, MiniProgram: cl.MiniProgram, CrossDevice: cl.CrossDevice}
 	}
 	return Options{
 		WeChat:      opt.WeChat,
