@@ -90,7 +90,13 @@ func TestParseConfigErrors(t *testing.T) {
 		{"metrics on the public port", "keys: { dir: /tmp/keys }\nmetrics: { listen: \"0.0.0.0:8080\" }", "keys: { dir: /tmp/keys }", []string{"metrics.listen must differ"}},
 		{"bad metrics listen", "keys: { dir: /tmp/keys }\nmetrics: { listen: \"9090\" }", "keys: { dir: /tmp/keys }", []string{"metrics.listen"}},
 		{"missing keys dir", "", "keys: { dir: /tmp/keys }", []string{"keys.dir is missing"}},
-		{"bad duration", "keys: { dir: /tmp/keys }\ntokens: { code_ttl: soon }", "keys: { dir: /tmp/keys }", []string{"duration"}},
+		{"bad duration", "keys: { dir: /tmp/keys }\ntokens: { code_ttl: soon }", "keys: { dir: /tmp/keys }", []string{"tokens.code_ttl (line 12)", `"soon" is not a duration`, "60s"}},
+		{"duration in words", "keys: { dir: /tmp/keys }\ntokens:\n  id_token_ttl: 1h\n  code_ttl: 5 seconds", "keys: { dir: /tmp/keys }", []string{"tokens.code_ttl (line 14)", `"5 seconds" is not a duration`}},
+		{"duration without unit", "keys: { dir: /tmp/keys, rotate_every: 30 }", "keys: { dir: /tmp/keys }", []string{"keys.rotate_every (line 11)", "not a duration"}},
+		{"duration as a list", "keys: { dir: /tmp/keys }\nsession: { idle_ttl: [8h] }", "keys: { dir: /tmp/keys }", []string{"session.idle_ttl (line 12)", "not a list"}},
+		{"number in words", "keys: { dir: /tmp/keys }\nlimits: { token_per_client: { rate: fast, burst: 1 } }", "keys: { dir: /tmp/keys }", []string{"limits.token_per_client.rate (line 12)", "a number"}},
+		{"boolean in words", "    redirect_uris: [https://grafana.example.com/login/generic_oauth]\n    require_pkce: sure", "    redirect_uris: [https://grafana.example.com/login/generic_oauth]", []string{"clients[0].require_pkce (line 10)", "true or false"}},
+		{"list where a value goes", "    redirect_uris: https://grafana.example.com/login/generic_oauth", "    redirect_uris: [https://grafana.example.com/login/generic_oauth]", []string{"clients[0].redirect_uris (line 9)", "must be a list"}},
 		{"duplicate key", "issuer: https://sso.example.com\nissuer: https://b.example.com", "issuer: https://sso.example.com", []string{"issuer"}},
 		{"public client with secret", "    token_endpoint_auth_method: none\n    redirect_uris: [https://grafana.example.com/login/generic_oauth]", "    redirect_uris: [https://grafana.example.com/login/generic_oauth]", []string{"public client", "remove secret"}},
 		{"short secret", "    secret: short", "    secret: ${GRAFANA_SECRET}", []string{"too short", "openssl rand"}},
@@ -230,6 +236,25 @@ func TestWeChatConstantsMatch(t *testing.T) {
 		if c.ours != c.theirs {
 			t.Errorf("%s: config %q, wechat %q", c.name, c.ours, c.theirs)
 		}
+	}
+}
+
+// TestBadDurationFromEnvironmentIsRedacted: a duration that came from the
+// environment is named by its key and line, its value by ${NAME}.
+func TestBadDurationFromEnvironmentIsRedacted(t *testing.T) {
+	text := strings.Replace(validConfig, "keys: { dir: /tmp/keys }", "keys: { dir: /tmp/keys }\ntokens: { code_ttl: \"${CODE_TTL}\" }", 1)
+	lookup := func(k string) (string, bool) {
+		if k == "CODE_TTL" {
+			return "Xq9secretish", true
+		}
+		return testEnv(k)
+	}
+	_, err := Parse([]byte(text), lookup)
+	if err == nil || !strings.Contains(err.Error(), "tokens.code_ttl (line 12)") || !strings.Contains(err.Error(), "${CODE_TTL}") {
+		t.Fatalf("got %v, want the key, the line and ${CODE_TTL}", err)
+	}
+	if strings.Contains(err.Error(), "Xq9secretish") {
+		t.Fatalf("the expanded value leaked: %v", err)
 	}
 }
 

@@ -426,6 +426,24 @@ func decode(raw []byte, lookup func(string) (string, bool)) (*File, func(error) 
 	}
 	// Values that came from the environment may be secrets: no error below
 	// may quote them. Each is replaced by its ${NAME} in error messages.
+	recording, redact := redactingLookup(lookup)
+	if err := expandEnv(root.Content[0], "", recording); err != nil {
+		return nil, nil, err
+	}
+	if err := checkValues(root.Content[0], reflect.TypeOf(File{}), ""); err != nil {
+		return nil, nil, redact(err)
+	}
+	var cfg File
+	if err := root.Content[0].Decode(&cfg); err != nil {
+		return nil, nil, redact(fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: ")))
+	}
+	return &cfg, redact, nil
+}
+
+// redactingLookup wraps lookup so that it records every value it returns;
+// redact replaces each recorded value in an error message by its ${NAME}:
+// values from the environment may be secrets.
+func redactingLookup(lookup func(string) (string, bool)) (func(string) (string, bool), func(error) error) {
 	expanded := map[string]string{}
 	recording := func(name string) (string, bool) {
 		v, ok := lookup(name)
@@ -433,9 +451,6 @@ func decode(raw []byte, lookup func(string) (string, bool)) (*File, func(error) 
 			expanded[v] = "${" + name + "}"
 		}
 		return v, ok
-	}
-	if err := expandEnv(root.Content[0], "", recording); err != nil {
-		return nil, nil, err
 	}
 	redact := func(err error) error {
 		msg := err.Error()
@@ -455,11 +470,7 @@ func decode(raw []byte, lookup func(string) (string, bool)) (*File, func(error) 
 		}
 		return errors.New(msg)
 	}
-	var cfg File
-	if err := root.Content[0].Decode(&cfg); err != nil {
-		return nil, nil, redact(fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: ")))
-	}
-	return &cfg, redact, nil
+	return recording, redact
 }
 
 // checkKeys refuses keys that the Config type does not have, naming the key

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -51,13 +52,20 @@ func ParseKeys(raw []byte, lookup func(string) (string, bool)) (*KeysOnly, error
 	if err := checkKeys(top, reflect.TypeOf(File{}), ""); err != nil {
 		return nil, err
 	}
+	recording, redact := redactingLookup(lookup)
+	fileType := reflect.TypeOf(File{})
 	var f File
 	for i := 0; i+1 < len(top.Content); i += 2 {
 		name, val := top.Content[i].Value, top.Content[i+1]
 		switch {
 		case keysSections[name]:
-			if err := expandEnv(val, name, lookup); err != nil {
+			if err := expandEnv(val, name, recording); err != nil {
 				return nil, err
+			}
+			if field, ok := yamlField(fileType, name); ok {
+				if err := checkValues(val, field.Type, name); err != nil {
+					return nil, redact(err)
+				}
 			}
 			section := &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{top.Content[i], val}}
 			if err := section.Decode(&f); err != nil {
@@ -112,4 +120,14 @@ func (c *File) validateClientAlgs() error {
 		}
 	}
 	return nil
+}
+
+// yamlField is the field of struct type t whose yaml name is name.
+func yamlField(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		if strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0] == name {
+			return t.Field(i), true
+		}
+	}
+	return reflect.StructField{}, false
 }

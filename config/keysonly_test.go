@@ -77,3 +77,13 @@ func TestKeysOptionsFromTheWholeFile(t *testing.T) {
 		t.Errorf("defaults: %+v %+v", o.Shutdown, o.Metrics)
 	}
 }
+
+// TestParseKeysBadDurationNamesKeyAndLine: the keys commands report a bad
+// duration as serve does, by key and line.
+func TestParseKeysBadDurationNamesKeyAndLine(t *testing.T) {
+	text := strings.Replace(sharedKeysConfig, "rotate_every: 720h", "rotate_every: 30 days", 1)
+	_, err := ParseKeys([]byte(text), env(map[string]string{"REDIS_PASSWORD": "pw", "KEYS_KEY": testKEK}))
+	if err == nil || !strings.Contains(err.Error(), "keys.rotate_every (line 10)") || !strings.Contains(err.Error(), `"30 days" is not a duration`) {
+		t.Fatalf("got %v, want keys.rotate_every (line 10) named with the value", err)
+	}
+}

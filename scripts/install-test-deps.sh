@@ -2,7 +2,8 @@
 # Installs what `go test -race ./...` needs beyond Go, on a Debian machine
 # (as root): Redis (store tests), PostgreSQL (directory tests; they start
 # their own server, as the postgres user the package creates), Chromium and
-# CJK fonts (browser tests), and
+# CJK fonts (browser tests), iproute2 (deploy/image_test.go brings up the
+# loopback of a network namespace; chroot and unshare are in every Debian), and
 # oauth2-proxy v7.8.1 built from the Go module proxy (real-client test).
 # Idempotent: what is there already is skipped.
 set -euo pipefail
@@ -19,6 +20,7 @@ fi
 # the Chinese pages render as text, not boxes.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 dpkg -s fonts-noto-cjk >/dev/null 2>&1 || need+=(fonts-noto-cjk)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test deps: installing ${need[*]}"
   apt-get update -qq

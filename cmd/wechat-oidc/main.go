@@ -1,8 +1,11 @@
 // Command wechat-oidc is an OpenID Provider that signs people in with WeChat.
 //
 //	wechat-oidc serve --config FILE   run the provider
+//	wechat-oidc check-config --config FILE [--strict]
+//	                                  validate a configuration without starting
 //	wechat-oidc dev [--listen ADDR] [--issuer URL | --lan]
 //	                                  run the provider, a WeChat simulator and a demo app
+//	wechat-oidc simulator --app ...   a simulated WeChat for demos (deploy/compose)
 //	wechat-oidc people ...            manage the people directory (package peoplecli)
 //	wechat-oidc audit ...             read the audit trail
 //	wechat-oidc keys list|rotate --config FILE
@@ -38,6 +41,10 @@ const usage = `wechat-oidc: an OpenID Provider that signs people in with WeChat
 
 Usage:
   wechat-oidc serve --config FILE   run the provider with a configuration file
+  wechat-oidc check-config --config FILE [--strict]
+                                    validate a configuration as serve would, without starting
+                                    anything; print what it runs and its warnings (exit 0: valid,
+                                    1: errors, or warnings with --strict)
   wechat-oidc dev [--listen ADDR] [--issuer URL | --lan] [--organization NAME] [--logo FILE]
                                     run everything locally: provider, WeChat simulator, demo app
                                     (default 127.0.0.1:8080; open http://127.0.0.1:8080/). To try it
@@ -47,6 +54,10 @@ Usage:
                                     --bench, --alg, --store, --pprof
   wechat-oidc bench [--issuer URL]  sign in again and again against a running dev --bench and
                                     report sign-ins/s, latency and errors (docs/performance.md)
+  wechat-oidc simulator --app KIND:APPID:SECRET_VAR [--callback-host HOST] [--listen ADDR]
+                                    a simulated WeChat (pages and API) for serve's wechat.open_base_url
+                                    and api_base_url: demos and staging without a WeChat account
+                                    (deploy/compose); anyone can sign in, never for real users
   wechat-oidc keys list --config FILE
                                     list the signing keys: kid, algorithm, state, dates
   wechat-oidc keys rotate --config FILE
@@ -88,10 +99,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	case "check-config":
+		return checkConfig(args[1:], stdout, stderr)
 	case "dev":
 		return devCommand(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return benchCommand(ctx, args[1:], stdout, stderr)
+	case "simulator":
+		return runSimulator(ctx, args[1:], stdout, stderr)
 	case "keys":
 		return runKeys(ctx, args[1:], stdout, stderr)
 	case "people":
