@@ -12,15 +12,13 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
 
-// oauth2-proxy (v7.8.1, built by scripts/install-oauth2-proxy.sh) is a real
+// oauth2-proxy (v7.15.6, built by scripts/install-oauth2-proxy.sh) is a real
 // relying party that other people wrote: these tests run it in front of a
 // tiny upstream, against the real server and the WeChat simulator.
 
@@ -33,22 +31,7 @@ const (
 // oauth2ProxyBin finds the oauth2-proxy binary, or skips (fails in CI).
 func oauth2ProxyBin(t *testing.T) string {
 	t.Helper()
-	bin := os.Getenv("OAUTH2_PROXY_BIN")
-	if bin == "" {
-		bin = filepath.Join("..", ".cache", "bin", "oauth2-proxy")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		msg := fmt.Sprintf("oauth2-proxy not found (%v): run scripts/install-oauth2-proxy.sh (or set OAUTH2_PROXY_BIN)", err)
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	abs, err := filepath.Abs(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return abs
+	return toolBinary(t, "OAUTH2_PROXY_BIN", "oauth2-proxy", oauth2ProxyVersion, "oauth2-proxy", "scripts/install-oauth2-proxy.sh")
 }
 
 // freeLoopbackPort returns a port that was free a moment ago.
