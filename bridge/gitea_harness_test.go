@@ -10,10 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
@@ -135,7 +137,8 @@ type giteaServer struct {
 	out     *syncBuffer // Gitea's console log and the output of its commands
 	token   string      // API token of the local admin ("" without one)
 
-	listener net.Listener // 127.0.0.1:port, handed to `gitea web` (no race for the port)
+	listener net.Listener // 127.0.0.1:port of ROOT_URL, proxied to Gitea's socket (serveUnixProxy)
+	socket   string       // the unix socket `gitea web` listens on
 	cmd      *exec.Cmd
 	exited   chan struct{}
 
@@ -196,8 +199,8 @@ func newGitea(t *testing.T, setup giteaSetup) *giteaServer {
 	return g
 }
 
-// prepareGitea writes app.ini, migrates, creates the local admin and the auth
-// source: everything but `gitea web`, which needs the bridge (startWeb).
+// prepareGitea writes app.ini, migrates and creates the local admin:
+// everything that does not need the bridge (startWeb does the rest).
 func prepareGitea(install giteaInstall, setup giteaSetup) (g *giteaServer, err error) {
 	g = &giteaServer{install: install, setup: setup, out: &syncBuffer{}}
 	g.dir, err = os.MkdirTemp("", "wechat-oidc-gitea-")
@@ -215,6 +218,7 @@ func prepareGitea(install giteaInstall, setup giteaSetup) (g *giteaServer, err e
 		return g, fmt.Errorf("listen for gitea: %w", err)
 	}
 	g.url = "http://" + g.listener.Addr().String()
+	g.socket = filepath.Join(g.dir, "gitea.sock")
 	g.ini = filepath.Join(g.dir, "app.ini")
 	ini, err := g.appINI()
 	if err != nil {
@@ -238,21 +242,12 @@ func prepareGitea(install giteaInstall, setup giteaSetup) (g *giteaServer, err e
 		if err != nil {
 			return g, err
 		}
-		g.token = strings.TrimSpace(tok)
-	}
-	args := []string{"admin", "auth", "add-oauth", "--name", giteaSourceName,
-		"--provider", "openidConnect", "--key", giteaClientID, "--secret", giteaSecret,
-		"--auto-discover-url", g.front.url() + "/.well-known/openid-configuration",
-		"--scopes", "openid", "--scopes", "profile", "--scopes", "email", "--scopes", "groups",
-		"--group-claim-name", "groups"}
-	if setup.adminGroup != "" {
-		args = append(args, "--admin-group", setup.adminGroup)
-	}
-	if setup.restrictedGroup != "" {
-		args = append(args, "--restricted-group", setup.restrictedGroup)
-	}
-	if _, err := g.cli(args...); err != nil {
-		return g, err
+		// Gitea's CLI logs to standard output too: the token is the line of 40 hex digits.
+		m := regexp.MustCompile(`(?m)^[0-9a-f]{40}$`).FindString(tok)
+		if m == "" {
+			return g, fmt.Errorf("gitea admin user generate-access-token printed no token")
+		}
+		g.token = m
 	}
 	return g, nil
 }
@@ -265,16 +260,14 @@ func (g *giteaServer) appINI() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("current user (gitea's RUN_USER): %w", err)
 	}
-	_, port, _ := net.SplitHostPort(g.listener.Addr().String())
 	return fmt.Sprintf(`APP_NAME = wechat-oidc test
 RUN_USER = %[1]s
 RUN_MODE = prod
 WORK_PATH = %[2]s
 
 [server]
-PROTOCOL = http
-HTTP_ADDR = 127.0.0.1
-HTTP_PORT = %[3]s
+PROTOCOL = http+unix
+HTTP_ADDR = %[3]s
 ROOT_URL = %[4]s/
 DOMAIN = 127.0.0.1
 STATIC_ROOT_PATH = %[5]s
@@ -331,14 +324,13 @@ ENABLED = false
 MODE = console
 LEVEL = Info
 ROOT_PATH = %[2]s/log
-`, u.Username, g.dir, port, g.url, g.install.staticRoot, randomHex(32), "t."+randomHex(40),
+`, u.Username, g.dir, g.socket, g.url, g.install.staticRoot, randomHex(32), "t."+randomHex(40),
 		base64.RawURLEncoding.EncodeToString([]byte(randomHex(16)))), nil
 }
 
 // env is the environment of every gitea command.
 func (g *giteaServer) env() []string {
-	env := append(os.Environ(), "GITEA_WORK_DIR="+g.dir, "GITEA_CUSTOM="+filepath.Join(g.dir, "custom"),
-		"HOME="+filepath.Join(g.dir, "home"))
+	env := append(os.Environ(), "GITEA_WORK_DIR="+g.dir, "GITEA_CUSTOM="+filepath.Join(g.dir, "custom"))
 	if os.Geteuid() == 0 {
 		// Gitea refuses to run as root without this (CI runs as root).
 		env = append(env, "GITEA_I_AM_BEING_UNSAFE_RUNNING_AS_ROOT=true")
@@ -366,24 +358,43 @@ func (g *giteaServer) cli(args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
-// startWeb runs `gitea web` once, when the first harness is attached (Gitea
-// fetches the bridge's discovery document as it starts).
+// startWeb adds the auth source and runs `gitea web`, once, when the first
+// harness is attached: both read the bridge's discovery document (add-oauth
+// refuses a source whose discovery fails).
 func (g *giteaServer) startWeb() error {
-	g.startOnce.Do(func() { g.startErr = g.runWeb() })
+	g.startOnce.Do(func() {
+		if g.startErr = g.addSource(); g.startErr == nil {
+			g.startErr = g.runWeb()
+		}
+	})
 	return g.startErr
 }
 
-func (g *giteaServer) runWeb() error {
-	lf, err := g.listener.(*net.TCPListener).File()
-	if err != nil {
-		return fmt.Errorf("gitea listener: %w", err)
+// addSource is the guide's `gitea admin auth add-oauth`.
+func (g *giteaServer) addSource() error {
+	args := []string{"admin", "auth", "add-oauth", "--name", giteaSourceName,
+		"--provider", "openidConnect", "--key", giteaClientID, "--secret", giteaSecret,
+		"--auto-discover-url", g.front.url() + "/.well-known/openid-configuration",
+		"--scopes", "openid", "--scopes", "profile", "--scopes", "email", "--scopes", "groups",
+		"--group-claim-name", "groups"}
+	if g.setup.adminGroup != "" {
+		args = append(args, "--admin-group", g.setup.adminGroup)
 	}
-	defer lf.Close()
+	if g.setup.restrictedGroup != "" {
+		args = append(args, "--restricted-group", g.setup.restrictedGroup)
+	}
+	_, err := g.cli(args...)
+	return err
+}
+
+func (g *giteaServer) runWeb() error {
+	// Gitea listens on a unix socket and the tests' own listener on
+	// 127.0.0.1 (ROOT_URL's port, held since prepareGitea) proxies to it:
+	// no other process can take the port between choosing and using it.
+	// (Handing Gitea the listening socket instead, systemd-style, makes it
+	// SIGTERM its parent: modules/graceful/restart_unix.go.)
 	cmd := exec.Command(g.install.bin, "web", "-c", g.ini)
-	// Systemd-style socket passing, which Gitea supports (modules/graceful):
-	// the port stays ours from net.Listen on, so no other process can take it.
-	cmd.ExtraFiles = []*os.File{lf}
-	cmd.Env = append(g.env(), "LISTEN_FDS=1")
+	cmd.Env = g.env()
 	cmd.Dir = g.dir
 	cmd.Stdout, cmd.Stderr = g.out, g.out
 	cmd.SysProcAttr = childProcAttr()
@@ -392,6 +403,7 @@ func (g *giteaServer) runWeb() error {
 	}
 	g.cmd, g.exited = cmd, make(chan struct{})
 	go func() { _ = cmd.Wait(); close(g.exited) }()
+	go serveUnixProxy(g.listener, g.socket)
 
 	deadline := time.Now().Add(giteaStartTimeout)
 	for {
@@ -653,9 +665,13 @@ func (g *giteaServer) usersByCLI(t *testing.T) map[string]cliUser {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Gitea's CLI logs to standard output too: the table starts at its header.
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) == 0 || strings.Join(strings.Fields(lines[0]), " ") != "ID Username Email IsActive IsAdmin 2FA" {
-		t.Fatalf("gitea admin user list: unexpected header in %q", out)
+	for len(lines) > 0 && strings.Join(strings.Fields(lines[0]), " ") != "ID Username Email IsActive IsAdmin 2FA" {
+		lines = lines[1:]
+	}
+	if len(lines) == 0 {
+		t.Fatalf("gitea admin user list: no table in %q", out)
 	}
 	users := map[string]cliUser{}
 	for _, l := range lines[1:] {
@@ -666,6 +682,27 @@ func (g *giteaServer) usersByCLI(t *testing.T) map[string]cliUser {
 		users[f[1]] = cliUser{name: f[1], email: f[2], active: f[3] == "true", admin: f[4] == "true"}
 	}
 	return users
+}
+
+// serveUnixProxy serves l by passing every request, as it came, to the HTTP
+// server on the unix socket sock, until l is closed.
+func serveUnixProxy(l net.Listener, sock string) {
+	target := &url.URL{Scheme: "http", Host: "gitea"}
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target)
+			r.Out.Host = r.In.Host // Gitea sees its ROOT_URL's host; no X-Forwarded-* added
+		},
+		Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "unix", sock)
+			},
+		},
+		ErrorLog: log.New(io.Discard, "", 0), // a request to a Gitea that is stopping is no news
+	}
+	srv := &http.Server{Handler: proxy, ReadHeaderTimeout: 10 * time.Second}
+	_ = srv.Serve(l) // returns when l is closed
 }
 
 func randomHex(n int) string {
