@@ -713,14 +713,6 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// missingTool skips the test, or fails it under CI.
-func missingTool(t *testing.T, msg string) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
 
 // tail is the last n bytes of s.
 func tail(s string, n int) string {

@@ -50,6 +50,15 @@ func toolBinary(t *testing.T, envVar, name, version, binary, script string) stri
 	return abs
 }
 
+// missingTool skips the test, or fails it under CI.
+func missingTool(t *testing.T, msg string) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
 // TestToolVersionsMatchInstallScripts: the tests look for the versions the
 // scripts build, so a version moved in one place only fails here rather than
 // as a skipped (or, in CI, missing) tool.
