@@ -713,7 +713,6 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-
 // tail is the last n bytes of s.
 func tail(s string, n int) string {
 	if len(s) > n {
