@@ -37,9 +37,6 @@ func (s *Server) shapeClaims(clientID, subject string, claims map[string]any) ma
 	if out == nil {
 		out = map[string]any{}
 	}
-	if gs := s.opt.GroupsBySubject[subject]; len(gs) > 0 {
-		out["groups"] = append([]string(nil), gs...)
-	}
 	cc := s.clients[clientID]
 	if cc == nil {
 		return out
@@ -55,8 +52,10 @@ func (s *Server) shapeClaims(clientID, subject string, claims map[string]any) ma
 			switch m {
 			case "{sub}":
 				v = subject
-			case "{preferred_username}":
-				v = str("preferred_username")
+			case "{preferred_username}", "{username}":
+				v = str("preferred_username") // the directory's username
+			case "{email}":
+				v = str("email")
 			case "{name}":
 				v = str("name")
 			case "{openid}":
@@ -74,7 +73,9 @@ func (s *Server) shapeClaims(clientID, subject string, claims map[string]any) ma
 		}
 		return strings.TrimSpace(res)
 	}
-	if email := expand(cc.Claims.Email); email != "" {
+	// A real address from the directory (set by an administrator or an
+	// invitation) wins over the synthetic one.
+	if email := expand(cc.Claims.Email); email != "" && out["email"] == nil {
 		out["email"] = email
 		out["email_verified"] = cc.Claims.EmailVerified
 	}

@@ -14,11 +14,11 @@ func TestShapedClaimsPerClient(t *testing.T) {
 	h := newHarness(t,
 		withClient(rpClientID, func(c *config.ClientConfig) {
 			c.Claims = config.ClientClaimsConfig{Email: "{preferred_username}@wechat.example.com", EmailVerified: true, GivenName: "{name}", FamilyName: "(WeChat)"}
-		}),
-		withConfig(func(c *config.File) { c.Groups = map[string][]string{"admins": {"placeholder"}} }))
-	// Put alice in a group now that the simulator knows her unionid.
+		}))
+	// Put alice in groups in the directory, under the username she would
+	// get anyway.
 	aliceSub = h.sim.UnionID("alice")
-	h.srv.opt.GroupsBySubject = map[string][]string{aliceSub: {"admins", "ops"}, "x": {"others"}}
+	h.addPerson("alice", "admins", "ops")
 
 	r := h.rp(rpClientID, rpSecret, rpRedirect, gooidc.ScopeOpenID, "profile", "email", "groups")
 	res := h.login(r, h.browser(), "alice")

@@ -55,7 +55,8 @@ func (f *fakeConnector) HandleCallback(_ context.Context, leg connector.Leg, par
 	code := params["code"]
 	switch {
 	case strings.HasPrefix(code, "id:"):
-		return connector.Outcome{Identity: &connector.Identity{Subject: strings.TrimPrefix(code, "id:"), Claims: map[string]any{"name": "N"}}}
+		sub := strings.TrimPrefix(code, "id:")
+		return connector.Outcome{Identity: &connector.Identity{Subject: sub, Claims: map[string]any{"name": "N"}, Provider: "fake", AppID: "app", OpenID: sub}}
 	case code == "next":
 		return connector.Outcome{Next: connector.Leg(`{"n":2}`)}
 	case code == "retry":
@@ -117,6 +118,13 @@ func (s *faultyStore) Update(ctx context.Context, k string, ttl time.Duration, f
 	return s.Store.Update(ctx, k, ttl, fn)
 }
 
+func (s *faultyStore) Ping(ctx context.Context) error {
+	if s.failing.Load() {
+		return errStoreDown
+	}
+	return s.Store.Ping(ctx)
+}
+
 type core struct {
 	t    *testing.T
 	srv  *Server
@@ -131,10 +139,12 @@ func newCore(t *testing.T, crossDevice bool) *core {
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.Load().ServeHTTP(w, r) }))
 	t.Cleanup(ts.Close)
 	f := &config.File{
-		Issuer:  ts.URL,
-		WeChat:  config.WeChatConfig{OfficialAccount: &config.WeChatAppConfig{AppID: "wxcore", AppSecret: "unused-secret"}},
-		Clients: []config.ClientConfig{{ID: rpClientID, Secret: rpSecret, RedirectURIs: []string{rpRedirect}}},
-		Keys:    config.KeysConfig{Dir: "unused"},
+		Issuer:    ts.URL,
+		WeChat:    config.WeChatConfig{OfficialAccount: &config.WeChatAppConfig{AppID: "wxcore", AppSecret: "unused-secret"}},
+		Clients:   []config.ClientConfig{{ID: rpClientID, Secret: rpSecret, RedirectURIs: []string{rpRedirect}}},
+		Keys:      config.KeysConfig{Dir: "unused"},
+		Directory: config.DirectoryConfig{Type: "sqlite", Path: ":memory:"},
+		Access:    config.AccessConfig{Mode: config.AccessOpen},
 	}
 	opt, err := f.Resolve()
 	if err != nil {
@@ -145,7 +155,7 @@ func newCore(t *testing.T, crossDevice bool) *core {
 		t.Fatal(err)
 	}
 	c := &core{t: t, ts: ts, conn: &fakeConnector{crossDevice: crossDevice}, st: &faultyStore{Store: store.NewMemory()}}
-	c.srv, err = New(opt, Deps{Store: c.st, Keys: ks, Connector: c.conn, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	c.srv, err = New(opt, Deps{Store: c.st, Directory: testDirectory(t, opt), Keys: ks, Connector: c.conn, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +166,7 @@ func newCore(t *testing.T, crossDevice bool) *core {
 // browser is a cookie-keeping client that stops at the fake upstream and at the RP.
 func (c *core) browser(ua string) *http.Client {
 	jar, _ := cookiejar.New(nil)
-	return &http.Client{Jar: jar, Transport: uaTransport{ua}, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+	return &http.Client{Jar: jar, Transport: uaTransport{ua: ua}, CheckRedirect: func(req *http.Request, via []*http.Request) error {
 		if req.URL.Host == fakeUpstream || req.URL.Host == rpHost || req.URL.Path == PathQR {
 			return http.ErrUseLastResponse
 		}
@@ -404,7 +414,9 @@ func TestCoreCrossDevice(t *testing.T) {
 	if confirm.page != "qr-confirm" {
 		t.Fatalf("phone after the upstream: %s", confirm.page)
 	}
-	resp, err := phone.PostForm(c.ts.URL+PathQRConfirm, url.Values{"t": {m[1]}, "decision": {"confirm"}})
+	form := confirmForm(t, confirm.body)
+	form.Set("pick", regexp.MustCompile(`data-match-code="(\d\d)"`).FindStringSubmatch(c.get(desk, a.location.String()).body)[1])
+	resp, err := phone.PostForm(c.ts.URL+PathQRConfirm, form)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,8 +49,8 @@ import (
 // its endpoints and issuer. The bridge therefore sits behind an issuerFront:
 // a loopback server with a fixed URL, the issuer, that passes each request to
 // the harness attached now. A test can attach another harness (another
-// configuration of the same bridge: other groups now, other directory
-// entries later) and sign the same people in again; Gitea sees one provider.
+// configuration of the same bridge, with a directory of its own) and sign
+// the same people in again; Gitea sees one provider.
 //
 // Starting Gitea (migrate, admin, auth source, web) takes seconds, so most
 // tests share one instance (sharedGitea), one test at a time, each with
@@ -465,17 +465,6 @@ func withGiteaClient(rootURL string) harnessOption {
 	}
 }
 
-// withGroup puts the subjects in group (the static `groups:` config; the
-// people directory will replace it).
-func withGroup(group string, subjects ...string) harnessOption {
-	return func(c *config.File) {
-		if c.Groups == nil {
-			c.Groups = map[string][]string{}
-		}
-		c.Groups[group] = append(c.Groups[group], subjects...)
-	}
-}
-
 // giteaUsers makes simulated WeChat users with unionids whose keys are
 // prefix-name: each test signs its own people into the shared Gitea.
 func giteaUsers(prefix string, names ...string) []simulator.User {
@@ -542,7 +531,7 @@ func giteaBrowser(t *testing.T) *http.Client {
 	}
 	return &http.Client{
 		Jar:       jar,
-		Transport: uaTransport{uaWeChat},
+		Transport: uaTransport{ua: uaWeChat},
 		Timeout:   20 * time.Second,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) > 20 {
@@ -658,6 +647,9 @@ type cliUser struct {
 	active, admin bool
 }
 
+// giteaLogLine is a line of Gitea's log ("2026/12/02 01:37:18 file.go:181:func() [E] ...").
+var giteaLogLine = regexp.MustCompile(`^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} `)
+
 // usersByCLI lists the accounts with `gitea admin user list`, as an operator would.
 func (g *giteaServer) usersByCLI(t *testing.T) map[string]cliUser {
 	t.Helper()
@@ -665,7 +657,8 @@ func (g *giteaServer) usersByCLI(t *testing.T) map[string]cliUser {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Gitea's CLI logs to standard output too: the table starts at its header.
+	// Gitea's CLI logs to standard output too (giteaLogLine), before and
+	// among the table's rows: the table starts at its header.
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	for len(lines) > 0 && strings.Join(strings.Fields(lines[0]), " ") != "ID Username Email IsActive IsAdmin 2FA" {
 		lines = lines[1:]
@@ -675,6 +668,9 @@ func (g *giteaServer) usersByCLI(t *testing.T) map[string]cliUser {
 	}
 	users := map[string]cliUser{}
 	for _, l := range lines[1:] {
+		if giteaLogLine.MatchString(l) {
+			continue
+		}
 		f := strings.Fields(l)
 		if len(f) != 6 {
 			t.Fatalf("gitea admin user list: unexpected row %q", l)

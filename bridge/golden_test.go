@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"github.com/wechat-oidc/wechat-oidc/config"
 	"io"
 	"net/http"
 	"os"
@@ -46,5 +47,24 @@ func TestDiscoveryDocumentGolden(t *testing.T) {
 	}
 	if strings.Contains(string(got), "127.0.0.1") {
 		t.Fatal("an address other than the issuer leaked into discovery")
+	}
+}
+
+// TestWeChatVerifyFileServed: WeChat's domain-verification file is served
+// at the host root with its content; other names are 404.
+func TestWeChatVerifyFileServed(t *testing.T) {
+	h := newHarness(t, withConfig(func(c *config.File) {
+		c.WeChat.VerifyFiles = map[string]string{"MP_verify_AbC123.txt": "AbC123"}
+	}))
+	for path, want := range map[string]int{"/MP_verify_AbC123.txt": 200, "/MP_verify_Other.txt": 404, "/passwd": 404} {
+		resp, err := http.Get(h.issuer() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want || (want == 200 && string(body) != "AbC123") {
+			t.Errorf("%s: %d %q", path, resp.StatusCode, body)
+		}
 	}
 }

@@ -32,15 +32,17 @@ func FuzzPageEndpoints(f *testing.F) {
 		},
 		Clients: []config.ClientConfig{{ID: "rp", Secret: "rp-secret-0123456789", RedirectURIs: []string{"https://rp.example/cb"},
 			PostLogoutRedirectURIs: []string{"https://rp.example/bye"}, MiniProgram: true}},
-		Keys:   config.KeysConfig{Dir: "unused"},
-		Limits: config.LimitsConfig{TokenPerClient: config.RateConfig{Rate: 1e9, Burst: 1e9}, AuthorizePerIP: config.RateConfig{Rate: 1e9, Burst: 1e9}},
+		Keys:      config.KeysConfig{Dir: "unused"},
+		Directory: config.DirectoryConfig{Type: "sqlite", Path: ":memory:"},
+		Access:    config.AccessConfig{Mode: config.AccessOpen},
+		Limits:    config.LimitsConfig{TokenPerClient: config.RateConfig{Rate: 1e9, Burst: 1e9}, AuthorizePerIP: config.RateConfig{Rate: 1e9, Burst: 1e9}},
 	}
 	opt, err := cfg.Resolve()
 	if err != nil {
 		f.Fatal(err)
 	}
 	st := store.NewMemory()
-	srv, err := New(opt, Deps{Store: st, Keys: ks, Connector: newWeChatConnector(f, opt, st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv, err := New(opt, Deps{Store: st, Directory: testDirectory(f, opt), Keys: ks, Connector: newWeChatConnector(f, opt, st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		f.Fatal(err)
 	}

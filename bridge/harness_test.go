@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"github.com/wechat-oidc/wechat-oidc/config"
 	wechatconn "github.com/wechat-oidc/wechat-oidc/connector/wechat"
+	"github.com/wechat-oidc/wechat-oidc/directory"
+	"github.com/wechat-oidc/wechat-oidc/directory/directorytest"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +25,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/wechat-oidc/wechat-oidc/keys"
+	"github.com/wechat-oidc/wechat-oidc/metrics"
 	"github.com/wechat-oidc/wechat-oidc/store"
 	"github.com/wechat-oidc/wechat-oidc/wechat/simulator"
 )
@@ -52,6 +56,11 @@ type harness struct {
 	cfg    *config.File
 	logs   *syncBuffer
 	keyDir string
+	dir    *directory.Directory
+	// dirStatements counts what the server sends to the directory.
+	dirStatements *directorytest.StatementCounter
+	metrics       *metrics.Metrics
+	store         *store.Memory
 
 	clockMu sync.Mutex
 	offset  time.Duration
@@ -176,8 +185,13 @@ func newHarnessWithUsers(t testing.TB, users []simulator.User, opts ...harnessOp
 			{ID: rp2ClientID, Secret: rp2Secret, RedirectURIs: []string{rp2Redirect}},
 		},
 		Keys: config.KeysConfig{Dir: t.TempDir()},
+		// A private directory per harness; the tests of access control set
+		// another mode (withAccess).
+		Directory: config.DirectoryConfig{Type: "sqlite", Path: filepath.Join(t.TempDir(), "directory.db")},
+		Access:    config.AccessConfig{Mode: config.AccessOpen},
 		// Tests log in many times a second from one IP; TestRateLimits sets its own.
-		Limits: config.LimitsConfig{TokenPerClient: config.RateConfig{Rate: 1000, Burst: 1000}, AuthorizePerIP: config.RateConfig{Rate: 1000, Burst: 1000}},
+		Limits: config.LimitsConfig{TokenPerClient: config.RateConfig{Rate: 1000, Burst: 1000}, AuthorizePerIP: config.RateConfig{Rate: 1000, Burst: 1000},
+			LogoutPerIP: config.RateConfig{Rate: 1000, Burst: 1000}},
 	}
 	for _, o := range opts {
 		o(h.cfg)
@@ -193,9 +207,26 @@ func newHarnessWithUsers(t testing.TB, users []simulator.User, opts ...harnessOp
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	// The store expires entries by the test clock too: no test sleeps for an expiry.
-	st := store.NewMemoryClock(h.now)
-	h.srv, err = New(opt, Deps{Store: st, Keys: ks, Connector: newWeChatConnector(t, opt, st, logger, h.now), Logger: logger, Now: h.now})
+	// The store expires entries by the test clock too: no test sleeps for
+	// an expiry. (A Redis store, withRedis, expires by Redis's clock.)
+	mem := store.NewMemoryClock(h.now, store.WithMaxEntries(opt.Store.MemoryMaxEntries))
+	var st store.Store = mem
+	h.store = mem // nil below with withRedis
+	if h.cfg.Store.Type == "redis" {
+		h.store = nil
+		st = openTestRedis(t, opt.Store.Redis.URL, opt.Store.Redis.Prefix)
+	}
+	h.metrics = metrics.New()
+	st = h.metrics.Store(st)
+	h.dirStatements = &directorytest.StatementCounter{}
+	h.dir, err = directory.Open(context.Background(), directory.Options{Type: opt.Directory.Type, Path: opt.Directory.Path, Now: h.now,
+		WrapConnector: h.dirStatements.Wrap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.dir.Close() })
+	conn := newWeChatConnectorObserved(t, opt, st, logger, h.now, h.metrics.WeChatCall, h.dir)
+	h.srv, err = New(opt, Deps{Store: st, Directory: h.dir, Keys: ks, Connector: conn, Logger: logger, Now: h.now, Metrics: h.metrics})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,13 +251,31 @@ const (
 	uaDesktop = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36"
 )
 
-// uaTransport sets a User-Agent on every request.
-type uaTransport struct{ ua string }
+// uaTransport sets a User-Agent on every request, and X-Forwarded-For
+// when xff is set (a client at that address behind a trusted proxy: see
+// withTrustedLoopbackProxy).
+type uaTransport struct{ ua, xff string }
 
 func (t uaTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set("User-Agent", t.ua)
+	if t.xff != "" {
+		r.Header.Set("X-Forwarded-For", t.xff)
+	}
 	return http.DefaultTransport.RoundTrip(r)
+}
+
+// withTrustedLoopbackProxy makes the test client a trusted proxy, so that
+// browserFrom can play clients at other addresses.
+func withTrustedLoopbackProxy() harnessOption {
+	return func(c *config.File) { c.TrustedProxies = []string{"127.0.0.0/8", "::1/128"} }
+}
+
+// browserFrom is a browser at client address ip (needs withTrustedLoopbackProxy).
+func (h *harness) browserFrom(ua, ip string) *http.Client {
+	b := h.browserWithUA(ua)
+	b.Transport = uaTransport{ua: ua, xff: ip}
+	return b
 }
 
 // browser is a cookie-keeping HTTP client that follows redirects through the
@@ -238,7 +287,7 @@ func (h *harness) browserWithUA(ua string) *http.Client {
 	jar, _ := cookiejar.New(nil)
 	return &http.Client{
 		Jar:       jar,
-		Transport: uaTransport{ua},
+		Transport: uaTransport{ua: ua},
 		Timeout:   10 * time.Second,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if req.URL.Host == rpHost || len(via) > 10 {
@@ -397,13 +446,52 @@ func (h *harness) codeFor(user string, over map[string]string) string {
 func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
 
 // newWeChatConnector is the WeChat connector as serve wires it, on clock now.
-func newWeChatConnector(t testing.TB, opt *config.Options, st store.Store, logger *slog.Logger, now func() time.Time) *wechatconn.Connector {
+func newWeChatConnector(t testing.TB, opt *config.Options, st store.Store, logger *slog.Logger, now func() time.Time, dir ...*directory.Directory) *wechatconn.Connector {
+	t.Helper()
+	return newWeChatConnectorObserved(t, opt, st, logger, now, nil, dir...)
+}
+
+// newWeChatConnectorObserved is newWeChatConnector telling observe of every WeChat call.
+func newWeChatConnectorObserved(t testing.TB, opt *config.Options, st store.Store, logger *slog.Logger, now func() time.Time, observe func(string, string, time.Duration), dir ...*directory.Directory) *wechatconn.Connector {
 	t.Helper()
 	o := wechatconn.FromConfig(opt, st, logger, nil)
 	o.Now = now
+	o.ObserveCall = observe
+	if len(dir) > 0 {
+		profiles := dir[0].Profiles()
+		o.Profiles = &profiles
+	}
 	conn, err := wechatconn.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return conn
+}
+
+// addPerson puts a simulated WeChat user in the directory before their
+// first sign-in, active, with groups, bound to their unionid, under the
+// username an open sign-in would give them.
+func (h *harness) addPerson(user string, groups ...string) directory.Person {
+	h.t.Helper()
+	ctx := context.Background()
+	unionid := h.sim.UnionID(user)
+	p, err := h.dir.People().Create(ctx, directory.NewPerson{Username: wechatconn.PreferredUsername(unionid), Groups: groups})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.dir.People().BindIdentity(ctx, p.ID, directory.Identity{Provider: wechatconn.Provider, UnionID: unionid}); err != nil {
+		h.t.Fatal(err)
+	}
+	return p
+}
+
+// testDirectory opens the directory a test's options name.
+func testDirectory(t testing.TB, opt *config.Options) *directory.Directory {
+	t.Helper()
+	d, err := directory.Open(context.Background(), directory.Options{Type: opt.Directory.Type, Path: opt.Directory.Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
 }

@@ -680,10 +680,8 @@ func grafanaHarness(t *testing.T, claims config.ClientClaimsConfig, more ...func
 			for _, f := range more {
 				f(c)
 			}
-		}),
-		withConfig(func(c *config.File) { c.Groups = map[string][]string{"grafana-admins": {"placeholder"}} }))
-	// The harness learns alice's unionid only now (see claims_test.go).
-	h.srv.opt.GroupsBySubject = map[string][]string{h.sim.UnionID("alice"): {"grafana-admins"}}
+		}))
+	h.addPerson("alice", "grafana-admins")
 	return h
 }
 

@@ -39,6 +39,7 @@ func validHandle(h string) bool {
 // to the upstream and is expected back at the callback. It is stored under
 // its handle, which is the state sent upstream (never the client's state).
 type pendingLogin struct {
+	// Request is the authorization request, compacted (compactRequest).
 	Request *oidc.AuthRequest `json:"request"`
 	// Browser is the SHA-256 of the browser-binding cookie of the browser
 	// that started the leg: the callback must come from the same browser.
@@ -52,6 +53,12 @@ type pendingLogin struct {
 	// Ticket is set on the phone leg of a cross-device login: the identity
 	// goes to the ticket (and the phone confirms) instead of to the client.
 	Ticket string `json:"ticket,omitempty"`
+	// Invite is set on an invitation's sign-in: the identity is bound to
+	// the invited person instead of answering a client (Request is ours).
+	Invite string `json:"invite,omitempty"`
+	// Slot is the pending-sign-in count the leg holds (the first leg of a
+	// sign-in, and a phone's leg); given back when the callback takes it.
+	Slot *pendingSlot `json:"slot,omitempty"`
 }
 
 // handleAuthorize is the authorization endpoint (OpenID Connect Core 1.0
@@ -83,7 +90,9 @@ func (s *Server) handleAuthorize(c echo.Context) error {
 //     account per person, so choosing an account is a new login).
 //   - prompt=consent: a fresh login with the upstream's consent page forced;
 //     the bridge has no consent screen of its own.
-//   - max_age: a session older than max_age seconds is not used.
+//   - max_age: a session max_age seconds old or older is not used, so
+//     max_age=0 always means a fresh login (Core §3.1.2.1 errata set 2:
+//     like prompt=login).
 //   - id_token_hint: verified (our signature; expiry ignored); a session of
 //     another subject is not used, and a fresh login must yield that subject.
 func (s *Server) authorizeWithSession(c echo.Context, req *oidc.AuthRequest) error {
@@ -103,7 +112,10 @@ func (s *Server) authorizeWithSession(c echo.Context, req *oidc.AuthRequest) err
 		return s.authorizeUnavailable(c, req, err)
 	}
 	usable := sess != nil
-	if usable && req.MaxAge >= 0 && s.now().Unix()-sess.AuthTime > int64(req.MaxAge) {
+	// auth_time is whole seconds (truncated), so the elapsed time computed
+	// here may be up to a second short of the true one: ">=" re-authenticates
+	// a session that may be exactly max_age old, never one that is older.
+	if usable && req.MaxAge >= 0 && s.now().Unix()-sess.AuthTime >= int64(req.MaxAge) {
 		usable = false
 	}
 	if usable && hintSub != "" && hintSub != sess.Subject {
@@ -127,12 +139,37 @@ func (s *Server) authorizeWithSession(c echo.Context, req *oidc.AuthRequest) err
 // serve right now: temporarily_unavailable to the client, logged once.
 func (s *Server) authorizeUnavailable(c echo.Context, req *oidc.AuthRequest, err error) error {
 	s.log.ErrorContext(c.Request().Context(), "authorize: store unavailable", "client_id", req.ClientID, "error", err)
+	s.metrics.SignIn("none", oidc.CodeTemporarilyUnavailable)
+	if req.RedirectURI == "" {
+		// Our own request (an invitation): nobody to redirect to.
+		return s.renderPage(c, http.StatusServiceUnavailable, pageUnavailable)
+	}
 	s.provider.WriteAuthorizeError(c.Response(), req, oidc.ErrTemporarilyUnavailable("the sign-in service cannot store the request right now; try again shortly"))
 	return nil
 }
 
-// codeFromSession answers from the SSO session: no upstream, no page.
+// codeFromSession answers from the SSO session: no upstream, no page. The
+// person is looked up again: the directory decides now, not at sign-in.
 func (s *Server) codeFromSession(c echo.Context, req *oidc.AuthRequest, sess *ssoSession, key string) error {
+	id := sess.identity()
+	if sess.Person != "" {
+		var r *refusal
+		if id, r = s.sessionPerson(c, req, sess); r != nil {
+			if req.HasPrompt(oidc.PromptNone) || r.Kind == "unavailable" {
+				e := oidc.ErrAccessDenied("%s", r.Reason)
+				if r.Kind == "unavailable" {
+					e = oidc.ErrTemporarilyUnavailable("%s", r.Reason)
+				}
+				s.provider.WriteAuthorizeError(c.Response(), req, e)
+				return nil
+			}
+			browser, err := s.browserBinding(c)
+			if err != nil {
+				return s.authorizeUnavailable(c, req, err)
+			}
+			return s.refusedPage(c, req, browser, "sso", connector.Identity{Subject: sess.Subject, Claims: sess.Claims}, r)
+		}
+	}
 	err := s.touchSession(c.Request().Context(), key, req.ClientID)
 	if errors.Is(err, errSessionEnded) {
 		// The session ended between the read and now: log in again.
@@ -142,7 +179,7 @@ func (s *Server) codeFromSession(c echo.Context, req *oidc.AuthRequest, sess *ss
 		return s.authorizeUnavailable(c, req, err)
 	}
 	s.log.InfoContext(c.Request().Context(), "authorize: answered from the SSO session", "client_id", req.ClientID)
-	return s.completeLogin(c, req, sess.identity())
+	return s.completeLogin(c, req, id, flowSSOSession)
 }
 
 // requestParams reads a page endpoint's parameters strictly: the query of a
@@ -165,11 +202,20 @@ func (s *Server) startLogin(c echo.Context, req *oidc.AuthRequest, hintSub strin
 		s.provider.WriteAuthorizeError(c.Response(), req, e)
 		return nil
 	}
-	browser := s.browserBinding(c)
-	if st.CrossDevice {
-		return s.startCrossDevice(c, req, browser, hintSub, st)
+	unavailable := func(err error) error { return s.authorizeUnavailable(c, req, err) }
+	browser, err := s.browserBinding(c)
+	if err != nil {
+		return unavailable(err)
 	}
-	return s.sendUpstream(c, pendingLogin{Request: req, Browser: browser, Leg: st.Leg, Flow: st.Flow, HintSubject: hintSub})
+	slot, err := s.admitPending(c.Request().Context(), c.RealIP())
+	if err != nil {
+		return s.notAdmitted(c, err, unavailable)
+	}
+	compact := compactRequest(req)
+	if st.CrossDevice {
+		return s.startCrossDevice(c, compact, browser, hintSub, st, slot, "")
+	}
+	return s.sendUpstream(c, pendingLogin{Request: compact, Browser: browser, Leg: st.Leg, Flow: st.Flow, HintSubject: hintSub, Slot: slot})
 }
 
 // sendUpstream remembers the leg under a fresh handle and redirects the
@@ -177,6 +223,7 @@ func (s *Server) startLogin(c echo.Context, req *oidc.AuthRequest, hintSub strin
 func (s *Server) sendUpstream(c echo.Context, pl pendingLogin) error {
 	target, err := s.putLeg(c.Request().Context(), pl)
 	if err != nil {
+		s.releasePending(c.Request().Context(), pl.Slot)
 		if pl.Ticket != "" {
 			s.log.ErrorContext(c.Request().Context(), "authorize: store unavailable", "error", err)
 			return s.renderPage(c, http.StatusServiceUnavailable, pageUnavailable)
@@ -202,12 +249,36 @@ func (s *Server) putLeg(ctx context.Context, pl pendingLogin) (string, error) {
 
 // callbackResult is what a finished callback answered, kept for a short time
 // so that the upstream's duplicate callback (WeChat sends the same code
-// twice, wechat-api.md §1) gets the same answer instead of an error.
+// twice, wechat-api.md §1) gets the same answer instead of an error: on
+// every leg, whatever the answer was.
 type callbackResult struct {
-	Browser  string            `json:"browser"`
-	CodeHash string            `json:"code_hash"`
-	Request  *oidc.AuthRequest `json:"request"`
-	Params   url.Values        `json:"params"`
+	Browser  string `json:"browser"`
+	CodeHash string `json:"code_hash"`
+	// Exactly one answer: an authorization response to Request's client,
+	// a redirect to the next leg upstream, or a page.
+	Request  *oidc.AuthRequest `json:"request,omitempty"`
+	Params   url.Values        `json:"params,omitempty"`
+	Redirect string            `json:"redirect,omitempty"`
+	Page     *page             `json:"page,omitempty"`
+	Status   int               `json:"status,omitempty"`
+}
+
+// answered reports whether r holds an answer to replay.
+func (r *callbackResult) answered() bool {
+	return (r.Request != nil && r.Params != nil) || r.Redirect != "" || r.Page != nil
+}
+
+// replay writes r's answer.
+func (s *Server) replay(c echo.Context, r *callbackResult) error {
+	switch {
+	case r.Page != nil:
+		return s.renderPage(c, r.Status, *r.Page)
+	case r.Redirect != "":
+		c.Response().Header().Set("Cache-Control", "no-store")
+		return c.Redirect(http.StatusFound, r.Redirect)
+	}
+	s.provider.WriteAuthorizeResponse(c.Response(), r.Request, r.Params)
+	return nil
 }
 
 // handleCallback is where the upstream sends the browser back with code and
@@ -224,9 +295,13 @@ func (s *Server) handleCallback(c echo.Context) error {
 		return s.renderPage(c, http.StatusBadRequest, pageLoginExpired)
 	}
 	code := params["code"]
-	browser := s.browserHash(c)
+	browser, err := s.browserHash(c)
+	if err != nil {
+		s.log.ErrorContext(ctx, "callback: store unavailable", "error", err)
+		return s.renderPage(c, http.StatusServiceUnavailable, pageUnavailable)
+	}
 	var pl pendingLogin
-	err := s.getJSON(ctx, keyPending+handle, &pl)
+	err = s.getJSON(ctx, keyPending+handle, &pl)
 	if errors.Is(err, store.ErrNotFound) {
 		return s.duplicateCallback(c, handle, code, browser)
 	}
@@ -254,6 +329,10 @@ func (s *Server) handleCallback(c echo.Context) error {
 		s.log.ErrorContext(ctx, "callback: store unavailable", "error", err)
 		return s.renderPage(c, http.StatusServiceUnavailable, pageUnavailable)
 	}
+	// The browser is back: the sign-in no longer counts as pending. Its
+	// later legs (if any) run on this slot's account.
+	s.releasePending(ctx, pl.Slot)
+	pl.Slot = nil
 	leg := &callbackLeg{s: s, c: c, pl: pl, handle: handle, code: code, browser: browser}
 	return leg.run(params)
 }
@@ -278,32 +357,66 @@ func (l *callbackLeg) run(params map[string]string) error {
 	case out.Next != nil:
 		next := pl
 		next.Leg = out.Next
-		s.clearInflight(ctx, l.handle)
-		return s.sendUpstream(c, next)
+		target, err := s.putLeg(ctx, next)
+		if err != nil {
+			return l.unavailable(err)
+		}
+		return l.finish(callbackResult{Redirect: target})
 	case out.Retry != nil:
-		s.clearInflight(ctx, l.handle)
-		return s.retryPage(c, pl, out.Retry)
+		next := pl
+		next.Leg = out.Retry.Leg
+		retry, err := s.putLeg(ctx, next)
+		if err != nil {
+			return l.unavailable(err)
+		}
+		r := out.Retry
+		return l.finish(callbackResult{Status: http.StatusOK, Page: &page{
+			Name: r.Name, Title: r.Title, Heading: r.Heading, Message: r.MessageZH, Detail: r.MessageEN,
+			Icon: "info", RetryURL: retry,
+		}})
 	case out.Identity == nil:
 		return l.fail(&connector.Failure{Error: oidc.ErrServerError("the sign-in service had an internal error; try again").WithDebug(errors.New("connector returned an empty outcome"))})
 	}
-	id := oidc.Identity{Subject: out.Identity.Subject, AuthTime: s.now(), Claims: out.Identity.Claims}
+	if pl.Ticket != "" {
+		// Cross-device: the phone confirms; the desktop gets the directory's
+		// decision (finishCrossDevice).
+		status, pg, err := s.phoneIdentified(c, pl, *out.Identity)
+		if err != nil {
+			return l.unavailable(err)
+		}
+		if status != http.StatusOK {
+			s.clearInflight(ctx, l.handle)
+			return s.renderPage(c, status, pg)
+		}
+		return l.finish(callbackResult{Status: status, Page: &pg})
+	}
+	if pl.Invite != "" {
+		s.clearInflight(ctx, l.handle)
+		return s.redeemInvite(c, pl.Invite, pl.Flow, *out.Identity)
+	}
+	si, r := s.admit(ctx, admission{Upstream: *out.Identity, ClientID: pl.Request.ClientID, Flow: pl.Flow, IP: c.RealIP(), UA: c.Request().UserAgent()})
+	if r != nil {
+		s.clearInflight(ctx, l.handle)
+		return s.refusedPage(c, pl.Request, pl.Browser, pl.Flow, *out.Identity, r)
+	}
+	id := si.Identity
 	if pl.HintSubject != "" && pl.HintSubject != id.Subject {
 		// §3.1.2.1: the person identified by id_token_hint did not log in.
 		return l.fail(&connector.Failure{Error: oidc.ErrLoginRequired("the person who signed in is not the one named by id_token_hint")})
 	}
-	if pl.Ticket != "" {
-		s.clearInflight(ctx, l.handle)
-		return s.phoneIdentified(c, pl, id)
-	}
-	sess, err := s.startSession(c, id, pl.Request.ClientID)
+	sess, err := s.startSession(c, id, pl.Request.ClientID, true)
 	if err != nil {
 		return l.fail(&connector.Failure{Error: oidc.ErrTemporarilyUnavailable("the sign-in service cannot store the session right now; try again shortly").WithDebug(err)})
 	}
 	id.SessionID = sess.ID
 	params2, err := s.issueCode(ctx, pl.Request, id)
+	if errors.Is(err, store.ErrFull) {
+		return l.fail(&connector.Failure{Error: oidc.ErrTemporarilyUnavailable("the sign-in service cannot store the sign-in right now; try again shortly").WithDebug(err)})
+	}
 	if err != nil {
 		return l.fail(&connector.Failure{Error: oidc.ErrServerError("the sign-in service had an internal error; try again").WithDebug(err)})
 	}
+	s.metrics.SignIn(pl.Flow, signInOK)
 	return l.respond(params2)
 }
 
@@ -315,8 +428,16 @@ func (l *callbackLeg) fail(f *connector.Failure) error {
 		l.s.log.ErrorContext(l.c.Request().Context(), "callback failed", "client_id", l.pl.Request.ClientID, "error", e.Error())
 	}
 	if l.pl.Ticket != "" {
+		pg, err := l.s.phoneFailed(l.c, l.pl, f)
+		if err != nil {
+			return l.unavailable(err)
+		}
+		return l.finish(callbackResult{Status: http.StatusOK, Page: &pg})
+	}
+	l.s.metrics.SignIn(l.pl.Flow, e.Code)
+	if l.pl.Invite != "" {
 		l.s.clearInflight(l.c.Request().Context(), l.handle)
-		return l.s.phoneFailed(l.c, l.pl, f)
+		return l.s.failurePage(l.c, f)
 	}
 	v := url.Values{"error": {e.Code}}
 	if e.Description != "" {
@@ -328,15 +449,28 @@ func (l *callbackLeg) fail(f *connector.Failure) error {
 // respond sends the authorization response to the client and keeps it for
 // a duplicate callback.
 func (l *callbackLeg) respond(params url.Values) error {
+	return l.finish(callbackResult{Request: l.pl.Request, Params: params})
+}
+
+// finish keeps the leg's answer for a duplicate callback, then writes it.
+func (l *callbackLeg) finish(done callbackResult) error {
 	ctx := l.c.Request().Context()
-	done := callbackResult{Browser: l.browser, CodeHash: hashValue(l.code), Request: l.pl.Request, Params: params}
+	done.Browser, done.CodeHash = l.browser, hashValue(l.code)
 	if err := l.s.putJSON(ctx, keyDone+l.handle, done, l.s.opt.Tokens.CodeTTL); err != nil {
 		// The answer still goes out; only a duplicate callback would miss it.
 		l.s.log.WarnContext(ctx, "callback: could not remember the result for duplicate callbacks", "error", err)
 	}
 	l.s.clearInflight(ctx, l.handle)
-	l.s.provider.WriteAuthorizeResponse(l.c.Response(), l.pl.Request, params)
-	return nil
+	return l.s.replay(l.c, &done)
+}
+
+// unavailable ends the leg on a store failure: a 503 page, not remembered
+// (a duplicate callback finds no answer and says the sign-in expired).
+func (l *callbackLeg) unavailable(err error) error {
+	ctx := l.c.Request().Context()
+	l.s.log.ErrorContext(ctx, "callback: store unavailable", "error", err)
+	l.s.clearInflight(ctx, l.handle)
+	return l.s.renderPage(l.c, http.StatusServiceUnavailable, pageUnavailable)
 }
 
 // clearInflight drops a leg's in-flight mark. It expires by itself within a
@@ -366,10 +500,9 @@ func (s *Server) duplicateCallback(c echo.Context, handle, code, browser string)
 	for {
 		raw, err := s.store.Get(ctx, keyDone+handle)
 		if err == nil {
-			if r, ok := same(raw); ok && r.Request != nil {
-				s.log.InfoContext(ctx, "callback: duplicate callback answered with the first result", "client_id", r.Request.ClientID)
-				s.provider.WriteAuthorizeResponse(c.Response(), r.Request, r.Params)
-				return nil
+			if r, ok := same(raw); ok && r.answered() {
+				s.log.InfoContext(ctx, "callback: duplicate callback answered with the first result")
+				return s.replay(c, r)
 			}
 			break
 		}
@@ -393,12 +526,24 @@ func (s *Server) duplicateCallback(c echo.Context, handle, code, browser string)
 	return s.renderPage(c, http.StatusBadRequest, pageLoginExpired)
 }
 
-// completeLogin issues the authorization code and sends it to the client.
-func (s *Server) completeLogin(c echo.Context, req *oidc.AuthRequest, id oidc.Identity) error {
+// Sign-in results and flows for metrics besides the connector's flows.
+const (
+	signInOK       = "ok"
+	flowSSOSession = "sso_session" // answered from the SSO session, no upstream
+)
+
+// completeLogin issues the authorization code and sends it to the client;
+// flow names the way the person signed in (metrics).
+func (s *Server) completeLogin(c echo.Context, req *oidc.AuthRequest, id oidc.Identity, flow string) error {
 	params, err := s.issueCode(c.Request().Context(), req, id)
+	if errors.Is(err, store.ErrFull) {
+		return s.authorizeUnavailable(c, req, err)
+	}
 	if err != nil {
+		s.metrics.SignIn(flow, oidc.CodeServerError)
 		return s.redirectServerError(c, req, err)
 	}
+	s.metrics.SignIn(flow, signInOK)
 	s.provider.WriteAuthorizeResponse(c.Response(), req, params)
 	return nil
 }
@@ -419,20 +564,4 @@ func (s *Server) redirectServerError(c echo.Context, req *oidc.AuthRequest, err 
 	s.log.ErrorContext(c.Request().Context(), "internal error during sign-in", "client_id", req.ClientID, "error", err)
 	s.provider.WriteAuthorizeError(c.Response(), req, oidc.ErrServerError("the sign-in service had an internal error; try again"))
 	return nil
-}
-
-// retryPage shows the connector's page with a button that starts a fresh
-// leg for the same request.
-func (s *Server) retryPage(c echo.Context, pl pendingLogin, r *connector.Retry) error {
-	next := pl
-	next.Leg = r.Leg
-	retry, err := s.putLeg(c.Request().Context(), next)
-	if err != nil {
-		s.log.ErrorContext(c.Request().Context(), "callback: store unavailable", "error", err)
-		return s.renderPage(c, http.StatusServiceUnavailable, pageUnavailable)
-	}
-	return s.renderPage(c, http.StatusOK, page{
-		Name: r.Name, Title: r.Title, Heading: r.Heading, Message: r.MessageZH, Detail: r.MessageEN,
-		Icon: "info", RetryURL: retry,
-	})
 }

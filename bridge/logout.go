@@ -258,17 +258,19 @@ func (s *Server) parseLogout(c echo.Context) (*logoutRequest, *oidc.Error) {
 	return lr, nil
 }
 
-// logoutConfirmPage asks the person to confirm signing out. The form carries
-// a single-use token bound to this browser's session cookie.
+// logoutConfirmPage asks the person to confirm signing out. The form
+// carries the session's confirmation token: one per session, derived from
+// the session cookie (so a third-party page, which cannot read the cookie,
+// cannot forge it), and nothing is stored for it: asking again shows the
+// same token, and a flood of GETs stores nothing.
 func (s *Server) logoutConfirmPage(c echo.Context, params map[string]string) error {
-	ck, err := c.Cookie(sessionCookie)
+	token, err := s.logoutConfirmToken(c)
 	if err != nil {
-		return s.renderPage(c, http.StatusOK, pageSignedOut)
-	}
-	token := randomToken()
-	if err := s.store.Put(c.Request().Context(), keyLogoutConfirm+hashValue(token), []byte(hashValue(ck.Value)), 10*time.Minute); err != nil {
 		s.log.ErrorContext(c.Request().Context(), "logout: store unavailable", "error", err)
 		return s.renderPage(c, http.StatusServiceUnavailable, pageUnavailable)
+	}
+	if token == "" {
+		return s.renderPage(c, http.StatusOK, pageSignedOut)
 	}
 	fields := map[string]string{"confirm": token}
 	for _, k := range []string{"client_id", "post_logout_redirect_uri", "state"} {
@@ -281,11 +283,25 @@ func (s *Server) logoutConfirmPage(c echo.Context, params map[string]string) err
 	return s.renderPage(c, http.StatusOK, pg)
 }
 
-func (s *Server) checkLogoutConfirm(c echo.Context, token string) bool {
-	ck, err := c.Cookie(sessionCookie)
+// logoutConfirmToken is the confirmation token of the browser's session
+// cookie, or "" without one.
+func (s *Server) logoutConfirmToken(c echo.Context) (string, error) {
+	ck, err := c.Cookie(s.cookieName(sessionCookie))
+	if err != nil || ck.Value == "" {
+		return "", nil
+	}
+	key, err := s.macKey(c.Request().Context())
 	if err != nil {
+		return "", err
+	}
+	return macToken(key, "logout-confirm", hashValue(ck.Value)), nil
+}
+
+func (s *Server) checkLogoutConfirm(c echo.Context, token string) bool {
+	want, err := s.logoutConfirmToken(c)
+	if err != nil {
+		s.log.ErrorContext(c.Request().Context(), "logout: store unavailable", "error", err)
 		return false
 	}
-	raw, err := s.store.Take(c.Request().Context(), keyLogoutConfirm+hashValue(token))
-	return err == nil && string(raw) == hashValue(ck.Value)
+	return equalToken(token, want)
 }

@@ -38,6 +38,23 @@ type page struct {
 	Note    string
 	// DevLink is shown in dev mode only (e.g. the QR code's URL, to play the phone).
 	DevLink string
+	// Ref is an audit reference the person can quote to an administrator.
+	Ref string
+	// LinkURL and LinkLabel make a button to another page.
+	LinkURL, LinkLabel string
+	// MatchCode is the number the desktop shows for the phone to pick
+	// (data-match-code on it: tests read it as a person would).
+	MatchCode string
+	// Facts are labelled lines (the phone's view of the desktop).
+	Facts []pageFact
+	// ReferrerSameOrigin sends Referrer-Policy: same-origin instead of
+	// no-referrer, so that the page's form POST carries our Origin.
+	ReferrerSameOrigin bool
+}
+
+// pageFact is one labelled line on a page.
+type pageFact struct {
+	Label, Value string
 }
 
 // pageForm is a POST form on a page (e.g. sign-out confirmation).
@@ -51,6 +68,8 @@ type pageForm struct {
 type pageButton struct {
 	Name, Value, Label string
 	Secondary          bool
+	// Number is one of the numbers to pick from (shown side by side).
+	Number bool
 }
 
 var (
@@ -110,6 +129,30 @@ var (
 		Detail:  "The sign-in on the computer was cancelled.",
 		Icon:    "info",
 	}
+	pageTooManyPending = page{
+		Name:    "too-many-pending",
+		Title:   "登录请求过多 · Too many sign-ins in progress",
+		Heading: "登录请求过多",
+		Message: "你的网络中有太多尚未完成的登录。请稍等片刻，或先完成已经打开的登录页面，再重试。",
+		Detail:  "Too many sign-ins are in progress from your network. Finish the ones already open, or wait a moment and try again.",
+		Icon:    "warn",
+	}
+	pageCrossOrigin = page{
+		Name:    "cross-origin",
+		Title:   "请求被拒绝 · Request refused",
+		Heading: "请求被拒绝",
+		Message: "这个确认请求来自其他网站，已被拒绝。请只在扫码后打开的页面上确认登录。",
+		Detail:  "This confirmation came from another website and was refused. Confirm only on the page that opened after scanning.",
+		Icon:    "warn",
+	}
+	pageQRWrongNumber = page{
+		Name:    "qr-wrong-number",
+		Title:   "数字不一致 · Wrong number",
+		Heading: "数字不一致，登录已取消",
+		Message: "你选择的数字和电脑上显示的不一致，这次登录已取消。如果电脑不在你面前，可能有人在冒用你的账号：请不要再扫描别人发来的二维码。",
+		Detail:  "The number you picked is not the one the computer shows, so the sign-in was cancelled. If the computer is not in front of you, someone may be trying to use your account: do not scan codes others send you.",
+		Icon:    "warn",
+	}
 	pageTooManyRequests = page{
 		Name:    "too-many-requests",
 		Title:   "请求过于频繁 · Too many requests",
@@ -152,6 +195,9 @@ func (s *Server) renderPage(c echo.Context, status int, p page) error {
 		return c.String(http.StatusInternalServerError, "internal error")
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
+	if p.ReferrerSameOrigin {
+		c.Response().Header().Set("Referrer-Policy", "same-origin")
+	}
 	return c.HTMLBlob(status, buf.Bytes())
 }
 
@@ -167,4 +213,14 @@ func (s *Server) errorPage(c echo.Context, status int, e *oidc.Error) error {
 		ErrorCode: e.Code,
 		Icon:      "warn",
 	})
+}
+
+// HasNumbers reports whether the form has numbers to pick from.
+func (f *pageForm) HasNumbers() bool {
+	for _, b := range f.Buttons {
+		if b.Number {
+			return true
+		}
+	}
+	return false
 }

@@ -190,7 +190,8 @@ func TestDiscoveryListsExactlyWhatIsImplemented(t *testing.T) {
 	check("response_modes_supported", "query", "form_post")
 	check("code_challenge_methods_supported", "S256")
 	check("id_token_signing_alg_values_supported", "RS256")
-	check("token_endpoint_auth_methods_supported", "client_secret_basic", "client_secret_post")
+	// none: the admin console is a public client (PKCE) of every deployment.
+	check("token_endpoint_auth_methods_supported", "client_secret_basic", "client_secret_post", "none")
 	check("scopes_supported", "openid", "address", "email", "groups", "offline_access", "profile", "wechat")
 	check("grant_types_supported", "authorization_code", "refresh_token")
 }

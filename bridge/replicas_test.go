@@ -2,11 +2,15 @@ package bridge
 
 import (
 	"context"
+	"fmt"
 	"github.com/wechat-oidc/wechat-oidc/config"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -45,6 +49,7 @@ func TestTwoReplicasBehindARoundRobinBalancer(t *testing.T) {
 	t.Cleanup(front.Close)
 
 	keyDir := t.TempDir()
+	dbPath := filepath.Join(t.TempDir(), "directory.db") // both replicas share it, as they would share PostgreSQL
 	prefix := "replicas-" + randomID(6) + ":"
 	var first *config.File
 	for i := range replicas {
@@ -55,15 +60,17 @@ func TestTwoReplicasBehindARoundRobinBalancer(t *testing.T) {
 				OfficialAccount: &config.WeChatAppConfig{AppID: testAppID, AppSecret: testAppSecret, Scope: config.ScopeUserInfo},
 				OpenBaseURL:     simSrv.URL, APIBaseURL: simSrv.URL,
 			},
-			Clients: []config.ClientConfig{{ID: rpClientID, Secret: rpSecret, RedirectURIs: []string{rpRedirect}}},
-			Store:   config.StoreConfig{Type: "redis", Redis: config.RedisConfig{Addr: redisAddr, Prefix: prefix}},
-			Keys:    config.KeysConfig{Dir: keyDir},
+			Clients:   []config.ClientConfig{{ID: rpClientID, Secret: rpSecret, RedirectURIs: []string{rpRedirect}}},
+			Store:     config.StoreConfig{Type: "redis", Redis: config.RedisConfig{URL: "redis://" + redisAddr, Prefix: prefix}},
+			Keys:      config.KeysConfig{Dir: keyDir},
+			Directory: config.DirectoryConfig{Type: "sqlite", Path: dbPath},
+			Access:    config.AccessConfig{Mode: config.AccessOpen},
 		}
 		opt, err := cfg.Resolve()
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, err := store.NewRedis(context.Background(), store.RedisOptions{Addr: redisAddr, Prefix: prefix})
+		st, err := store.NewRedis(context.Background(), store.RedisOptions{URL: "redis://" + redisAddr, Prefix: prefix})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,7 +79,7 @@ func TestTwoReplicasBehindARoundRobinBalancer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv, err := New(opt, Deps{Store: st, Keys: ks, Connector: newWeChatConnector(t, opt, st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		srv, err := New(opt, Deps{Store: st, Directory: testDirectory(t, opt), Keys: ks, Connector: newWeChatConnector(t, opt, st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -124,4 +131,95 @@ func TestTwoReplicasBehindARoundRobinBalancer(t *testing.T) {
 	if hits[0].Load() < 5 || hits[1].Load() < 5 {
 		t.Fatalf("the balancer did not spread the requests: %d / %d", hits[0].Load(), hits[1].Load())
 	}
+}
+
+// TestPendingLoginCapSharedByReplicas: the caps on pending sign-ins are
+// counted in the store, so two replicas on one Redis enforce one cap (not
+// one each), also under concurrent requests (store.Update serialises the
+// counts).
+func TestPendingLoginCapSharedByReplicas(t *testing.T) {
+	redisAddr := storetest.StartRedis(t)
+	var replicas [2]atomic.Pointer[Server]
+	var turn atomic.Int64
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		replicas[turn.Add(1)%2].Load().ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	prefix := "caps-" + randomID(6) + ":"
+	const perIP, total = 3, 20
+	var first *config.File
+	for i := range replicas {
+		cfg := &config.File{
+			Issuer:         front.URL,
+			WeChat:         config.WeChatConfig{OfficialAccount: &config.WeChatAppConfig{AppID: testAppID, AppSecret: testAppSecret, Scope: config.ScopeUserInfo}, OpenBaseURL: "https://wechat.invalid"},
+			Clients:        []config.ClientConfig{{ID: rpClientID, Secret: rpSecret, RedirectURIs: []string{rpRedirect}}},
+			Store:          config.StoreConfig{Type: "redis", Redis: config.RedisConfig{URL: "redis://" + redisAddr, Prefix: prefix}},
+			Keys:           config.KeysConfig{Dir: "unused"},
+			Directory:      config.DirectoryConfig{Type: "sqlite", Path: ":memory:"},
+			Access:         config.AccessConfig{Mode: config.AccessOpen},
+			Login:          config.LoginConfig{MaxPendingPerIP: perIP, MaxPending: total},
+			TrustedProxies: []string{"127.0.0.0/8"},
+			Limits:         config.LimitsConfig{AuthorizePerIP: config.RateConfig{Rate: 1000, Burst: 1000}},
+		}
+		opt, err := cfg.Resolve()
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := openTestRedis(t, opt.Store.Redis.URL, prefix)
+		ks, err := keys.NewEphemeral()
+		if err != nil {
+			t.Fatal(err)
+		}
+		discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+		srv, err := New(opt, Deps{Store: st, Directory: testDirectory(t, opt), Keys: ks, Connector: newWeChatConnector(t, opt, st, discard, nil), Logger: discard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		replicas[i].Store(srv)
+		first = cfg
+	}
+	h := &harness{t: t, cfg: first, logs: &syncBuffer{}}
+	start := func(ip string) int {
+		resp, err := noFollow(h.browserFrom(uaWeChat, ip)).Get(h.authorizeURL(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusFound && !strings.HasPrefix(resp.Header.Get("Location"), "https://wechat.invalid/") {
+			return -1 // an error sent to the client
+		}
+		return resp.StatusCode
+	}
+	for i := range perIP {
+		if got := start("198.51.100.7"); got != http.StatusFound {
+			t.Fatalf("sign-in %d from one address (replica %d): %d", i+1, turn.Load()%2, got)
+		}
+	}
+	if got := start("198.51.100.7"); got != http.StatusTooManyRequests {
+		t.Fatalf("the 4th from one address, over two replicas: %d", got)
+	}
+	// Concurrently from many addresses: the total holds exactly.
+	var admitted, refused, other atomic.Int64
+	var wg sync.WaitGroup
+	for n := range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 2 {
+				switch start(fmt.Sprintf("203.0.113.%d", n+1)) {
+				case http.StatusFound:
+					admitted.Add(1)
+				case http.StatusTooManyRequests:
+					refused.Add(1)
+				default:
+					other.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if admitted.Load() > total-perIP || admitted.Load()+refused.Load()+other.Load() != 60 {
+		t.Fatalf("admitted %d (room for %d), refused %d, other %d", admitted.Load(), total-perIP, refused.Load(), other.Load())
+	}
+	t.Logf("60 concurrent sign-ins over two replicas: %d admitted (room for %d), %d refused with 429, %d temporarily unavailable", admitted.Load(), total-perIP, refused.Load(), other.Load())
 }

@@ -74,7 +74,7 @@ func TestSessionCookieAttributes(t *testing.T) {
 	s := &Server{opt: h.srv.opt, store: h.srv.store, prefix: "", secure: true, now: time.Now, log: h.srv.log}
 	rec := httptest.NewRecorder()
 	c := h.srv.echo.NewContext(httptest.NewRequest("GET", "/", nil), rec)
-	if _, err := s.startSession(c, oidc.Identity{Subject: "sub", AuthTime: time.Now()}, rpClientID); err != nil {
+	if _, err := s.startSession(c, oidc.Identity{Subject: "sub", AuthTime: time.Now()}, rpClientID, true); err != nil {
 		t.Fatal(err)
 	}
 	sc := rec.Header().Get("Set-Cookie")
@@ -544,6 +544,9 @@ func TestOversizedAndMalformedInput(t *testing.T) {
 func TestRateLimits(t *testing.T) {
 	h := newHarness(t, withConfig(func(c *config.File) {
 		c.Limits.TokenPerClient = config.RateConfig{Rate: 0.01, Burst: 3}
+		// Wrong secrets are failed authentications: since issue 9 they
+		// count per (client, network) in limits.token_auth_failures.
+		c.Limits.TokenAuthFailures = config.RateConfig{Rate: 0.01, Burst: 3}
 		c.Limits.AuthorizePerIP = config.RateConfig{Rate: 0.01, Burst: 3}
 	}))
 	t.Run("token endpoint per client", func(t *testing.T) {

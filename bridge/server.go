@@ -8,27 +8,51 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/wechat-oidc/wechat-oidc/admin"
 	"github.com/wechat-oidc/wechat-oidc/config"
 	"github.com/wechat-oidc/wechat-oidc/connector"
+	"github.com/wechat-oidc/wechat-oidc/directory"
 	"github.com/wechat-oidc/wechat-oidc/keys"
+	"github.com/wechat-oidc/wechat-oidc/metrics"
 	"github.com/wechat-oidc/wechat-oidc/oidc"
 	"github.com/wechat-oidc/wechat-oidc/store"
+)
+
+// Signer is what the server needs of the signing keys: a keys.Set, or a
+// keys.Keyring that rotates them.
+type Signer interface {
+	oidc.Signer
+	SignWithType(payload []byte, typ string) (string, error)
+	JWKS() jose.JSONWebKeySet
+	KeyID() string
+}
+
+var (
+	_ Signer = (*keys.Set)(nil)
+	_ Signer = (*keys.Keyring)(nil)
 )
 
 // Deps are the parts a Server is built from; cmd wires them.
 type Deps struct {
 	Store     store.Store
-	Keys      *keys.Set
+	Directory *directory.Directory
+	Keys      Signer
 	Connector connector.Connector
 	Logger    *slog.Logger
 	Now       func() time.Time
+	// Metrics records sign-ins, tokens, rate-limit refusals and gauges;
+	// nil records nothing.
+	Metrics *metrics.Metrics
 	// DevLinks shows dev-mode helpers on pages (e.g. the QR code's link, to
 	// play the phone in another window). Never in production.
 	DevLinks bool
@@ -39,32 +63,48 @@ type Deps struct {
 type Server struct {
 	opt      *config.Options
 	store    store.Store
-	keys     *keys.Set
+	dir      *directory.Directory
+	keys     Signer
 	conn     connector.Connector
 	log      *slog.Logger
 	provider *oidc.Provider
 	echo     *echo.Echo
 	prefix   string // issuer path without trailing slash
 	secure   bool   // issuer is https: cookies are Secure
+	origin   string // the issuer's origin (scheme://host[:port])
 	now      func() time.Time
 	devLinks bool
 
 	clients      map[string]*config.Client
 	callbackWait time.Duration // how long a duplicate callback waits for the first
 	bc           backchannel
-	tokenLimit   *rateLimiter
-	authLimit    *rateLimiter
-	corsOrigins  map[string]bool
+	// tokenLimit: requests of authenticated clients; tokenFailures: failed
+	// client authentications per (client, network). Both per replica (see
+	// limitToken). authLimit and logoutLimit are shared across replicas
+	// when the store can share them (newLimiter).
+	tokenLimit    *rateLimiter
+	tokenFailures *rateLimiter
+	authLimit     Limiter
+	logoutLimit   Limiter
+	corsOrigins   map[string]bool
+	metrics       *metrics.Metrics
+	ready         readiness
+
+	macMu       sync.Mutex
+	macKeyCache []byte // see macKey
 }
 
 // New builds a server from validated options.
 func New(opt *config.Options, d Deps) (*Server, error) {
-	if d.Store == nil || d.Keys == nil || d.Connector == nil {
-		return nil, errors.New("bridge: a store, keys and a connector are required")
+	if d.Store == nil || d.Keys == nil || d.Connector == nil || d.Directory == nil {
+		return nil, errors.New("bridge: a store, a directory, keys and a connector are required")
 	}
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
+	// Every line logged while serving a request carries its request id,
+	// the reference our error pages show.
+	d.Logger = slog.New(requestIDHandler{d.Logger.Handler()})
 	if d.Now == nil {
 		d.Now = time.Now
 	}
@@ -72,23 +112,33 @@ func New(opt *config.Options, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bridge: issuer: %w", err)
 	}
+	// The admin console is a client of the core like any other, open only
+	// to the admin group (the console checks it again on every request).
+	withAdmin := *opt
+	adminClient := admin.ClientConfig(opt.Issuer)
+	adminClient.AllowedGroups = []string{opt.Access.AdminGroup}
+	withAdmin.Clients = append(slices.Clone(opt.Clients), adminClient)
+	opt = &withAdmin
 	s := &Server{
 		opt:      opt,
 		store:    d.Store,
+		dir:      d.Directory,
 		keys:     d.Keys,
 		conn:     d.Connector,
 		log:      d.Logger,
 		prefix:   strings.TrimSuffix(iss.EscapedPath(), "/"),
 		secure:   iss.Scheme == "https",
+		origin:   origin(iss),
 		now:      d.Now,
 		devLinks: d.DevLinks,
 
-		clients:      map[string]*config.Client{},
-		callbackWait: 10 * time.Second,
-		bc:           newBackchannel(d.Logger),
-		tokenLimit:   newRateLimiter(opt.Limits.TokenPerClient.Rate, opt.Limits.TokenPerClient.Burst, d.Now),
-		authLimit:    newRateLimiter(opt.Limits.AuthorizePerIP.Rate, opt.Limits.AuthorizePerIP.Burst, d.Now),
-		corsOrigins:  map[string]bool{},
+		clients:       map[string]*config.Client{},
+		callbackWait:  10 * time.Second,
+		bc:            newBackchannel(d.Logger),
+		tokenLimit:    newRateLimiter(opt.Limits.TokenPerClient.Rate, opt.Limits.TokenPerClient.Burst, d.Now),
+		tokenFailures: newRateLimiter(opt.Limits.TokenAuthFailures.Rate, opt.Limits.TokenAuthFailures.Burst, d.Now),
+		corsOrigins:   map[string]bool{},
+		metrics:       d.Metrics,
 	}
 	if b, ok := d.Connector.(connector.CallbackBound); ok {
 		s.callbackWait = b.MaxCallbackDuration()
@@ -100,9 +150,36 @@ func New(opt *config.Options, d Deps) (*Server, error) {
 			s.corsOrigins[o] = true
 		}
 	}
+	s.authLimit = s.newLimiter("authorize_per_ip", opt.Limits.AuthorizePerIP.Rate, opt.Limits.AuthorizePerIP.Burst)
+	s.logoutLimit = s.newLimiter("logout_per_ip", opt.Limits.LogoutPerIP.Rate, opt.Limits.LogoutPerIP.Burst)
 	s.provider = s.newProvider()
 	s.echo = s.routes()
+	s.registerGauges()
+	if err := s.mountConsole(); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// mountConsole puts the admin console at {issuer}/admin.
+func (s *Server) mountConsole() error {
+	var apps []admin.Application
+	for _, cc := range s.opt.Clients {
+		if cc.ID != admin.ClientID {
+			apps = append(apps, admin.Application{ID: cc.ID, Name: s.clientName(cc.ID)})
+		}
+	}
+	console, err := admin.New(admin.Options{
+		Issuer: s.opt.Issuer, Prefix: s.prefix, Directory: s.dir, Store: s.store, Provider: s.provider,
+		AdminGroup: s.opt.Access.AdminGroup, Core: s, Logger: s.log, Now: s.now, Secure: s.secure,
+		Applications: apps, PersonForSubject: s.PersonForSubject,
+		SignInMiddleware: []echo.MiddlewareFunc{s.limitAuthorize},
+	})
+	if err != nil {
+		return fmt.Errorf("bridge: admin console: %w", err)
+	}
+	console.Mount(s.echo)
+	return nil
 }
 
 // newProvider is the OpenID Provider over the registered clients, with the
@@ -129,6 +206,7 @@ func (s *Server) newProvider() *oidc.Provider {
 		c.LoopbackAnyPort = cc.LoopbackAnyPort
 		c.RefreshTokens = cc.RefreshTokens
 		c.AllowTokenExchange = exchanger != nil && exchanger.AllowsClient(cc.ID)
+		c.IDTokenSignedResponseAlg = cc.IDTokenAlg
 		clients = append(clients, c)
 	}
 	p := &oidc.Provider{
@@ -145,6 +223,12 @@ func (s *Server) newProvider() *oidc.Provider {
 		RefreshReuseGrace:       opt.Tokens.RefreshReuseGrace,
 		Now:                     s.now,
 		Logger:                  s.log,
+		AccountCheck:            s.accountCheck,
+		OnClientAuthFailure:     s.clientAuthFailed,
+		OnClientAuthSuccess:     s.clientAuthSucceeded,
+	}
+	if s.metrics != nil {
+		p.OnTokenResponse = s.metrics.TokenResponse
 	}
 	if pa, ok := s.conn.(connector.ParamAccepter); ok {
 		p.ExtraAuthorizeParams = pa.AuthorizeParams()
@@ -223,13 +307,39 @@ func (s *Server) routes() *echo.Echo {
 	e.POST(p+oidc.PathUserinfo, wrap(s.provider.HandleUserinfo), cors)
 	e.POST(p+oidc.PathRevoke, wrap(s.provider.HandleRevoke), cors, s.limitToken)
 	e.POST(p+oidc.PathIntrospect, wrap(s.provider.HandleIntrospect), s.limitToken)
-	e.GET(p+PathLogout, s.handleLogout)
-	e.POST(p+PathLogout, s.handleLogout)
-	e.GET(p+"/healthz", s.handleHealth)
+	e.GET(p+PathLogout, s.handleLogout, s.limitLogout)
+	e.POST(p+PathLogout, s.handleLogout, s.limitLogout)
+	e.GET(p+PathWaiting, s.handleWaiting)
+	e.GET(p+PathInvite+":token", s.handleInvite, s.limitAuthorize)
+	e.GET(p+PathReturn, s.handleReturn)
+	e.GET(p+PathHealthz, s.handleHealthz)
+	e.GET(p+PathReadyz, s.handleReadyz)
+	if len(s.opt.WeChat.VerifyFiles) > 0 {
+		// WeChat fetches https://<domain>/MP_verify_<x>.txt before it
+		// accepts the domain (validated: only when the issuer is at the root).
+		e.GET("/:file", s.handleVerifyFile)
+	}
 	for _, path := range []string{oidc.PathDiscovery, oidc.PathJWKS, oidc.PathToken, oidc.PathUserinfo, oidc.PathRevoke} {
 		e.OPTIONS(p+path, s.preflight)
 	}
 	return e
+}
+
+// origin is the origin of u as a browser sends it in an Origin header
+// (RFC 6454 §6.2): lower-case scheme and host, the port only if not the
+// scheme's default.
+func origin(u *url.URL) string {
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return scheme + "://" + host
 }
 
 func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -263,16 +373,6 @@ func (s *Server) discovery() discoveryDocument {
 func (s *Server) handleJWKS(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "public, max-age=300")
 	return c.JSON(http.StatusOK, s.keys.JWKS())
-}
-
-func (s *Server) handleHealth(c echo.Context) error {
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
-	defer cancel()
-	if err := s.store.Ping(ctx); err != nil {
-		s.log.ErrorContext(ctx, "health: store unreachable", "error", err)
-		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "store unavailable"})
-	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // httpError renders echo's own errors (404, 405, ...) without leaking details.
@@ -320,7 +420,6 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 		s.log.InfoContext(ctx, "request",
-			"request_id", id,
 			"method", c.Request().Method,
 			"path", c.Request().URL.Path,
 			"status", c.Response().Status,
@@ -328,6 +427,25 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 			"remote", c.RealIP())
 		return nil
 	}
+}
+
+// requestIDHandler adds the request id of a line's context (requestLog's)
+// to the line.
+type requestIDHandler struct{ slog.Handler }
+
+func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id := requestID(ctx); id != "" {
+		r.AddAttrs(slog.String("request_id", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h requestIDHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return requestIDHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h requestIDHandler) WithGroup(name string) slog.Handler {
+	return requestIDHandler{h.Handler.WithGroup(name)}
 }
 
 func validRequestID(id string) bool {
@@ -367,3 +485,13 @@ func randomID(n int) string {
 
 // randomToken is a fresh opaque token (cookies, confirmations): oidc's.
 func randomToken() string { return oidc.NewToken() }
+
+// handleVerifyFile serves a configured WeChat domain-verification file.
+func (s *Server) handleVerifyFile(c echo.Context) error {
+	content, ok := s.opt.WeChat.VerifyFiles[c.Param("file")]
+	if !ok {
+		return echo.NewHTTPError(http.StatusNotFound)
+	}
+	c.Response().Header().Set("Cache-Control", "public, max-age=300")
+	return c.String(http.StatusOK, content)
+}

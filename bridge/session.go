@@ -3,7 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
-	"net/http"
+	"fmt"
 	"slices"
 	"time"
 
@@ -27,11 +27,13 @@ type ssoSession struct {
 	// Clients that received a code in this session: the ones told by
 	// back-channel logout when it ends.
 	Clients []string `json:"clients,omitempty"`
+	// Person is the directory's person id.
+	Person string `json:"pid,omitempty"`
 }
 
 // identity is the person of the session, as a code from it carries them.
 func (sess *ssoSession) identity() oidc.Identity {
-	return oidc.Identity{Subject: sess.Subject, AuthTime: time.Unix(sess.AuthTime, 0), SessionID: sess.ID, Claims: sess.Claims}
+	return oidc.Identity{Subject: sess.Subject, AuthTime: time.Unix(sess.AuthTime, 0), SessionID: sess.ID, Claims: sess.Claims, Account: sess.Person}
 }
 
 // errSessionEnded: the session is gone (logout, expiry) since it was read.
@@ -49,7 +51,7 @@ func (s *Server) sessionTTL(sess *ssoSession) time.Duration {
 // currentSession returns the browser's live SSO session, or nil, and the
 // storage key for updates. An error means the store could not be read.
 func (s *Server) currentSession(c echo.Context) (*ssoSession, string, error) {
-	ck, err := c.Cookie(sessionCookie)
+	ck, err := c.Cookie(s.cookieName(sessionCookie))
 	if err != nil || len(ck.Value) != 43 {
 		return nil, "", nil
 	}
@@ -67,36 +69,70 @@ func (s *Server) currentSession(c echo.Context) (*ssoSession, string, error) {
 	return &sess, key, nil
 }
 
-// startSession creates a session for a fresh upstream login, replacing any
-// session this browser had (a new login never inherits an old session id),
-// and records the requesting client in it.
-func (s *Server) startSession(c echo.Context, id oidc.Identity, clientID string) (*ssoSession, error) {
+// startSession creates a session for a fresh upstream login and records
+// the requesting client in it. With setCookie the browser gets the session
+// cookie, replacing any session it had:
+//   - the same person signing in again (prompt=login, an expired max_age,
+//     ...) keeps the session id and its applications: they hold ID tokens
+//     with that sid and must be told at logout (Back-Channel Logout 1.0
+//     §2.4 matches on sid). The cookie value is new (no session fixation).
+//   - another person ends the old session: its tokens are revoked and its
+//     applications told.
+//
+// Without setCookie (a cross-device sign-in, see finishCrossDevice) the
+// session has no cookie and no browser: it exists so that logout by
+// id_token_hint ends it, revokes its tokens and tells its application.
+func (s *Server) startSession(c echo.Context, id oidc.Identity, clientID string, setCookie bool) (*ssoSession, error) {
 	ctx := c.Request().Context()
-	old, oldKey, err := s.currentSession(c)
-	if err != nil {
-		return nil, err
+	now := s.now()
+	sess := &ssoSession{ID: randomID(22), Subject: id.Subject, AuthTime: id.AuthTime.Unix(), Created: now.Unix(), Claims: id.Claims,
+		Person: id.Account}
+	if clientID != "" {
+		sess.Clients = []string{clientID}
 	}
-	if old != nil {
-		if err := s.store.Delete(ctx, oldKey); err != nil {
+	if setCookie {
+		old, oldKey, err := s.currentSession(c)
+		if err != nil {
 			return nil, err
 		}
-		if old.Subject != id.Subject {
-			// Another person signs in on this browser: the old person's
-			// applications are told they are signed out.
-			s.notifyLogout(old)
+		if old != nil && old.Subject == id.Subject {
+			sess.ID = old.ID
+			for _, cl := range old.Clients {
+				if !slices.Contains(sess.Clients, cl) {
+					sess.Clients = append(sess.Clients, cl)
+				}
+			}
+		}
+		if old != nil {
+			if err := s.store.Delete(ctx, oldKey); err != nil {
+				return nil, err
+			}
+			if old.Subject != id.Subject {
+				// Another person signs in on this browser: the old person's
+				// session ends like at logout.
+				if err := s.provider.RevokeSession(ctx, old.ID); err != nil {
+					return nil, err
+				}
+				s.notifyLogout(old)
+			}
 		}
 	}
 	value := randomToken()
-	now := s.now()
-	sess := &ssoSession{ID: randomID(22), Subject: id.Subject, AuthTime: id.AuthTime.Unix(), Created: now.Unix(), Claims: id.Claims, Clients: []string{clientID}}
 	key := keySession + hashValue(value)
 	if err := s.putJSON(ctx, key, sess, s.sessionTTL(sess)); err != nil {
 		return nil, err
 	}
+	if sess.Person != "" {
+		if err := s.rememberPersonSession(ctx, sess, key); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.store.Put(ctx, keySessionSID+sess.ID, []byte(key), s.opt.Session.AbsoluteTTL); err != nil {
 		return nil, err
 	}
-	c.SetCookie(s.cookie(sessionCookie, value, 0))
+	if setCookie {
+		c.SetCookie(s.cookie(sessionCookie, value, 0))
+	}
 	return sess, nil
 }
 
@@ -130,8 +166,14 @@ func (s *Server) endSession(c echo.Context) (*ssoSession, error) {
 	return sess, s.deleteSession(c.Request().Context(), sess, key)
 }
 
-// deleteSession ends a session and notifies its clients.
+// deleteSession ends a session: its tokens that were not issued for
+// offline_access are revoked (Back-Channel Logout 1.0 §2.7), the session is
+// deleted and its clients are told. The tokens go first: if that fails the
+// session is still there, and signing out again finishes the work.
 func (s *Server) deleteSession(ctx context.Context, sess *ssoSession, key string) error {
+	if err := s.provider.RevokeSession(ctx, sess.ID); err != nil {
+		return err
+	}
 	if err := s.store.Delete(ctx, key); err != nil {
 		return err
 	}
@@ -140,6 +182,12 @@ func (s *Server) deleteSession(ctx context.Context, sess *ssoSession, key string
 		s.log.WarnContext(ctx, "logout: could not delete the sid index", "error", err)
 	}
 	s.notifyLogout(sess)
+	// OpenID Connect Back-Channel Logout 1.0 §2.7: refresh tokens not
+	// issued for offline_access SHOULD be revoked when the session ends;
+	// their access tokens go with them.
+	if err := s.provider.RevokeSession(ctx, sess.ID); err != nil {
+		return fmt.Errorf("revoking the session's tokens: %w", err)
+	}
 	return nil
 }
 
@@ -162,41 +210,6 @@ func (s *Server) sessionBySID(ctx context.Context, sid string) (*ssoSession, str
 		return nil, "", nil
 	}
 	return &sess, string(key), nil
-}
-
-// cookie builds one of the bridge's cookies: HttpOnly, SameSite=Lax (an
-// upstream's redirect back is a top-level GET, which Lax allows), Secure on
-// https, scoped to the issuer's path. maxAge 0 is a browser-session cookie;
-// -1 deletes it.
-func (s *Server) cookie(name, value string, maxAge int) *http.Cookie {
-	return &http.Cookie{
-		Name:     name,
-		Value:    value,
-		Path:     s.prefix + "/",
-		MaxAge:   maxAge,
-		HttpOnly: true,
-		Secure:   s.secure,
-		SameSite: http.SameSiteLaxMode,
-	}
-}
-
-// browserBinding returns the hash of this browser's binding cookie, setting
-// a fresh cookie when there is none.
-func (s *Server) browserBinding(c echo.Context) string {
-	if h := s.browserHash(c); h != "" {
-		return h
-	}
-	v := randomToken()
-	c.SetCookie(s.cookie(browserCookie, v, int(s.opt.Login.PendingTTL.Seconds())+3600))
-	return hashValue(v)
-}
-
-// browserHash is the hash of this browser's binding cookie, or "".
-func (s *Server) browserHash(c echo.Context) string {
-	if ck, err := c.Cookie(browserCookie); err == nil && len(ck.Value) == 43 {
-		return hashValue(ck.Value)
-	}
-	return ""
 }
 
 func hashValue(v string) string { return oidc.HashToken(v) }

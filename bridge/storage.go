@@ -20,7 +20,14 @@ const (
 	keySessionSID    = "bridge:sid:"           // sid → session key, for logout without the browser's cookie
 	keyXDRequest     = "bridge:xd:"            // desktop handle → xdRequest
 	keyXDTicket      = "bridge:xdt:"           // QR ticket → xdTicket
+	keyPendingNet    = "bridge:pendingnet:"    // client network → pendingCount (pending sign-ins)
+	keyPendingTotal  = "bridge:pendingtotal"   // pendingCount of every pending sign-in
+	keyMACKey        = "bridge:mackey"         // the server's MAC key (binding cookies, confirmation tokens)
 	keyLogoutConfirm = "bridge:logoutconfirm:" // hash of a confirmation token → hash of the session cookie
+	keyPerson        = "bridge:person:"        // person id → personRecord (their sessions and subjects)
+	keyWaiting       = "bridge:waiting:"       // waiting handle → waitingLogin (a pending person's sign-in)
+	keyRevoked       = "bridge:revoked:"       // audit event id → "1": a revocation already carried out
+	keySubject       = "bridge:subject:"       // sub → person id (the admin console's sign-in)
 )
 
 // Cookie names.
@@ -79,6 +86,29 @@ func (s *Server) updateSession(ctx context.Context, key string, ttl time.Duratio
 			return nil, err
 		}
 		return json.Marshal(sess)
+	})
+}
+
+// absent: the value is not there (or not readable, which is the same).
+func absent(err error) bool {
+	return errors.Is(err, store.ErrNotFound) || errors.Is(err, errUnreadable)
+}
+
+// updateJSON changes the JSON value at key atomically, creating it from the
+// zero value when absent (or unreadable); fn's error leaves it unchanged.
+func updateJSON[T any](ctx context.Context, s *Server, key string, ttl time.Duration, fn func(*T) error) error {
+	return s.store.Update(ctx, key, ttl, func(old []byte) ([]byte, error) {
+		var v T
+		if old != nil {
+			if err := json.Unmarshal(old, &v); err != nil {
+				var zero T
+				v = zero
+			}
+		}
+		if err := fn(&v); err != nil {
+			return nil, err
+		}
+		return json.Marshal(v)
 	})
 }
 

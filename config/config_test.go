@@ -21,6 +21,7 @@ clients:
     redirect_uris: [https://grafana.example.com/login/generic_oauth]
 store: { type: memory }
 keys: { dir: /tmp/keys }
+directory: { type: sqlite, path: /var/lib/wechat-oidc/wechat-oidc.db }
 `
 
 func env(m map[string]string) func(string) (string, bool) {
@@ -44,6 +45,9 @@ func TestParseConfigValid(t *testing.T) {
 		cfg.Tokens.CodeTTL.D().Seconds() != 60 || cfg.Listen != "0.0.0.0:8080" {
 		t.Errorf("defaults not applied: %+v", cfg)
 	}
+	if cfg.Access.Mode != AccessApproval || cfg.Access.AdminGroup != "admins" || cfg.Directory.Type != "sqlite" {
+		t.Errorf("admitting everyone must be written down, not defaulted: access %+v, directory %+v", cfg.Access, cfg.Directory)
+	}
 }
 
 func TestParseConfigErrors(t *testing.T) {
@@ -51,6 +55,14 @@ func TestParseConfigErrors(t *testing.T) {
 		name, edit, from string
 		want             []string // substrings of the error
 	}{
+		{"verify file bad name", "  official_account: { app_id: wx123, app_secret: \"${OA_SECRET}\" }\n  verify_files: { ../etc/passwd: x }", "  official_account: { app_id: wx123, app_secret: \"${OA_SECRET}\" }", []string{"wechat.verify_files", "MP_verify_"}},
+		{"verify file under a path issuer", "issuer: https://sso.example.com/sso\nwechat:\n  verify_files: { MP_verify_abc.txt: abc }", "issuer: https://sso.example.com\nsubject: unionid\nwechat:", []string{"reverse proxy"}},
+		{"static groups refused", "keys: { dir: /tmp/keys }\ngroups:\n  admins: [oX]", "keys: { dir: /tmp/keys }", []string{"groups:", "people import"}},
+		{"directory missing", "", "directory: { type: sqlite, path: /var/lib/wechat-oidc/wechat-oidc.db }", []string{"directory.path is missing"}},
+		{"directory type", "directory: { type: mysql }", "directory: { type: sqlite, path: /var/lib/wechat-oidc/wechat-oidc.db }", []string{"directory.type", "postgres"}},
+		{"postgres without url", "directory: { type: postgres }", "directory: { type: sqlite, path: /var/lib/wechat-oidc/wechat-oidc.db }", []string{"directory.url is missing", "DATABASE_URL"}},
+		{"access mode", "keys: { dir: /tmp/keys }\naccess: { mode: everyone }", "keys: { dir: /tmp/keys }", []string{"access.mode", "approval", "invite", "open"}},
+		{"allowed group name", "    redirect_uris: [https://grafana.example.com/login/generic_oauth]\n    allowed_groups: [Bad Group]", "    redirect_uris: [https://grafana.example.com/login/generic_oauth]", []string{"allowed_groups[0]"}},
 		{"unknown top-level key", "issuer: https://sso.example.com\nissuerr: x", "issuer: https://sso.example.com", []string{`unknown key "issuerr"`, "keys allowed here"}},
 		{"unknown nested key", "    redirect_uri: [https://x]", "    redirect_uris: [https://grafana.example.com/login/generic_oauth]", []string{`"clients[0].redirect_uri"`}},
 		{"missing issuer", "", "issuer: https://sso.example.com", []string{"issuer is missing"}},
@@ -63,7 +75,20 @@ func TestParseConfigErrors(t *testing.T) {
 		{"bad subject", "subject: email", "subject: unionid", []string{`subject "email"`, "unionid"}},
 		{"missing official account", "wechat: {}", "wechat:\n  official_account: { app_id: wx123, app_secret: \"${OA_SECRET}\" }", []string{"wechat.official_account is missing"}},
 		{"bad store", "store: { type: etcd }", "store: { type: memory }", []string{`store.type "etcd"`}},
-		{"redis without addr", "store: { type: redis }", "store: { type: memory }", []string{"store.redis.addr"}},
+		{"redis without url", "store: { type: redis }", "store: { type: memory }", []string{"store.redis.url is missing", "redis://"}},
+		{"redis addr is refused", "store: { type: redis, redis: { addr: 127.0.0.1:6379 } }", "store: { type: memory }", []string{"store.redis.addr", "no longer supported", "store.redis.url"}},
+		{"redis url without scheme", "store: { type: redis, redis: { url: 127.0.0.1:6379 } }", "store: { type: memory }", []string{"store.redis.url", "redis://"}},
+		{"ca_file without rediss", "store: { type: redis, redis: { url: redis://r:6379, ca_file: /ca.pem } }", "store: { type: memory }", []string{"rediss://"}},
+		{"sentinel with a host", "store: { type: redis, redis: { url: redis://r:6379, sentinel: { master: m, addrs: [s:26379] } } }", "store: { type: memory }", []string{"leave the host out"}},
+		{"sentinel without addrs", "store: { type: redis, redis: { url: \"redis://:p@/0\", sentinel: { master: m } } }", "store: { type: memory }", []string{"sentinel needs master"}},
+		{"snapshot with redis", "store: { type: redis, snapshot_file: /s, redis: { url: redis://r:6379 } }", "store: { type: memory }", []string{"memory store only"}},
+		{"shared keys without encryption key", "store: { type: redis, redis: { url: redis://r:6379 } }\nkeys: { dir: \"\" }", "store: { type: memory }\nkeys: { dir: /tmp/keys }", []string{"keys.encryption_key is missing", "openssl rand -base64 32"}},
+		{"short encryption key", "store: { type: redis, redis: { url: redis://r:6379 } }\nkeys: { encryption_key: c2hvcnQ= }", "store: { type: memory }\nkeys: { dir: /tmp/keys }", []string{"encryption_key decodes to 5 bytes", "openssl rand -base64 32"}},
+		{"bad algorithm", "keys: { dir: /tmp/keys, algorithm: HS256 }", "keys: { dir: /tmp/keys }", []string{"keys.algorithm", "ES256"}},
+		{"rotation shorter than publication", "keys: { dir: /tmp/keys, rotate_every: 30m }", "keys: { dir: /tmp/keys }", []string{"keys.rotate_every", "publish_before_use"}},
+		{"bad client alg", "    redirect_uris: [https://grafana.example.com/login/generic_oauth]\n    id_token_signed_response_alg: none", "    redirect_uris: [https://grafana.example.com/login/generic_oauth]", []string{"id_token_signed_response_alg", "EdDSA"}},
+		{"metrics on the public port", "keys: { dir: /tmp/keys }\nmetrics: { listen: \"0.0.0.0:8080\" }", "keys: { dir: /tmp/keys }", []string{"metrics.listen must differ"}},
+		{"bad metrics listen", "keys: { dir: /tmp/keys }\nmetrics: { listen: \"9090\" }", "keys: { dir: /tmp/keys }", []string{"metrics.listen"}},
 		{"missing keys dir", "", "keys: { dir: /tmp/keys }", []string{"keys.dir is missing"}},
 		{"bad duration", "keys: { dir: /tmp/keys }\ntokens: { code_ttl: soon }", "keys: { dir: /tmp/keys }", []string{"duration"}},
 		{"duplicate key", "issuer: https://sso.example.com\nissuer: https://b.example.com", "issuer: https://sso.example.com", []string{"issuer"}},
@@ -71,6 +96,11 @@ func TestParseConfigErrors(t *testing.T) {
 		{"short secret", "    secret: short", "    secret: ${GRAFANA_SECRET}", []string{"too short", "openssl rand"}},
 		{"secret and hash", "    secret: ${GRAFANA_SECRET}\n    secret_sha256: " + strings.Repeat("ab", 32), "    secret: ${GRAFANA_SECRET}", []string{"not both"}},
 		{"bad hash", "    secret_sha256: xyz", "    secret: ${GRAFANA_SECRET}", []string{"64 hex digits"}},
+		{"memory store without a useful bound", "store: { type: memory, memory: { max_entries: 10 } }", "store: { type: memory }", []string{"store.memory.max_entries", "at least 1000"}},
+		{"total pending cap below the per-IP cap", "store: { type: memory }\nlogin: { max_pending_per_ip: 50, max_pending: 10 }", "store: { type: memory }", []string{"login.max_pending"}},
+		{"pinned cross-device flow while cross-device is off", "  official_account: { app_id: wx123, app_secret: \"${OA_SECRET}\" }\n  cross_device: false\nclients:\n  - id: grafana\n    wechat_flow: cross_device", "  official_account: { app_id: wx123, app_secret: \"${OA_SECRET}\" }\nclients:\n  - id: grafana", []string{"wechat_flow cross_device is disabled"}},
+		{"client turns on what the deployment turned off", "  official_account: { app_id: wx123, app_secret: \"${OA_SECRET}\" }\n  cross_device: false\nclients:\n  - id: grafana\n    cross_device: true", "  official_account: { app_id: wx123, app_secret: \"${OA_SECRET}\" }\nclients:\n  - id: grafana", []string{"cross_device: true has no effect"}},
+		{"cross-device SSO without cross-device", "  official_account: { app_id: wx123, app_secret: \"${OA_SECRET}\" }\n  cross_device: false\n  cross_device_sso: true", "  official_account: { app_id: wx123, app_secret: \"${OA_SECRET}\" }", []string{"cross_device_sso has no effect"}},
 		{"bad scope", "  official_account: { app_id: wx123, app_secret: x, scope: snsapi_login }", "  official_account: { app_id: wx123, app_secret: \"${OA_SECRET}\" }", []string{"scope", "snsapi_base"}},
 	}
 	for _, tc := range cases {
@@ -200,5 +230,34 @@ func TestWeChatConstantsMatch(t *testing.T) {
 		if c.ours != c.theirs {
 			t.Errorf("%s: config %q, wechat %q", c.name, c.ours, c.theirs)
 		}
+	}
+}
+
+// TestCrossDeviceSwitchesResolve: the deployment's switch and the client's
+// combine into one flag per client.
+func TestCrossDeviceSwitchesResolve(t *testing.T) {
+	text := `
+issuer: https://sso.example.com
+wechat:
+  official_account: { app_id: wx123, app_secret: "${OA_SECRET}" }
+clients:
+  - { id: grafana, secret: "${GRAFANA_SECRET}", redirect_uris: [https://grafana.example.com/cb], cross_device: false }
+  - { id: other, secret: "${GRAFANA_SECRET}", redirect_uris: [https://other.example.com/cb] }
+keys: { dir: /tmp/keys }
+directory: { type: sqlite, path: /tmp/people.db }
+`
+	f, err := Parse([]byte(text), testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := f.Options()
+	if !o.WeChat.CrossDevice || o.WeChat.CrossDeviceSSO {
+		t.Fatalf("defaults: cross_device %v, cross_device_sso %v", o.WeChat.CrossDevice, o.WeChat.CrossDeviceSSO)
+	}
+	if o.Clients[0].CrossDevice || !o.Clients[1].CrossDevice {
+		t.Fatalf("per client: grafana %v (turned off), other %v (default)", o.Clients[0].CrossDevice, o.Clients[1].CrossDevice)
+	}
+	if o.Login.MaxPendingPerIP != 100 || o.Login.MaxPending != 10_000 || o.Store.MemoryMaxEntries != DefaultMemoryMaxEntries {
+		t.Fatalf("bounds: %+v %+v", o.Login, o.Store)
 	}
 }

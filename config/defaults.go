@@ -15,6 +15,9 @@ const (
 	DefaultWeChatTimeout     = 5 * time.Second
 )
 
+// DefaultMemoryMaxEntries bounds the memory store (store.memory.max_entries).
+const DefaultMemoryMaxEntries = 250_000
+
 // ApplyDefaults fills every key left empty with its default. (One
 // assignment per key, in the file's order: a list to read, not logic to
 // split.)
@@ -54,8 +57,15 @@ func (c *File) ApplyDefaults() {
 		t := true
 		c.WeChat.SnapshotForcePopup = &t
 	}
+	if c.WeChat.CrossDevice == nil {
+		t := true
+		c.WeChat.CrossDevice = &t
+	}
 	if c.Store.Type == "" {
 		c.Store.Type = "memory"
+	}
+	if c.Store.Memory.MaxEntries == 0 {
+		c.Store.Memory.MaxEntries = DefaultMemoryMaxEntries
 	}
 	if c.Tokens.CodeTTL == 0 {
 		c.Tokens.CodeTTL = Duration(60 * time.Second)
@@ -77,6 +87,14 @@ func (c *File) ApplyDefaults() {
 	if c.Login.PendingTTL == 0 {
 		c.Login.PendingTTL = Duration(10 * time.Minute)
 	}
+	if c.Login.MaxPendingPerIP == 0 {
+		// Generous: a whole office behind one address signs in at 9:00,
+		// but a sign-in stops counting once WeChat sends the person back.
+		c.Login.MaxPendingPerIP = 100
+	}
+	if c.Login.MaxPending == 0 {
+		c.Login.MaxPending = 10_000
+	}
 	if c.Session.IdleTTL == 0 {
 		c.Session.IdleTTL = Duration(8 * time.Hour)
 	}
@@ -86,12 +104,42 @@ func (c *File) ApplyDefaults() {
 	if c.Limits.TokenPerClient == (RateConfig{}) {
 		c.Limits.TokenPerClient = RateConfig{Rate: 20, Burst: 40}
 	}
+	if c.Limits.TokenAuthFailures == (RateConfig{}) {
+		// 10 failed client authentications a minute per client and address.
+		c.Limits.TokenAuthFailures = RateConfig{Rate: 10.0 / 60, Burst: 10}
+	}
+	if c.Limits.LogoutPerIP == (RateConfig{}) {
+		c.Limits.LogoutPerIP = RateConfig{Rate: 2, Burst: 20}
+	}
 	if c.Limits.AuthorizePerIP == (RateConfig{}) {
 		// Generous: a whole office often shares one egress IP.
 		c.Limits.AuthorizePerIP = RateConfig{Rate: 20, Burst: 100}
 	}
 	if c.Keys.PublishBeforeUse == 0 {
 		c.Keys.PublishBeforeUse = Duration(time.Hour)
+	}
+	if c.Directory.Type == "" {
+		c.Directory.Type = "sqlite"
+	}
+	if c.Access.Mode == "" {
+		// The bridge fronts internal systems: admitting the whole of WeChat
+		// must be written down, not defaulted.
+		c.Access.Mode = AccessApproval
+	}
+	if c.Access.AdminGroup == "" {
+		c.Access.AdminGroup = "admins"
+	}
+	if c.Access.PendingTTL == 0 {
+		c.Access.PendingTTL = Duration(30 * time.Minute)
+	}
+	if c.Audit.Retention == 0 {
+		c.Audit.Retention = Duration(180 * 24 * time.Hour)
+	}
+	if c.Keys.Algorithm == "" {
+		c.Keys.Algorithm = "RS256" // every relying party must accept it (OpenID Connect Core 1.0 §15.1)
+	}
+	if c.Shutdown.Timeout == 0 {
+		c.Shutdown.Timeout = Duration(10 * time.Second)
 	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,10 +35,34 @@ type File struct {
 	// is believed when finding a client's IP (rate limits, logs). Empty:
 	// the connection's address is used and the header is ignored.
 	TrustedProxies []string `yaml:"trusted_proxies"`
-	// Groups lists, per group name, the subjects (sub values) in it; released
-	// as the groups claim under scope groups.
-	Groups map[string][]string `yaml:"groups"`
-	Log    LogConfig           `yaml:"log"`
+	// Directory is the durable people directory (SQLite or PostgreSQL).
+	Directory DirectoryConfig `yaml:"directory"`
+	// Access decides who may sign in.
+	Access AccessConfig `yaml:"access"`
+	Audit  AuditConfig  `yaml:"audit"`
+	// Groups was the static subject → groups list. It is refused: the
+	// directory is the one source of groups (wechat-oidc people import).
+	Groups any       `yaml:"groups"`
+	Log    LogConfig `yaml:"log"`
+	// Metrics serves Prometheus metrics on a listener of its own.
+	Metrics MetricsConfig `yaml:"metrics"`
+	// Shutdown says how a stopping process drains.
+	Shutdown ShutdownConfig `yaml:"shutdown"`
+}
+
+type MetricsConfig struct {
+	// Listen is host:port of the metrics listener (GET /metrics), apart
+	// from the public port; empty: no metrics.
+	Listen string `yaml:"listen"`
+}
+
+type ShutdownConfig struct {
+	// DrainDelay: on SIGTERM, /readyz fails at once but requests are still
+	// served this long, so that load balancers stop sending new ones first.
+	DrainDelay Duration `yaml:"drain_delay"`
+	// Timeout bounds how long in-flight requests may take to finish once
+	// the listener is closed.
+	Timeout Duration `yaml:"timeout"`
 }
 
 type SessionConfig struct {
@@ -48,10 +73,18 @@ type SessionConfig struct {
 }
 
 type LimitsConfig struct {
-	// TokenPerClient limits token endpoint requests per client_id.
+	// TokenPerClient limits the requests of an authenticated confidential
+	// client to the token, revocation and introspection endpoints (per
+	// client_id; public clients per client_id and IP). Only successful
+	// authentications count, so strangers cannot use up a client's budget.
 	TokenPerClient RateConfig `yaml:"token_per_client"`
+	// TokenAuthFailures limits failed client authentications per claimed
+	// client_id and client IP (secret guessing, RFC 6819 §5.1.4.2.3).
+	TokenAuthFailures RateConfig `yaml:"token_auth_failures"`
 	// AuthorizePerIP limits authorization requests per client IP.
 	AuthorizePerIP RateConfig `yaml:"authorize_per_ip"`
+	// LogoutPerIP limits requests to the logout endpoint per client IP.
+	LogoutPerIP RateConfig `yaml:"logout_per_ip"`
 }
 
 // RateConfig is a token bucket: Rate requests per second on average, bursts of Burst.
@@ -64,7 +97,46 @@ type RateConfig struct {
 const (
 	SubjectUnionID = "unionid"
 	SubjectOpenID  = "openid"
+	// SubjectPerson: sub is the directory's person id, stable across
+	// re-bound WeChat accounts and upstreams.
+	SubjectPerson = "person"
 )
+
+// Access modes (access.mode).
+const (
+	// AccessOpen admits anyone the upstream vouches for; a person record is
+	// made at the first sign-in.
+	AccessOpen = "open"
+	// AccessApproval: an unknown person's first sign-in makes a pending
+	// person, and nothing is issued until an administrator approves.
+	AccessApproval = "approval"
+	// AccessInvite admits only people who were invited or imported.
+	AccessInvite = "invite"
+)
+
+// DirectoryConfig says where the people directory lives.
+type DirectoryConfig struct {
+	Type string `yaml:"type"` // sqlite (default) or postgres
+	Path string `yaml:"path"` // sqlite: the database file (":memory:" for a throwaway one)
+	URL  string `yaml:"url"`  // postgres: postgres://user:pass@host:5432/db?sslmode=verify-full
+}
+
+// AccessConfig decides who may sign in.
+type AccessConfig struct {
+	// Mode: approval (default), invite or open.
+	Mode string `yaml:"mode"`
+	// AdminGroup is the directory group whose members may use /admin.
+	AdminGroup string `yaml:"admin_group"`
+	// PendingTTL is how long a pending person's waiting page keeps the
+	// original sign-in open for an administrator's approval.
+	PendingTTL Duration `yaml:"pending_ttl"`
+}
+
+// AuditConfig keeps the audit trail.
+type AuditConfig struct {
+	// Retention: rows older than this are pruned in the background.
+	Retention Duration `yaml:"retention"`
+}
 
 // Official Account scope modes (wechat.official_account.scope).
 const (
@@ -101,6 +173,16 @@ type WeChatConfig struct {
 	QRTicketTTL Duration `yaml:"qr_ticket_ttl"`
 	// SnapshotForcePopup makes the snapshot page's retry add forcePopup=true.
 	SnapshotForcePopup *bool `yaml:"snapshot_force_popup"`
+	// VerifyFiles are WeChat's domain-verification files (MP_verify_*.txt),
+	// name → content, served at the host root when the issuer is there.
+	VerifyFiles map[string]string `yaml:"verify_files"`
+	// CrossDevice allows cross-device QR sign-in (a desktop shows a QR
+	// code, a phone signs in with the Official Account). Default true.
+	CrossDevice *bool `yaml:"cross_device"`
+	// CrossDeviceSSO gives the desktop an SSO session cookie after a
+	// cross-device sign-in. Default false: the desktop gets a code for the
+	// requesting application only (a relayed QR code yields no session).
+	CrossDeviceSSO bool `yaml:"cross_device_sso"`
 }
 
 type WeChatAppConfig struct {
@@ -148,6 +230,18 @@ type ClientConfig struct {
 	WeChatFlow string `yaml:"wechat_flow"`
 	// MiniProgram allows this client the mini-program token exchange grant.
 	MiniProgram bool `yaml:"mini_program"`
+	// AllowedGroups: only people in one of these directory groups may sign
+	// in to this client (empty: every admitted person).
+	AllowedGroups []string `yaml:"allowed_groups"`
+	// InitiateLoginURI is where the application starts a sign-in (OpenID
+	// Connect Registration §2): an invitation for this client lands there.
+	InitiateLoginURI string `yaml:"initiate_login_uri"`
+	// IDTokenSignedResponseAlg signs this client's ID tokens with another
+	// algorithm than keys.algorithm: RS256, ES256 or EdDSA.
+	IDTokenSignedResponseAlg string `yaml:"id_token_signed_response_alg"`
+	// CrossDevice: false refuses cross-device QR sign-in for this client
+	// even when wechat.cross_device allows it. Empty: as wechat.cross_device.
+	CrossDevice *bool `yaml:"cross_device"`
 	// Claims shapes extra claims for this client (WeChat has no email or
 	// first/last name; many applications insist on them).
 	Claims ClientClaimsConfig `yaml:"claims"`
@@ -167,20 +261,50 @@ type ClientClaimsConfig struct {
 }
 
 type StoreConfig struct {
-	Type  string      `yaml:"type"`
-	Redis RedisConfig `yaml:"redis"`
+	Type   string            `yaml:"type"`
+	Memory MemoryStoreConfig `yaml:"memory"`
+	Redis  RedisConfig       `yaml:"redis"`
+	// SnapshotFile (memory store only): on a graceful stop the store is
+	// written there (mode 0600) and read back, expired entries dropped, at
+	// the next start. Empty: a restart forgets sessions and tokens.
+	SnapshotFile string `yaml:"snapshot_file"`
+}
+
+type MemoryStoreConfig struct {
+	// MaxEntries bounds the number of entries the memory store holds; a
+	// new entry beyond it is refused (the request gets "temporarily
+	// unavailable") instead of growing the process without end.
+	MaxEntries int `yaml:"max_entries"`
 }
 
 type RedisConfig struct {
-	Addr     string `yaml:"addr"`
-	Username string `yaml:"username"`
-	Password string `yaml:"password"`
-	DB       int    `yaml:"db"`
-	Prefix   string `yaml:"prefix"`
+	// URL is redis://[user:password@]host:port[/db], rediss:// for TLS.
+	URL string `yaml:"url"`
+	// CAFile is the PEM certificate of the CA that signed the server's
+	// certificate (rediss:// with a private CA).
+	CAFile string `yaml:"ca_file"`
+	// Sentinel finds the master through Redis Sentinel.
+	Sentinel *SentinelConfig `yaml:"sentinel"`
+	Prefix   string          `yaml:"prefix"`
+}
+
+type SentinelConfig struct {
+	Master   string   `yaml:"master"`
+	Addrs    []string `yaml:"addrs"`
+	Password string   `yaml:"password"`
 }
 
 type KeysConfig struct {
+	// Dir is a key directory. Empty with store.type redis: the keys live in
+	// the shared store, encrypted with EncryptionKey.
 	Dir string `yaml:"dir"`
+	// EncryptionKey seals the private keys kept in the shared store: 32
+	// random bytes in standard base64 (openssl rand -base64 32).
+	EncryptionKey string `yaml:"encryption_key"`
+	// Algorithm is the default signing algorithm: RS256, ES256 or EdDSA.
+	Algorithm string `yaml:"algorithm"`
+	// RotateEvery rotates the signing keys automatically; 0: never.
+	RotateEvery Duration `yaml:"rotate_every"`
 	// PublishBeforeUse: a key added for rotation is published in the JWKS at
 	// once but signs only after this long, so that every replica and every
 	// relying party's JWKS cache knows it first.
@@ -204,6 +328,11 @@ type LoginConfig struct {
 	// PendingTTL is how long a started login may take (WeChat page, consent)
 	// before it is forgotten.
 	PendingTTL Duration `yaml:"pending_ttl"`
+	// MaxPendingPerIP caps the sign-ins started from one client network
+	// (an IPv4 address, an IPv6 /64) and not finished yet.
+	MaxPendingPerIP int `yaml:"max_pending_per_ip"`
+	// MaxPending caps the sign-ins started and not finished yet, in total.
+	MaxPending int `yaml:"max_pending"`
 }
 
 type LogConfig struct {
@@ -243,22 +372,37 @@ func Load(path string) (*Options, error) {
 // ${VAR} in any value expands from lookup; an unset variable is an error
 // naming it and the key.
 func Parse(raw []byte, lookup func(string) (string, bool)) (*File, error) {
+	cfg, redact, err := decode(raw, lookup)
+	if err != nil {
+		return nil, err
+	}
+	cfg.ApplyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, redact(err)
+	}
+	return cfg, nil
+}
+
+// decode parses YAML config text into a File: unknown keys refused, ${VAR}
+// expanded from lookup, nothing defaulted or validated. redact replaces
+// every expanded value in an error message by its ${NAME}.
+func decode(raw []byte, lookup func(string) (string, bool)) (*File, func(error) error, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&root); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, errors.New("the file is empty: at least issuer, wechat.official_account and clients are required (see config.example.yaml)")
+			return nil, nil, errors.New("the file is empty: at least issuer, wechat.official_account and clients are required (see config.example.yaml)")
 		}
 		if regexp.MustCompile(`\{[^}\n]*\$\{`).Match(raw) {
-			return nil, fmt.Errorf("not valid YAML: %v (inside { ... } a ${VAR} must be quoted: app_secret: \"${VAR}\")", err)
+			return nil, nil, fmt.Errorf("not valid YAML: %v (inside { ... } a ${VAR} must be quoted: app_secret: \"${VAR}\")", err)
 		}
-		return nil, fmt.Errorf("not valid YAML: %v", err)
+		return nil, nil, fmt.Errorf("not valid YAML: %v", err)
 	}
 	if len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
-		return nil, errors.New("the top level must be a mapping of keys (issuer:, wechat:, clients:, ...)")
+		return nil, nil, errors.New("the top level must be a mapping of keys (issuer:, wechat:, clients:, ...)")
 	}
 	if err := checkKeys(root.Content[0], reflect.TypeOf(File{}), ""); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Values that came from the environment may be secrets: no error below
 	// may quote them. Each is replaced by its ${NAME} in error messages.
@@ -271,11 +415,17 @@ func Parse(raw []byte, lookup func(string) (string, bool)) (*File, error) {
 		return v, ok
 	}
 	if err := expandEnv(root.Content[0], "", recording); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	redact := func(err error) error {
 		msg := err.Error()
 		for v, ref := range expanded {
+			if len(v) < 6 {
+				// Too short to replace wherever it occurs without mangling
+				// the message's own words: only where a message quotes it.
+				msg = strings.ReplaceAll(msg, strconv.Quote(v), ref)
+				continue
+			}
 			msg = strings.ReplaceAll(msg, v, ref)
 			// yaml.v3 quotes at most the first 7 characters of a value it
 			// cannot decode ("Zq7xK2m...").
@@ -287,13 +437,9 @@ func Parse(raw []byte, lookup func(string) (string, bool)) (*File, error) {
 	}
 	var cfg File
 	if err := root.Content[0].Decode(&cfg); err != nil {
-		return nil, redact(fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: ")))
+		return nil, nil, redact(fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: ")))
 	}
-	cfg.ApplyDefaults()
-	if err := cfg.Validate(); err != nil {
-		return nil, redact(err)
-	}
-	return &cfg, nil
+	return &cfg, redact, nil
 }
 
 // checkKeys refuses keys that the Config type does not have, naming the key
@@ -322,6 +468,9 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
 			k := n.Content[i].Value
 			key := joinPath(path, k)
 			ft, ok := fields[k]
+			if why, retired := retiredKeys[key]; retired && !ok {
+				return fmt.Errorf("%s (line %d) is no longer supported: %s", key, n.Content[i].Line, why)
+			}
 			if !ok {
 				return fmt.Errorf("unknown key %q (line %d): remove it or fix its spelling; keys allowed here: %s",
 					key, n.Content[i].Line, strings.Join(names, ", "))
@@ -346,6 +495,16 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
 	}
 	return nil
 }
+
+// retiredKeys are keys of earlier versions, each with what replaces it.
+var retiredKeys = map[string]string{
+	"store.redis.addr":     redisURLHelp,
+	"store.redis.username": redisURLHelp,
+	"store.redis.password": redisURLHelp,
+	"store.redis.db":       redisURLHelp,
+}
+
+const redisURLHelp = "write the server as store.redis.url: redis://[user:password@]host:port[/db] (rediss:// for TLS), e.g. url: \"redis://:${REDIS_PASSWORD}@redis.internal:6379/0\""
 
 func joinPath(path, k string) string {
 	if path == "" {

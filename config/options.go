@@ -3,8 +3,10 @@ package config
 import (
 	"encoding/hex"
 	"net"
-	"sort"
+	"slices"
 	"time"
+
+	"github.com/wechat-oidc/wechat-oidc/keys"
 )
 
 // Options is the configuration the program runs with: defaults applied,
@@ -24,9 +26,22 @@ type Options struct {
 	Limits  Limits
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed.
 	TrustedProxies []*net.IPNet
-	// GroupsBySubject maps a subject (sub) to its sorted group names.
-	GroupsBySubject map[string][]string
-	Log             Log
+	Directory      Directory
+	Access         Access
+	Audit          Audit
+	Log            Log
+	Metrics        Metrics
+	Shutdown       Shutdown
+}
+
+// Metrics: Listen is the metrics listener's host:port; empty: none.
+type Metrics struct {
+	Listen string
+}
+
+// Shutdown says how a stopping process drains (see ShutdownConfig).
+type Shutdown struct {
+	DrainDelay, Timeout time.Duration
 }
 
 // WeChat is the WeChat connector's configuration.
@@ -42,6 +57,12 @@ type WeChat struct {
 	AvatarSize            int
 	QRTicketTTL           time.Duration
 	SnapshotForcePopup    bool
+	// VerifyFiles: WeChat's domain-verification files, name → content.
+	VerifyFiles map[string]string
+	// CrossDevice allows cross-device QR sign-in in this deployment.
+	CrossDevice bool
+	// CrossDeviceSSO gives the desktop an SSO session after a cross-device sign-in.
+	CrossDeviceSSO bool
 }
 
 // WeChatApp is one WeChat app's credentials; Scope is the Official
@@ -70,7 +91,15 @@ type Client struct {
 	ForcePopup  bool
 	WeChatFlow  string
 	MiniProgram bool
+	// CrossDevice: this client may use cross-device QR sign-in (the
+	// deployment's switch and the client's, resolved).
+	CrossDevice bool
 	Claims      ClaimTemplates
+	// AllowedGroups: only members of one of them may sign in (empty: anyone admitted).
+	AllowedGroups    []string
+	InitiateLoginURI string
+	// IDTokenAlg is id_token_signed_response_alg; "" means keys' default.
+	IDTokenAlg string
 }
 
 // ClaimTemplates are the per-client claim templates (see File).
@@ -82,19 +111,45 @@ type ClaimTemplates struct {
 }
 
 type Store struct {
-	Type  string // memory, redis
-	Redis Redis
+	Type string // memory, redis
+	// MemoryMaxEntries bounds the memory store's entries.
+	MemoryMaxEntries int
+	Redis            Redis
+	// SnapshotFile keeps the memory store across a graceful restart; "": none.
+	SnapshotFile string
 }
 
 type Redis struct {
-	Addr, Username, Password string
-	DB                       int
-	Prefix                   string
+	URL, CAFile string
+	Sentinel    *Sentinel // nil: no Sentinel
+	Prefix      string
 }
 
+type Sentinel struct {
+	Master   string
+	Addrs    []string
+	Password string
+}
+
+// Keys says where the signing keys live and how they rotate.
 type Keys struct {
-	Dir              string
+	// Dir is the key directory; "" means the shared store (Shared).
+	Dir string
+	// Shared: the keys live in the shared store (Redis), sealed with
+	// EncryptionKey (32 bytes).
+	Shared        bool
+	EncryptionKey []byte
+	// Algorithms to sign with: keys.algorithm first, then every other one
+	// a client's id_token_signed_response_alg names.
+	Algorithms       []string
 	PublishBeforeUse time.Duration
+	// RotateEvery: 0 means no automatic rotation.
+	RotateEvery time.Duration
+	// RetainAfterRetire: how long a retired key stays published, the
+	// longest lifetime of a token it signed (ID tokens; access tokens are
+	// opaque, but their lifetime is counted too in case a deployment turns
+	// them into JWTs later).
+	RetainAfterRetire time.Duration
 }
 
 type Tokens struct {
@@ -104,6 +159,9 @@ type Tokens struct {
 
 type Login struct {
 	PendingTTL time.Duration
+	// MaxPendingPerIP and MaxPending cap the sign-ins started and not
+	// finished, per client network and in total.
+	MaxPendingPerIP, MaxPending int
 }
 
 type Session struct {
@@ -111,13 +169,29 @@ type Session struct {
 }
 
 type Limits struct {
-	TokenPerClient, AuthorizePerIP Rate
+	TokenPerClient, TokenAuthFailures, AuthorizePerIP, LogoutPerIP Rate
 }
 
 // Rate is a token bucket: Rate per second on average, bursts of Burst.
 type Rate struct {
 	Rate  float64
 	Burst int
+}
+
+// Directory is where the people directory lives.
+type Directory struct {
+	Type, Path, URL string
+}
+
+// Access decides who may sign in.
+type Access struct {
+	Mode       string // AccessOpen, AccessApproval, AccessInvite
+	AdminGroup string
+	PendingTTL time.Duration
+}
+
+type Audit struct {
+	Retention time.Duration
 }
 
 type Log struct {
@@ -150,23 +224,31 @@ func (c *File) Options() *Options {
 			AvatarSize:            *c.WeChat.AvatarSize,
 			QRTicketTTL:           c.WeChat.QRTicketTTL.D(),
 			SnapshotForcePopup:    *c.WeChat.SnapshotForcePopup,
+			VerifyFiles:           c.WeChat.VerifyFiles,
+			CrossDevice:           *c.WeChat.CrossDevice,
+			CrossDeviceSSO:        c.WeChat.CrossDeviceSSO,
 		},
-		Store: Store{Type: c.Store.Type, Redis: Redis{Addr: c.Store.Redis.Addr, Username: c.Store.Redis.Username,
-			Password: c.Store.Redis.Password, DB: c.Store.Redis.DB, Prefix: c.Store.Redis.Prefix}},
-		Keys: Keys{Dir: c.Keys.Dir, PublishBeforeUse: c.Keys.PublishBeforeUse.D()},
+		Store: c.storeOptions(),
+		Keys:  c.keysOptions(),
 		Tokens: Tokens{
 			CodeTTL: c.Tokens.CodeTTL.D(), AccessTokenTTL: c.Tokens.AccessTokenTTL.D(), IDTokenTTL: c.Tokens.IDTokenTTL.D(),
 			RefreshIdleTTL: c.Tokens.RefreshIdleTTL.D(), RefreshAbsoluteTTL: c.Tokens.RefreshAbsoluteTTL.D(),
 			RefreshReuseGrace: c.Tokens.RefreshReuseGrace.D(),
 		},
-		Login:   Login{PendingTTL: c.Login.PendingTTL.D()},
+		Login:   Login{PendingTTL: c.Login.PendingTTL.D(), MaxPendingPerIP: c.Login.MaxPendingPerIP, MaxPending: c.Login.MaxPending},
 		Session: Session{IdleTTL: c.Session.IdleTTL.D(), AbsoluteTTL: c.Session.AbsoluteTTL.D()},
 		Limits: Limits{
-			TokenPerClient: Rate(c.Limits.TokenPerClient),
-			AuthorizePerIP: Rate(c.Limits.AuthorizePerIP),
+			TokenPerClient:    Rate(c.Limits.TokenPerClient),
+			TokenAuthFailures: Rate(c.Limits.TokenAuthFailures),
+			AuthorizePerIP:    Rate(c.Limits.AuthorizePerIP),
+			LogoutPerIP:       Rate(c.Limits.LogoutPerIP),
 		},
-		GroupsBySubject: groupsBySubject(c.Groups),
-		Log:             Log{Level: c.Log.Level, Format: c.Log.Format},
+		Directory: Directory{Type: c.Directory.Type, Path: c.Directory.Path, URL: c.Directory.URL},
+		Access:    Access{Mode: c.Access.Mode, AdminGroup: c.Access.AdminGroup, PendingTTL: c.Access.PendingTTL.D()},
+		Audit:     Audit{Retention: c.Audit.Retention.D()},
+		Log:       Log{Level: c.Log.Level, Format: c.Log.Format},
+		Metrics:   Metrics{Listen: c.Metrics.Listen},
+		Shutdown:  Shutdown{DrainDelay: c.Shutdown.DrainDelay.D(), Timeout: c.Shutdown.Timeout.D()},
 	}
 	for _, p := range c.TrustedProxies {
 		if _, n, err := net.ParseCIDR(p); err == nil { // validated
@@ -174,7 +256,9 @@ func (c *File) Options() *Options {
 		}
 	}
 	for _, cc := range c.Clients {
-		o.Clients = append(o.Clients, client(cc))
+		cl := client(cc)
+		cl.CrossDevice = o.WeChat.CrossDevice && (cc.CrossDevice == nil || *cc.CrossDevice)
+		o.Clients = append(o.Clients, cl)
 	}
 	return o
 }
@@ -193,8 +277,10 @@ func client(cc ClientConfig) Client {
 		LoopbackAnyPort: cc.LoopbackAnyPort, RefreshTokens: cc.RefreshTokens,
 		PostLogoutRedirectURIs: cc.PostLogoutRedirectURIs, BackchannelLogoutURI: cc.BackchannelLogoutURI,
 		AllowedOrigins: cc.AllowedOrigins, ForcePopup: cc.ForcePopup, WeChatFlow: cc.WeChatFlow, MiniProgram: cc.MiniProgram,
+		AllowedGroups: cc.AllowedGroups, InitiateLoginURI: cc.InitiateLoginURI,
 		Claims: ClaimTemplates{Email: cc.Claims.Email, EmailVerified: cc.Claims.EmailVerified,
 			GivenName: cc.Claims.GivenName, FamilyName: cc.Claims.FamilyName},
+		IDTokenAlg: cc.IDTokenSignedResponseAlg,
 	}
 	if cc.SecretSHA256 != "" {
 		var h [32]byte
@@ -205,16 +291,32 @@ func client(cc ClientConfig) Client {
 	return cl
 }
 
-// groupsBySubject inverts the groups config: subject → sorted group names.
-func groupsBySubject(groups map[string][]string) map[string][]string {
-	out := map[string][]string{}
-	for g, subs := range groups {
-		for _, sub := range subs {
-			out[sub] = append(out[sub], g)
+func (c *File) storeOptions() Store {
+	r := c.Store.Redis
+	st := Store{Type: c.Store.Type, SnapshotFile: c.Store.SnapshotFile, MemoryMaxEntries: c.Store.Memory.MaxEntries,
+		Redis: Redis{URL: r.URL, CAFile: r.CAFile, Prefix: r.Prefix}}
+	if s := r.Sentinel; s.set() {
+		st.Redis.Sentinel = &Sentinel{Master: s.Master, Addrs: s.Addrs, Password: s.Password}
+	}
+	return st
+}
+
+func (c *File) keysOptions() Keys {
+	k := Keys{
+		Dir:               c.Keys.Dir,
+		Shared:            c.Keys.Dir == "",
+		Algorithms:        []string{c.Keys.Algorithm},
+		PublishBeforeUse:  c.Keys.PublishBeforeUse.D(),
+		RotateEvery:       c.Keys.RotateEvery.D(),
+		RetainAfterRetire: max(c.Tokens.IDTokenTTL.D(), c.Tokens.AccessTokenTTL.D()),
+	}
+	if k.Shared {
+		k.EncryptionKey, _ = keys.ParseEncryptionKey(c.Keys.EncryptionKey) // validated
+	}
+	for _, cl := range c.Clients {
+		if a := cl.IDTokenSignedResponseAlg; a != "" && !slices.Contains(k.Algorithms, a) {
+			k.Algorithms = append(k.Algorithms, a)
 		}
 	}
-	for _, gs := range out {
-		sort.Strings(gs)
-	}
-	return out
+	return k
 }

@@ -7,8 +7,12 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wechat-oidc/wechat-oidc/keys"
 )
 
 // Validate checks the whole configuration, section by section; each message
@@ -17,7 +21,7 @@ func (c *File) Validate() error {
 	for _, check := range []func() error{
 		c.validateTop, c.validateWeChat, c.validateClients, c.validateTokens,
 		c.validateStore, c.validateKeys, c.validateSession, c.validateLimits,
-		c.validateGroups, c.validateTrustedProxies, c.validateLog,
+		c.validateGroups, c.validateDirectory, c.validateAccess, c.validateTrustedProxies, c.validateLog, c.validateMetrics, c.validateShutdown,
 	} {
 		if err := check(); err != nil {
 			return err
@@ -37,14 +41,17 @@ func (c *File) validateTop() error {
 		return fmt.Errorf("listen %q is not host:port (e.g. 0.0.0.0:8080)", c.Listen)
 	}
 	switch c.Subject {
-	case SubjectUnionID, SubjectOpenID:
+	case SubjectUnionID, SubjectOpenID, SubjectPerson:
 	default:
-		return fmt.Errorf("subject %q is not supported: use unionid (one identity across all your WeChat apps) or openid", c.Subject)
+		return fmt.Errorf("subject %q is not supported: use person (the directory's stable id), unionid (one identity across all your WeChat apps) or openid", c.Subject)
 	}
 	return nil
 }
 
 func (c *File) validateWeChat() error {
+	if err := c.validateVerifyFiles(); err != nil {
+		return err
+	}
 	oa := c.WeChat.OfficialAccount
 	if oa == nil {
 		return errors.New("wechat.official_account is missing: add { app_id: wx..., app_secret: ${WECHAT_OA_SECRET} } for your verified Official Account")
@@ -94,6 +101,9 @@ func (c *File) validateWeChat() error {
 			return fmt.Errorf("%s %q must be an absolute http(s) URL without query or fragment", k.key, k.val)
 		}
 	}
+	if !*c.WeChat.CrossDevice && c.WeChat.CrossDeviceSSO {
+		return errors.New("wechat.cross_device_sso has no effect with wechat.cross_device: false; remove it")
+	}
 	if c.WeChat.Timeout.D() <= 0 || c.WeChat.Timeout.D() > time.Minute {
 		return errors.New("wechat.timeout must be between 1ms and 1m (e.g. 5s)")
 	}
@@ -110,6 +120,9 @@ func (c *File) validateClients() error {
 		if cl.ID == "" {
 			return fmt.Errorf("%s.id is missing: give each client a unique id", key)
 		}
+		if cl.ID == "wechat-oidc-admin" {
+			return fmt.Errorf("%s.id %q is reserved for the admin console (%s/admin): rename this client", key, cl.ID, strings.TrimSuffix(c.Issuer, "/"))
+		}
 		if ids[cl.ID] {
 			return fmt.Errorf("%s.id %q is a duplicate: client ids must be unique; rename one of them", key, cl.ID)
 		}
@@ -123,8 +136,16 @@ func (c *File) validateClients() error {
 
 // validateClient checks one client; key is its path (clients[i]).
 func (c *File) validateClient(key string, cl ClientConfig) error {
+	crossDevice := *c.WeChat.CrossDevice && (cl.CrossDevice == nil || *cl.CrossDevice)
+	if cl.CrossDevice != nil && *cl.CrossDevice && !*c.WeChat.CrossDevice {
+		return fmt.Errorf("%s (%s).cross_device: true has no effect while wechat.cross_device is false; remove it or allow cross-device sign-in for the deployment", key, cl.ID)
+	}
 	switch cl.WeChatFlow {
-	case "", FlowOfficialAccount, FlowCrossDevice:
+	case "", FlowOfficialAccount:
+	case FlowCrossDevice:
+		if !crossDevice {
+			return fmt.Errorf("%s (%s).wechat_flow cross_device is disabled (wechat.cross_device or the client's cross_device is false): pin another flow or allow it", key, cl.ID)
+		}
 	case FlowWebsiteApp:
 		if c.WeChat.WebsiteApp == nil {
 			return fmt.Errorf("%s (%s).wechat_flow website_app needs wechat.website_app to be configured", key, cl.ID)
@@ -134,6 +155,9 @@ func (c *File) validateClient(key string, cl ClientConfig) error {
 	}
 	if cl.MiniProgram && c.WeChat.MiniProgram == nil {
 		return fmt.Errorf("%s (%s).mini_program needs wechat.mini_program to be configured", key, cl.ID)
+	}
+	if err := c.validateClientAlg(key, cl); err != nil {
+		return err
 	}
 	for _, check := range []func(string, ClientConfig) error{validateClientAuth, validateClientURIs, validateClientClaims} {
 		if err := check(key, cl); err != nil {
@@ -219,8 +243,8 @@ func validateClientClaims(key string, cl ClientConfig) error {
 		if !ok || local == "" || domain == "" || strings.ContainsAny(domain, "{}@ ") {
 			return fmt.Errorf("%s (%s).claims.email %q must look like {preferred_username}@a-domain-you-own", key, cl.ID, e)
 		}
-		if !strings.Contains(local, "{sub}") && !strings.Contains(local, "{preferred_username}") {
-			return fmt.Errorf("%s (%s).claims.email %q must contain {sub} or {preferred_username} so that each person's address is unique", key, cl.ID, e)
+		if !strings.Contains(local, "{sub}") && !strings.Contains(local, "{preferred_username}") && !strings.Contains(local, "{username}") {
+			return fmt.Errorf("%s (%s).claims.email %q must contain {sub}, {username} or {preferred_username} so that each person's address is unique", key, cl.ID, e)
 		}
 	}
 	for j, o := range cl.AllowedOrigins {
@@ -228,6 +252,13 @@ func validateClientClaims(key string, cl ClientConfig) error {
 		if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" || pu.Path != "" || pu.RawQuery != "" || o != pu.Scheme+"://"+pu.Host {
 			return fmt.Errorf("%s (%s).allowed_origins[%d] %q must be an origin: scheme://host[:port], nothing after it", key, cl.ID, j, o)
 		}
+	}
+	return nil
+}
+
+func (c *File) validateClientAlg(key string, cl ClientConfig) error {
+	if a := cl.IDTokenSignedResponseAlg; a != "" && !slices.Contains(keys.SupportedAlgorithms(), a) {
+		return fmt.Errorf("%s (%s).id_token_signed_response_alg %q is not supported: use RS256, ES256 or EdDSA, or leave it empty for keys.algorithm", key, cl.ID, a)
 	}
 	return nil
 }
@@ -260,21 +291,81 @@ func (c *File) validateTokens() error {
 }
 
 func (c *File) validateStore() error {
+	if c.Store.Memory.MaxEntries < 1000 {
+		return errors.New("store.memory.max_entries must be at least 1000 (the default is 250000)")
+	}
+	r := c.Store.Redis
 	switch c.Store.Type {
 	case "memory":
+		return nil
 	case "redis":
-		if c.Store.Redis.Addr == "" {
-			return errors.New("store.redis.addr is missing: set host:port of the Redis server (store.type is redis)")
-		}
 	default:
 		return fmt.Errorf("store.type %q is not supported: use memory (one instance) or redis (several replicas)", c.Store.Type)
+	}
+	if c.Store.SnapshotFile != "" {
+		return errors.New("store.snapshot_file is for the memory store only: Redis keeps its entries across restarts of the bridge; remove it")
+	}
+	if r.URL == "" {
+		return errors.New("store.redis.url is missing: set it to redis://[user:password@]host:port[/db] (rediss:// for TLS), e.g. \"redis://:${REDIS_PASSWORD}@redis.internal:6379/0\"")
+	}
+	u, err := url.Parse(r.URL)
+	if err != nil {
+		// url's error would quote the URL and its password.
+		return errors.New("store.redis.url is not a URL: write redis://[user:password@]host:port[/db]; a password with special characters must be percent-encoded")
+	}
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		return fmt.Errorf("store.redis.url scheme %q: use redis:// (or rediss:// for TLS)", u.Scheme)
+	}
+	if db := strings.TrimPrefix(u.Path, "/"); db != "" {
+		if n, err := strconv.Atoi(db); err != nil || n < 0 {
+			return fmt.Errorf("store.redis.url: the path must be a database number (/0), not %q", "/"+db)
+		}
+	}
+	if r.CAFile != "" && u.Scheme != "rediss" {
+		return errors.New("store.redis.ca_file is set but store.redis.url is not rediss://: use rediss:// to connect over TLS, or remove ca_file")
+	}
+	if s := r.Sentinel; s.set() {
+		if u.Host != "" {
+			return errors.New("store.redis.url: with store.redis.sentinel, leave the host out (redis://user:password@/0): the sentinels name the master")
+		}
+		if s.Master == "" || len(s.Addrs) == 0 {
+			return errors.New("store.redis.sentinel needs master (the name in sentinel.conf) and addrs (host:port of one or more sentinels)")
+		}
+		for i, a := range s.Addrs {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				return fmt.Errorf("store.redis.sentinel.addrs[%d] %q is not host:port (e.g. sentinel-1:26379)", i, a)
+			}
+		}
+	} else if u.Host == "" {
+		return errors.New("store.redis.url has no host: write redis://host:port/0")
 	}
 	return nil
 }
 
+// set: the sentinel section says something (the example's empty one does not).
+func (s *SentinelConfig) set() bool {
+	return s != nil && (s.Master != "" || len(s.Addrs) > 0 || s.Password != "")
+}
+
 func (c *File) validateKeys() error {
+	if !slices.Contains(keys.SupportedAlgorithms(), c.Keys.Algorithm) {
+		return fmt.Errorf("keys.algorithm %q is not supported: use RS256 (every relying party accepts it), ES256 or EdDSA", c.Keys.Algorithm)
+	}
 	if c.Keys.Dir == "" {
-		return errors.New("keys.dir is missing: set a directory for the signing keys (e.g. /var/lib/wechat-oidc/keys) so ID tokens stay valid across restarts")
+		if c.Store.Type != "redis" {
+			return errors.New("keys.dir is missing: set a directory for the signing keys (e.g. /var/lib/wechat-oidc/keys) so ID tokens stay valid across restarts; with store.type redis the keys may live in Redis instead (keys.encryption_key)")
+		}
+		if c.Keys.EncryptionKey == "" {
+			return errors.New("keys.encryption_key is missing: with store.type redis and no keys.dir, the signing keys live in Redis, encrypted with this key; generate one with `openssl rand -base64 32`, give the same value to every replica (e.g. encryption_key: ${WECHAT_OIDC_KEYS_KEY}), or set keys.dir")
+		}
+		if _, err := keys.ParseEncryptionKey(c.Keys.EncryptionKey); err != nil {
+			return errors.New(strings.TrimPrefix(err.Error(), "keys: "))
+		}
+	}
+	if r := c.Keys.RotateEvery.D(); r != 0 {
+		if r <= c.Keys.PublishBeforeUse.D() || r > 366*24*time.Hour {
+			return fmt.Errorf("keys.rotate_every (%s) must be longer than keys.publish_before_use (%s) and at most 8784h (a year), e.g. 720h; or 0 to rotate only by hand", r, c.Keys.PublishBeforeUse.D())
+		}
 	}
 	return nil
 }
@@ -290,21 +381,94 @@ func (c *File) validateLimits() error {
 	for _, l := range []struct {
 		key string
 		r   RateConfig
-	}{{"limits.token_per_client", c.Limits.TokenPerClient}, {"limits.authorize_per_ip", c.Limits.AuthorizePerIP}} {
+	}{
+		{"limits.token_per_client", c.Limits.TokenPerClient}, {"limits.token_auth_failures", c.Limits.TokenAuthFailures},
+		{"limits.authorize_per_ip", c.Limits.AuthorizePerIP}, {"limits.logout_per_ip", c.Limits.LogoutPerIP},
+	} {
 		if l.r.Rate <= 0 || l.r.Burst < 1 {
 			return fmt.Errorf("%s needs rate > 0 (requests per second) and burst >= 1", l.key)
 		}
+	}
+	if c.Login.MaxPendingPerIP < 1 || c.Login.MaxPending < c.Login.MaxPendingPerIP {
+		return errors.New("login.max_pending_per_ip must be at least 1 and login.max_pending at least as large")
 	}
 	return nil
 }
 
 func (c *File) validateGroups() error {
-	for g, subs := range c.Groups {
-		if g == "" || len(subs) == 0 {
-			return fmt.Errorf("groups.%s must be a non-empty list of subjects (sub values)", g)
+	if c.Groups != nil {
+		return errors.New("groups: the static groups list is gone: the people directory is the one source of groups. " +
+			"Move its members into the directory with wechat-oidc people import --file people.csv (columns username,name,email,groups,openid,unionid,app_id,status), then remove groups: from the config")
+	}
+	return nil
+}
+
+func (c *File) validateDirectory() error {
+	d := c.Directory
+	switch d.Type {
+	case "sqlite":
+		if d.Path == "" {
+			return errors.New("directory.path is missing: set the SQLite database file, e.g. directory: { type: sqlite, path: /var/lib/wechat-oidc/wechat-oidc.db } (its directory must exist)")
+		}
+		if d.URL != "" {
+			return errors.New("directory.url is for type postgres; with type sqlite set path")
+		}
+	case "postgres":
+		if d.URL == "" {
+			return errors.New("directory.url is missing: set it to postgres://user:password@host:5432/db?sslmode=verify-full, preferably as ${DATABASE_URL}")
+		}
+		if d.Path != "" {
+			return errors.New("directory.path is for type sqlite; with type postgres set url")
+		}
+	default:
+		return fmt.Errorf("directory.type %q is not supported: use sqlite (one instance) or postgres (several replicas)", d.Type)
+	}
+	return nil
+}
+
+func (c *File) validateAccess() error {
+	switch c.Access.Mode {
+	case AccessOpen, AccessApproval, AccessInvite:
+	default:
+		return fmt.Errorf("access.mode %q is not supported: use approval (an administrator admits each new person), invite (only invited or imported people) or open (anyone with WeChat)", c.Access.Mode)
+	}
+	if !validGroupName(c.Access.AdminGroup) {
+		return fmt.Errorf("access.admin_group %q: a group name is 1-64 of a-z, 0-9, '.', '_' and '-'", c.Access.AdminGroup)
+	}
+	if d := c.Access.PendingTTL.D(); d < time.Minute || d > 7*24*time.Hour {
+		return errors.New("access.pending_ttl must be between 1m and 168h")
+	}
+	if d := c.Audit.Retention.D(); d < 24*time.Hour {
+		return errors.New("audit.retention must be at least 24h (default 4320h, 180 days)")
+	}
+	for i, cl := range c.Clients {
+		for j, g := range cl.AllowedGroups {
+			if !validGroupName(g) {
+				return fmt.Errorf("clients[%d] (%s).allowed_groups[%d] %q: a group name is 1-64 of a-z, 0-9, '.', '_' and '-'", i, cl.ID, j, g)
+			}
+		}
+		if u := cl.InitiateLoginURI; u != "" {
+			pu, err := url.Parse(u)
+			if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" || pu.Fragment != "" {
+				return fmt.Errorf("clients[%d] (%s).initiate_login_uri %q must be an absolute http(s) URL without a fragment", i, cl.ID, u)
+			}
 		}
 	}
 	return nil
+}
+
+// validGroupName is the directory's rule for group names.
+func validGroupName(g string) bool {
+	if g == "" || len(g) > 64 {
+		return false
+	}
+	for i := 0; i < len(g); i++ {
+		ch := g[i]
+		if !(('a' <= ch && ch <= 'z') || ('0' <= ch && ch <= '9') || ch == '.' || ch == '_' || ch == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *File) validateTrustedProxies() error {
@@ -312,6 +476,28 @@ func (c *File) validateTrustedProxies() error {
 		if _, _, err := net.ParseCIDR(p); err != nil {
 			return fmt.Errorf("trusted_proxies[%d] %q is not a CIDR (e.g. 10.0.0.0/8 or 127.0.0.1/32)", i, p)
 		}
+	}
+	return nil
+}
+
+func (c *File) validateMetrics() error {
+	if l := c.Metrics.Listen; l != "" {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			return fmt.Errorf("metrics.listen %q is not host:port (e.g. 127.0.0.1:9090), or leave it empty for no metrics", l)
+		}
+		if l == c.Listen {
+			return errors.New("metrics.listen must differ from listen: metrics are served apart from the public port")
+		}
+	}
+	return nil
+}
+
+func (c *File) validateShutdown() error {
+	if d := c.Shutdown.DrainDelay.D(); d < 0 || d > 5*time.Minute {
+		return errors.New("shutdown.drain_delay must be between 0 and 5m (e.g. 5s behind a load balancer)")
+	}
+	if d := c.Shutdown.Timeout.D(); d <= 0 || d > 10*time.Minute {
+		return errors.New("shutdown.timeout must be positive and at most 10m (e.g. 10s)")
 	}
 	return nil
 }
@@ -389,16 +575,39 @@ func validateRedirectURI(r string) error {
 var ClaimPlaceholder = regexp.MustCompile(`\{[^{}]*\}`)
 
 // claimPlaceholders are the values a claim template may use.
-var claimPlaceholders = map[string]bool{"{sub}": true, "{preferred_username}": true, "{name}": true, "{openid}": true, "{unionid}": true}
+var claimPlaceholders = map[string]bool{"{sub}": true, "{preferred_username}": true, "{username}": true, "{email}": true, "{name}": true, "{openid}": true, "{unionid}": true}
 
 func validateClaimTemplate(t string) error {
 	for _, m := range ClaimPlaceholder.FindAllString(t, -1) {
 		if !claimPlaceholders[m] {
-			return fmt.Errorf("unknown placeholder %s (use {sub}, {preferred_username}, {name}, {openid} or {unionid})", m)
+			return fmt.Errorf("unknown placeholder %s (use {sub}, {username}, {preferred_username}, {email}, {name}, {openid} or {unionid})", m)
 		}
 	}
 	if strings.Count(t, "{") != len(ClaimPlaceholder.FindAllString(t, -1)) {
 		return errors.New("unbalanced braces")
+	}
+	return nil
+}
+
+// verifyFileName is WeChat's domain-verification file name (公众号 →
+// 设置与开发 → 接口权限 → 网页授权域名).
+var verifyFileName = regexp.MustCompile(`^MP_verify_[A-Za-z0-9]{1,64}\.txt$`)
+
+func (c *File) validateVerifyFiles() error {
+	if len(c.WeChat.VerifyFiles) == 0 {
+		return nil
+	}
+	if u, err := url.Parse(c.Issuer); err == nil && strings.TrimSuffix(u.Path, "/") != "" {
+		return fmt.Errorf("wechat.verify_files: the issuer %q has a path, so wechat-oidc cannot serve files at the host root where WeChat looks for them; "+
+			"remove verify_files and serve the file from your reverse proxy (docs/wechat-setup.md shows the rule)", c.Issuer)
+	}
+	for name, content := range c.WeChat.VerifyFiles {
+		if !verifyFileName.MatchString(name) {
+			return fmt.Errorf("wechat.verify_files: %q is not a WeChat verification file name (MP_verify_<letters and digits>.txt, as the Official Account admin names it)", name)
+		}
+		if content == "" || len(content) > 256 || strings.ContainsAny(content, "<>\r\n") {
+			return fmt.Errorf("wechat.verify_files.%s: the content must be the file's one line of text as WeChat gives it (1-256 characters)", name)
+		}
 	}
 	return nil
 }

@@ -86,6 +86,10 @@ type Identity struct {
 	Subject string
 	// Claims are what the upstream told about the person (name, picture, ...).
 	Claims map[string]any
+	// The upstream account, as the people directory binds it: the provider
+	// (e.g. "wechat"), the app the per-app id belongs to, that id (openid)
+	// and the provider-wide id (unionid), when known.
+	Provider, AppID, OpenID, UnionID string
 }
 
 // Retry is a page with a button that starts Leg.

@@ -46,8 +46,8 @@ const (
 	// Chrome on an Android phone, not WeChat: scans with the system camera.
 	uaAndroidChrome = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36"
 
-	browserWalkTimeout = 60 * time.Second // the whole walk of one test
-	browserStepTimeout = 10 * time.Second // one step of it
+	browserWalkTimeout = 180 * time.Second // the whole walk of one test (generous: a busy 2-core machine runs Chromium slowly)
+	browserStepTimeout = 10 * time.Second  // one step of it
 )
 
 // viewport is a device the pages are looked at on. ua is the browser the
@@ -139,10 +139,12 @@ var (
 		without("申请获取你的昵称、头像").mainButton("button.allow").ourLayout()
 	pgQRDesktop = expectPage("微信扫码登录 · Scan with WeChat", "请使用微信扫一扫登录", "在手机上确认登录「Demo app」",
 		"Scan the code with WeChat", "开发模式").without("已扫码").ourLayout()
-	pgQRDesktopScanned = expectPage("微信扫码登录 · Scan with WeChat", "已扫码，请在手机上确认", "Confirm on your phone").
-				without("请使用微信扫一扫登录").ourLayout()
+	pgQRDesktopScanned = expectPage("微信扫码登录 · Scan with WeChat", "已扫码，请在手机上确认", "Confirm on your phone",
+		"picking the number below").without("请使用微信扫一扫登录").ourLayout()
+	// The phone shows where the computer is and three numbers to pick from.
 	pgQRPhoneConfirm = expectPage("确认登录 · Confirm sign-in", "在电脑上登录「Demo app」？", "Alice 爱丽丝",
-		"确认登录 · Confirm", "取消 · Cancel").mainButton(`button[value=confirm]`).ourLayout()
+		"电脑所在网络 · Network", "同一网络", "电脑浏览器 · Browser", "Chrome · Windows", "发起时间 · Asked at",
+		"不是我，取消 · Not me, cancel").mainButton(`.numbers button[name=pick]`).ourLayout()
 	pgQRPhoneConfirmed = expectPage("已确认登录 · Confirmed", "已确认，请回到电脑上继续").ourLayout()
 	pgQRScanWithWeChat = expectPage("请使用微信扫一扫 · Scan with WeChat", "请使用微信扫一扫", "扫一扫",
 		"Open WeChat on your phone").without("申请获取你的昵称、头像").ourLayout()
@@ -319,7 +321,7 @@ func desktopQRWalk(t *testing.T, w walkEnv) {
 	// the URL in it), authorizes and confirms; Dan's page then goes on alone.
 	dan := b.person(t, "dan", vpDesktop, vpDesktop.ua, shots)
 	pam := b.person(t, "pam", vpPhone, uaWeChatIPhone, shots)
-	var qrPage, scanURL string
+	var qrPage, scanURL, matchCode string
 	dan.step("cross-device-qr", func(ctx context.Context) error {
 		dan.resetRequests()
 		resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(d.BaseURL+"/demo/login?flow=cross_device"))
@@ -357,13 +359,22 @@ func desktopQRWalk(t *testing.T, w walkEnv) {
 		return pam.click(ctx, "button.allow", "25-bridge-qr-confirm", pgQRPhoneConfirm)
 	})
 	dan.step("cross-device-scanned", func(ctx context.Context) error {
-		// The page reloads itself every 2 s; one reload now shows the scan.
+		// The page reloads itself every 2 s; one reload now shows the scan,
+		// and the number Dan tells Pam to pick.
 		return dan.selfReloading(ctx, func() error {
-			return dan.open(ctx, qrPage, "26-bridge-qr-page-scanned", pgQRDesktopScanned)
+			if err := dan.open(ctx, qrPage, "26-bridge-qr-page-scanned", pgQRDesktopScanned); err != nil {
+				return err
+			}
+			var err error
+			matchCode, err = chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("[data-match-code]").dataset.matchCode`))
+			if err == nil && len(matchCode) != 2 {
+				err = fmt.Errorf("the desktop shows %q as the number to pick", matchCode)
+			}
+			return err
 		})
 	})
 	pam.step("cross-device-confirm", func(ctx context.Context) error {
-		return pam.click(ctx, `button[value=confirm]`, "27-bridge-qr-confirmed", pgQRPhoneConfirmed)
+		return pam.click(ctx, `button[name=pick][value="`+matchCode+`"]`, "27-bridge-qr-confirmed", pgQRPhoneConfirmed)
 	})
 	dan.step("cross-device-desktop-continues", func(ctx context.Context) error {
 		// No navigation from the test: the page's meta refresh must bring

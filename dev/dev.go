@@ -4,6 +4,7 @@
 package dev
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"github.com/wechat-oidc/wechat-oidc/bridge"
 	"github.com/wechat-oidc/wechat-oidc/config"
 	wechatconn "github.com/wechat-oidc/wechat-oidc/connector/wechat"
+	"github.com/wechat-oidc/wechat-oidc/directory"
 	"github.com/wechat-oidc/wechat-oidc/keys"
 	"github.com/wechat-oidc/wechat-oidc/oidc"
 	"github.com/wechat-oidc/wechat-oidc/store"
@@ -81,7 +83,11 @@ func New(listen string, logger *slog.Logger) (*Dev, error) {
 			MiniProgram:            true,
 		}},
 		Store: config.StoreConfig{Type: "memory"},
-		Keys:  config.KeysConfig{Dir: "(ephemeral)"},
+		// A throwaway directory; dev mode admits anyone (a visitor can try
+		// approval and invite with ?access=…, see the demo page).
+		Directory: config.DirectoryConfig{Type: "sqlite", Path: ":memory:"},
+		Access:    config.AccessConfig{Mode: config.AccessOpen},
+		Keys:      config.KeysConfig{Dir: "(ephemeral)"},
 	}
 	opt, err := file.Resolve()
 	if err != nil {
@@ -91,12 +97,19 @@ func New(listen string, logger *slog.Logger) (*Dev, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := store.NewMemory()
-	conn, err := wechatconn.New(wechatconn.FromConfig(opt, st, logger, nil))
+	st := store.NewMemory(store.WithMaxEntries(opt.Store.MemoryMaxEntries))
+	dir, err := directory.Open(context.Background(), directory.Options{Type: opt.Directory.Type, Path: opt.Directory.Path})
+	if err != nil {
+		return nil, fmt.Errorf("dev directory: %w", err)
+	}
+	connOpt := wechatconn.FromConfig(opt, st, logger, nil)
+	profiles := dir.Profiles()
+	connOpt.Profiles = &profiles
+	conn, err := wechatconn.New(connOpt)
 	if err != nil {
 		return nil, err
 	}
-	srv, err := bridge.New(opt, bridge.Deps{Store: st, Keys: ks, Connector: conn, Logger: logger, DevLinks: true})
+	srv, err := bridge.New(opt, bridge.Deps{Store: st, Directory: dir, Keys: ks, Connector: conn, Logger: logger, DevLinks: true})
 	if err != nil {
 		return nil, err
 	}

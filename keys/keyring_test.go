@@ -83,7 +83,7 @@ func redisStores(t *testing.T, n int) []store.Store {
 	out := make([]store.Store, n)
 	for i := range out {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		r, err := store.NewRedis(ctx, store.RedisOptions{Addr: addr, Prefix: prefix})
+		r, err := store.NewRedis(ctx, store.RedisOptions{URL: "redis://" + addr, Prefix: prefix})
 		cancel()
 		if err != nil {
 			t.Fatal(err)

@@ -45,6 +45,10 @@ type Client struct {
 	// AllowTokenExchange lets this client use the token exchange grant
 	// (RFC 8693) with the provider's TokenExchangers.
 	AllowTokenExchange bool
+	// IDTokenSignedResponseAlg is the JWS algorithm of this client's ID
+	// tokens (OpenID Connect Dynamic Client Registration 1.0 §2); empty
+	// means the Signer's default. It must be one of the Signer's Algorithms.
+	IDTokenSignedResponseAlg string
 }
 
 // NewClient registers a client with a plain secret (kept only as a hash).

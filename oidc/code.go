@@ -29,6 +29,7 @@ type codeGrant struct {
 	AuthTime            int64          `json:"auth_time"`
 	SessionID           string         `json:"sid,omitempty"`
 	Claims              map[string]any `json:"claims,omitempty"`
+	Account             string         `json:"acct,omitempty"`
 }
 
 // usedCode remembers a redeemed code so that a replay can revoke what the
@@ -54,6 +55,7 @@ type accessGrant struct {
 	// FamilyID is the refresh token family the token descends from, if any;
 	// the token is dead once that family is revoked.
 	FamilyID string `json:"family,omitempty"`
+	Account  string `json:"acct,omitempty"`
 }
 
 // IssueCode mints a single-use authorization code for a validated request and
@@ -74,6 +76,7 @@ func (p *Provider) IssueCode(ctx context.Context, req *AuthRequest, id Identity)
 		AuthTime:            id.AuthTime.Unix(),
 		SessionID:           id.SessionID,
 		Claims:              p.ReleasedClaims(req.Scopes, id.Claims),
+		Account:             id.Account,
 	}
 	raw, err := json.Marshal(g)
 	if err != nil {

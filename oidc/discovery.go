@@ -92,7 +92,7 @@ func (p *Provider) Discovery() *Discovery {
 		ResponseModesSupported:                     []string{ResponseModeQuery, ResponseModeFormPost},
 		GrantTypesSupported:                        grants,
 		SubjectTypesSupported:                      []string{"public"},
-		IDTokenSigningAlgValuesSupported:           []string{p.Signer.Algorithm()},
+		IDTokenSigningAlgValuesSupported:           p.Signer.Algorithms(),
 		TokenEndpointAuthMethodsSupported:          authMethods,
 		RevocationEndpointAuthMethodsSupported:     authMethods,
 		IntrospectionEndpointAuthMethodsSupported:  introspectionMethods,

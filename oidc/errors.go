@@ -101,3 +101,14 @@ func ErrTemporarilyUnavailable(format string, args ...any) *Error {
 func ErrLoginRequired(format string, args ...any) *Error {
 	return newError(CodeLoginRequired, http.StatusBadRequest, format, args...)
 }
+
+// errStorageUnavailable: the storage failed (Redis is down). The answer is
+// 503 temporarily_unavailable with Retry-After, at the token endpoint too:
+// RFC 6749 registers temporarily_unavailable for the authorization
+// response (§4.1.2.1), and §5.2's server-side errors are otherwise only
+// server_error, which tells a client nothing about retrying; a 503 with
+// Retry-After is what HTTP says for "try again shortly" (RFC 9110 §15.6.4).
+// Nothing was issued when this is returned.
+func errStorageUnavailable() *Error {
+	return ErrTemporarilyUnavailable("the service cannot reach its storage right now; retry after the time in Retry-After")
+}

@@ -160,13 +160,13 @@ func (p *Provider) exchangeToken(ctx context.Context, client *Client, params Par
 	// Indexed by subject (there is no session) before it exists, so that
 	// RevokeSubject ends it.
 	if err := p.indexTokens(ctx, "", id.Subject, indexEntry{Access: atHash, Expires: now.Add(p.AccessTokenTTL).Unix()}); err != nil {
-		return nil, ErrServerError("storage unavailable").WithDebug(err)
+		return nil, errStorageUnavailable().WithDebug(err)
 	}
 	if err := p.putAccess(ctx, atHash, &accessGrant{
-		ClientID: client.ID, Subject: id.Subject, Scopes: scopes, Claims: claims,
+		ClientID: client.ID, Subject: id.Subject, Scopes: scopes, Claims: claims, Account: id.Account,
 		ExpiresAt: now.Add(p.AccessTokenTTL).Unix(), IssuedAt: now.Unix(),
 	}); err != nil {
-		return nil, ErrServerError("storage unavailable").WithDebug(err)
+		return nil, errStorageUnavailable().WithDebug(err)
 	}
 	resp := &ExchangeResponse{
 		AccessToken:     accessToken,

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/wechat-oidc/wechat-oidc/keys"
 )
 
 // reservedClaims can never be set from identity claims.
@@ -28,8 +30,14 @@ type idTokenInput struct {
 
 // signIDToken builds and signs an ID token (OpenID Connect Core 1.0 §2,
 // §3.1.3.6): iss, sub, aud, azp, exp, iat, auth_time, nonce (when the request
-// had one), at_hash (when an access token is issued with it), sid.
+// had one), at_hash (when an access token is issued with it), sid. It is
+// signed with the client's id_token_signed_response_alg (the Signer's
+// default when the client has none), and at_hash uses that algorithm's hash.
 func (p *Provider) signIDToken(in idTokenInput) (string, error) {
+	alg := p.Signer.Algorithm()
+	if c := p.Clients.Lookup(in.ClientID); c != nil && c.IDTokenSignedResponseAlg != "" {
+		alg = c.IDTokenSignedResponseAlg
+	}
 	c := make(map[string]any, len(in.Claims)+10)
 	for k, v := range in.Claims {
 		if !reservedClaims[k] {
@@ -47,7 +55,13 @@ func (p *Provider) signIDToken(in idTokenInput) (string, error) {
 		c["nonce"] = in.Nonce
 	}
 	if in.AccessToken != "" {
-		c["at_hash"] = leftHalfHash(in.AccessToken)
+		// §3.1.3.6: the hash is the one of the ID token's alg (SHA-256 for
+		// RS256 and ES256, SHA-512 for EdDSA with Ed25519).
+		h, err := keys.LeftHalfHash(alg, in.AccessToken)
+		if err != nil {
+			return "", fmt.Errorf("oidc: at_hash: %w", err)
+		}
+		c["at_hash"] = h
 	}
 	if in.SessionID != "" {
 		c["sid"] = in.SessionID
@@ -56,7 +70,7 @@ func (p *Provider) signIDToken(in idTokenInput) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("oidc: encode ID token: %w", err)
 	}
-	return p.Signer.Sign(payload)
+	return p.Signer.SignWithAlgorithm(payload, alg, "JWT")
 }
 
 // IDTokenHint is what the provider learns from a verified id_token_hint.

@@ -91,6 +91,9 @@ func (p *Provider) introspectAccess(ctx context.Context, token string) (info *In
 		// unknown one; the refresh lookup cannot match it either.
 		return nil, false, err
 	}
+	if p.checkAccount(ctx, g.ClientID, g.Account) != nil {
+		return nil, true, nil // a person who may no longer use the client: inactive
+	}
 	return &IntrospectionResponse{
 		Active:    true,
 		Scope:     strings.Join(g.Scopes, " "),
@@ -121,7 +124,7 @@ func (p *Provider) introspectRefresh(ctx context.Context, token string) (info *I
 	if err != nil {
 		return nil, true, err
 	}
-	if fam == nil || !fam.usable(now) {
+	if fam == nil || !fam.usable(now) || p.checkAccount(ctx, rec.ClientID, fam.Account) != nil {
 		return nil, true, nil
 	}
 	exp := rec.IdleExpiresAt

@@ -50,11 +50,20 @@ type Storage interface {
 	Update(ctx context.Context, key string, ttl time.Duration, fn func(old []byte) ([]byte, error)) error
 }
 
-// Signer signs ID tokens and verifies tokens this provider signed.
+// Signer signs ID tokens and verifies tokens this provider signed
+// (keys.Set and keys.Keyring are Signers).
 type Signer interface {
 	Sign(payload []byte) (string, error)
+	// SignWithAlgorithm signs with the active key of alg ("" for the
+	// default), with the JWS typ header typ: for a client registered with
+	// another id_token_signed_response_alg.
+	SignWithAlgorithm(payload []byte, alg, typ string) (string, error)
 	Verify(token string) ([]byte, error)
+	// Algorithm is the default algorithm (Sign's).
 	Algorithm() string
+	// Algorithms are every algorithm the signer signs with, the default
+	// first: discovery's id_token_signing_alg_values_supported.
+	Algorithms() []string
 }
 
 // Provider is the OpenID Provider: configuration plus the stores and keys it
@@ -100,6 +109,12 @@ type Provider struct {
 	// (the map key, a URI) into an identity. Empty means no token exchange.
 	TokenExchangers map[string]TokenExchanger
 
+	// AccountCheck, when set, is asked at every use of a token whose grant
+	// names an Account (refresh, userinfo, introspection) whether the person
+	// may still use that client; a non-nil error refuses the use. It makes
+	// disabling a person take effect at once, wherever their tokens are.
+	AccountCheck func(ctx context.Context, clientID, account string) *Error
+
 	Now func() time.Time
 
 	// OnClientAuthFailure, when set, is called each time client
@@ -115,6 +130,12 @@ type Provider struct {
 	// OnClientAuthSuccess, when set, is called each time a client
 	// authenticates at those endpoints, with its id.
 	OnClientAuthSuccess func(clientID string, r *http.Request)
+
+	// OnTokenResponse, when set, is called once per token request whose
+	// client authenticated, with the grant (authorization_code,
+	// refresh_token, the token exchange URN, or "other") and the error code
+	// of the answer ("" when tokens were issued): metrics.
+	OnTokenResponse func(grant, errorCode string)
 
 	// Logger receives the provider's log lines (code replays, refresh token
 	// reuse, storage failures). Nil means slog.Default(). No line carries a
@@ -166,6 +187,10 @@ type Identity struct {
 	// Claims are every claim known about the person (name, picture, ...);
 	// the provider releases only those the granted scopes allow.
 	Claims map[string]any
+	// Account is the caller's own id for the person (the directory's person
+	// id): kept with every grant, never released, and handed to
+	// Provider.AccountCheck whenever a token is used.
+	Account string
 }
 
 // ReleasedClaims filters claims to those the scopes allow; empty values are
@@ -217,4 +242,13 @@ func NewToken() string {
 func HashToken(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:])
+}
+
+// checkAccount asks AccountCheck about a grant's account; grants without an
+// account (none was given at sign-in) and providers without a check pass.
+func (p *Provider) checkAccount(ctx context.Context, clientID, account string) *Error {
+	if p.AccountCheck == nil || account == "" {
+		return nil
+	}
+	return p.AccountCheck(ctx, clientID, account)
 }

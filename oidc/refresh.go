@@ -58,7 +58,8 @@ type refreshFamily struct {
 	Revoked   bool      `json:"revoked,omitempty"`
 	// Offline is set when the family was issued for offline_access: it
 	// survives the end of the session (RevokeSession), not RevokeSubject.
-	Offline bool `json:"offline,omitempty"`
+	Offline bool   `json:"offline,omitempty"`
+	Account string `json:"acct,omitempty"`
 	// The nonce of the authentication request is deliberately not kept:
 	// refreshed ID tokens carry none (OpenID Connect Core 1.0 §12.2).
 }
@@ -139,6 +140,7 @@ func (p *Provider) newFamily(g *codeGrant, now time.Time) *refreshFamily {
 		CreatedAt: now,
 		ExpiresAt: now.Add(p.refreshAbsoluteTTL()),
 		Offline:   p.scopeSupported(ScopeOfflineAccess) && slices.Contains(g.Scopes, ScopeOfflineAccess),
+		Account:   g.Account,
 	}
 }
 
@@ -262,7 +264,7 @@ func (p *Provider) refresh(ctx context.Context, client *Client, params Params) (
 	hash := HashToken(token)
 	rec, err := p.loadRefreshHash(ctx, hash)
 	if err != nil {
-		return nil, ErrServerError("storage unavailable").WithDebug(err)
+		return nil, errStorageUnavailable().WithDebug(err)
 	}
 	if rec == nil {
 		return nil, ErrInvalidGrant("the refresh token is invalid, expired or revoked")
@@ -276,7 +278,7 @@ func (p *Provider) refresh(ctx context.Context, client *Client, params Params) (
 	now := p.now()
 	fam, err := p.loadFamily(ctx, rec.FamilyID)
 	if err != nil {
-		return nil, ErrServerError("storage unavailable").WithDebug(err)
+		return nil, errStorageUnavailable().WithDebug(err)
 	}
 	if fam == nil || !fam.usable(now) || fam.ClientID != client.ID {
 		// Revoked, or past the absolute lifetime: the token is dead for good.
@@ -287,6 +289,11 @@ func (p *Provider) refresh(ctx context.Context, client *Client, params Params) (
 		// with a bad scope revokes as surely as one without.
 		return p.refreshReused(ctx, client, hash, rec, fam, params, now)
 	}
+	if e := p.checkAccount(ctx, client.ID, fam.Account); e != nil {
+		// The person may no longer use this client (disabled, removed, or
+		// out of its groups): no new tokens (RFC 6749 §5.2 invalid_grant).
+		return nil, e
+	}
 	if !now.Before(rec.IdleExpiresAt) {
 		return nil, ErrInvalidGrant("the refresh token has expired; sign in again")
 	}
@@ -296,7 +303,7 @@ func (p *Provider) refresh(ctx context.Context, client *Client, params Params) (
 	}
 	won, rotatedAt, err := p.claimRotation(ctx, hash, rec, now)
 	if err != nil {
-		return nil, ErrServerError("storage unavailable").WithDebug(err)
+		return nil, errStorageUnavailable().WithDebug(err)
 	}
 	if !won {
 		// Another request used the token between our read and our claim.
@@ -368,7 +375,7 @@ func (p *Provider) refreshReused(ctx context.Context, client *Client, hash strin
 		}
 		raw, err := p.Storage.Get(ctx, keyRefreshNext+hash)
 		if err != nil {
-			return nil, ErrServerError("storage unavailable").WithDebug(err)
+			return nil, errStorageUnavailable().WithDebug(err)
 		}
 		if raw == nil {
 			// The first use is still minting its successor (or could not
@@ -410,16 +417,16 @@ func (p *Provider) refreshResponse(ctx context.Context, client *Client, familyID
 	}
 	newRefresh, err := p.issueRefreshToken(ctx, familyID, fam, now)
 	if err != nil {
-		return nil, 0, ErrServerError("storage unavailable").WithDebug(err)
+		return nil, 0, errStorageUnavailable().WithDebug(err)
 	}
 	accessToken := NewToken()
 	accessExp := now.Add(p.AccessTokenTTL).Unix()
 	if err := p.putAccess(ctx, HashToken(accessToken), &accessGrant{
-		ClientID: client.ID, Subject: fam.Subject, Scopes: scopes, Claims: claims,
+		ClientID: client.ID, Subject: fam.Subject, Scopes: scopes, Claims: claims, Account: fam.Account,
 		ExpiresAt: accessExp, IssuedAt: now.Unix(),
 		SessionID: fam.SessionID, FamilyID: familyID,
 	}); err != nil {
-		return nil, 0, ErrServerError("storage unavailable").WithDebug(err)
+		return nil, 0, errStorageUnavailable().WithDebug(err)
 	}
 	resp := &TokenResponse{
 		AccessToken:  accessToken,

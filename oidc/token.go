@@ -3,8 +3,6 @@ package oidc
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -57,11 +55,28 @@ func (p *Provider) HandleToken(w http.ResponseWriter, r *http.Request) {
 	default:
 		e = ErrUnsupportedGrantType("grant_type %q is not supported", printable(gt))
 	}
+	if p.OnTokenResponse != nil {
+		code := ""
+		if e != nil {
+			code = e.Code
+		}
+		p.OnTokenResponse(grantLabel(params["grant_type"]), code)
+	}
 	if e != nil {
 		p.writeTokenError(w, r, e)
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// grantLabel names a grant type for OnTokenResponse: one of the supported
+// grants, or "other" (never the raw value, which a client chooses).
+func grantLabel(gt string) string {
+	switch gt {
+	case GrantAuthorizationCode, GrantRefreshToken, GrantTokenExchange:
+		return gt
+	}
+	return "other"
 }
 
 // clientRequest starts every client-authenticated endpoint (token,
@@ -171,7 +186,7 @@ func (p *Provider) exchangeCode(ctx context.Context, client *Client, params Para
 	codeHash := HashToken(code)
 	raw, err := p.Storage.Take(ctx, keyCode+codeHash)
 	if err != nil {
-		return nil, ErrServerError("storage unavailable").WithDebug(err)
+		return nil, errStorageUnavailable().WithDebug(err)
 	}
 	if raw == nil {
 		p.revokeReplayedCode(ctx, codeHash)
@@ -244,31 +259,31 @@ func (p *Provider) issueCodeTokens(ctx context.Context, client *Client, g *codeG
 		return "", "", ErrServerError("could not encode the code redemption").WithDebug(err)
 	}
 	if err := p.Storage.Put(ctx, keyUsedCode+codeHash, used, usedTTL); err != nil {
-		return "", "", ErrServerError("storage unavailable").WithDebug(err)
+		return "", "", errStorageUnavailable().WithDebug(err)
 	}
 	if err := p.indexTokens(ctx, g.SessionID, g.Subject, entry); err != nil {
-		return "", "", ErrServerError("storage unavailable").WithDebug(err)
+		return "", "", errStorageUnavailable().WithDebug(err)
 	}
 	if fam != nil {
 		if err := p.putFamily(ctx, familyID, fam, now); err != nil {
-			return "", "", ErrServerError("storage unavailable").WithDebug(err)
+			return "", "", errStorageUnavailable().WithDebug(err)
 		}
 		if refreshToken, err = p.issueRefreshToken(ctx, familyID, fam, now); err != nil {
-			return "", "", ErrServerError("storage unavailable").WithDebug(err)
+			return "", "", errStorageUnavailable().WithDebug(err)
 		}
 	}
 	if err := p.putAccess(ctx, atHash, &accessGrant{
-		ClientID: client.ID, Subject: g.Subject, Scopes: g.Scopes, Claims: g.Claims,
+		ClientID: client.ID, Subject: g.Subject, Scopes: g.Scopes, Claims: g.Claims, Account: g.Account,
 		ExpiresAt: now.Add(p.AccessTokenTTL).Unix(), IssuedAt: now.Unix(),
 		SessionID: g.SessionID, FamilyID: familyID,
 	}); err != nil {
-		return "", "", ErrServerError("storage unavailable").WithDebug(err)
+		return "", "", errStorageUnavailable().WithDebug(err)
 	}
 	// A replay that ran between our Take of the code and now marked the
 	// redemption revoked but could not yet see these tokens: end them.
 	raw, err := p.Storage.Get(ctx, keyUsedCode+codeHash)
 	if err != nil {
-		return "", "", ErrServerError("storage unavailable").WithDebug(err)
+		return "", "", errStorageUnavailable().WithDebug(err)
 	}
 	var u usedCode
 	if raw != nil && json.Unmarshal(raw, &u) == nil && u.Revoked {
@@ -337,6 +352,9 @@ func (p *Provider) writeTokenError(w http.ResponseWriter, r *http.Request, e *Er
 	if e.Debug != nil || status >= 500 {
 		p.log().ErrorContext(r.Context(), "token endpoint error", "error", e.Code, "detail", e.Error())
 	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
+	}
 	writeJSON(w, status, ErrorResponse{Error: e.Code, ErrorDescription: e.Description})
 }
 
@@ -373,11 +391,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-// leftHalfHash is the at_hash construction of OpenID Connect Core 1.0
-// §3.1.3.6 for RS256: the left-most half of SHA-256, base64url.
-func leftHalfHash(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
 }

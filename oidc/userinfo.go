@@ -28,7 +28,7 @@ func (p *Provider) HandleUserinfo(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, ErrorResponse{Error: CodeTemporarilyUnavailable, ErrorDescription: "storage unavailable"})
 		return
 	}
-	if g == nil {
+	if g == nil || p.checkAccount(r.Context(), g.ClientID, g.Account) != nil {
 		p.writeBearerError(w, &Error{Code: CodeInvalidToken, Status: http.StatusUnauthorized, Description: "the access token is invalid, expired or revoked"})
 		return
 	}

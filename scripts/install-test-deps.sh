@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what `go test -race ./...` needs beyond Go, on a Debian machine
-# (as root): Redis (store tests), Chromium and CJK fonts (browser tests), gcc
-# (cgo: the race detector and Gitea's SQLite), and two real relying parties
-# built from the Go module proxy into the machine-wide tools cache
-# ${WECHAT_OIDC_TOOLS:-/var/cache/wechat-oidc-tools}: oauth2-proxy and Gitea.
-# Idempotent: what is there already is skipped, so only the first run on a
-# machine builds the tools. Prints the time of each step.
+# (as root): Redis (store tests), PostgreSQL (directory tests; they start
+# their own server, as the postgres user the package creates), Chromium and
+# CJK fonts (browser tests), gcc (cgo: the race detector and Gitea's SQLite),
+# and two real relying parties built from the Go module proxy into the
+# machine-wide tools cache ${WECHAT_OIDC_TOOLS:-/var/cache/wechat-oidc-tools}:
+# oauth2-proxy and Gitea. Idempotent: what is there already is skipped, so only
+# the first run on a machine builds the tools. Prints the time of each step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,10 @@ export DEBIAN_FRONTEND=noninteractive
 step=$(date +%s)
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# Debian keeps initdb and postgres out of PATH, in /usr/lib/postgresql/N/bin.
+if ! command -v initdb >/dev/null 2>&1 && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+  need+=(postgresql)
+fi
 # Browser tests (dev/browser_test.go, bridge/gitea_browser_test.go): Debian's
 # Chromium, and CJK fonts so the Chinese pages render as text, not boxes.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)

@@ -9,5 +9,5 @@ if ! command -v redis-server >/dev/null 2>&1; then
 	echo "redis-server not found: install it (apt-get install redis-server, brew install redis)" >&2
 	exit 1
 fi
-echo "redis on 127.0.0.1:${port} (no persistence); set the store address to 127.0.0.1:${port}" >&2
+echo "redis on 127.0.0.1:${port} (no persistence); set store.redis.url to redis://127.0.0.1:${port}/0" >&2
 exec redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no

@@ -2,10 +2,16 @@ package store
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
+	"net/url"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,10 +33,16 @@ const (
 
 // RedisOptions says how to reach the Redis server.
 type RedisOptions struct {
-	Addr     string // host:port
-	Username string // Redis 6 ACL user; empty for the default user
-	Password string
-	DB       int
+	// URL is redis://[user:password@]host:port[/db], or rediss://... for
+	// TLS. With Sentinel, its host is left out (redis://user:password@/db):
+	// the master's address comes from the sentinels; the rest (credentials,
+	// database, rediss) still applies.
+	URL string
+	// CAFile is a PEM file of the certificate authorities that sign the
+	// server's certificate (rediss:// only); empty: the system's.
+	CAFile string
+	// Sentinel, when set, finds the master through Redis Sentinel.
+	Sentinel *RedisSentinel
 	// Prefix is put in front of every key; DefaultRedisPrefix when empty.
 	// Replicas of one provider must use the same prefix to share state.
 	Prefix string
@@ -39,11 +51,20 @@ type RedisOptions struct {
 	ReadTimeout time.Duration
 }
 
+// RedisSentinel names a master monitored by Redis Sentinel.
+type RedisSentinel struct {
+	Master string   // the master's name in the sentinels' configuration
+	Addrs  []string // host:port of sentinels (one is enough, more survive its loss)
+	// Password authenticates to the sentinels (requirepass of sentinel.conf).
+	Password string
+}
+
 // Redis is a Store in a Redis server (6.2 or later: Take uses GETDEL), shared
 // by every replica that uses the same server, DB and prefix.
 type Redis struct {
-	client    *redis.Client
+	client    redis.UniversalClient
 	prefix    string
+	where     string // the server or master, for messages (no credentials)
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -54,29 +75,106 @@ var _ Store = (*Redis)(nil)
 // or password is reported at start rather than at the first login. Errors
 // name the address, never the password.
 func NewRedis(ctx context.Context, o RedisOptions) (*Redis, error) {
-	if o.Addr == "" {
-		return nil, errors.New("store: redis address is empty: set the address as host:port")
+	uo, where, err := universalOptions(o)
+	if err != nil {
+		return nil, err
 	}
 	prefix := o.Prefix
 	if prefix == "" {
 		prefix = DefaultRedisPrefix
 	}
-	client := redis.NewClient(&redis.Options{
-		Addr:        o.Addr,
-		Username:    o.Username,
-		Password:    o.Password,
-		DB:          o.DB,
+	client := redis.NewUniversalClient(uo)
+	r := &Redis{client: client, prefix: prefix, where: where}
+	if err := client.Ping(ctx).Err(); err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("store: redis at %s: ping: %w", where, err)
+	}
+	return r, nil
+}
+
+// String names the server (or the Sentinel master) without credentials.
+func (r *Redis) String() string { return r.where }
+
+// Client is the go-redis client, for the few features beyond Store that
+// need Redis itself (a shared rate limiter's script).
+func (r *Redis) Client() redis.UniversalClient { return r.client }
+
+// universalOptions turns o into go-redis's options, and a description of
+// the target for messages.
+func universalOptions(o RedisOptions) (*redis.UniversalOptions, string, error) {
+	if o.URL == "" {
+		return nil, "", errors.New("store: redis url is empty: set it as redis://[user:password@]host:port[/db] (rediss:// for TLS)")
+	}
+	u, err := url.Parse(o.URL)
+	if err != nil {
+		// url's error quotes the URL, which may hold a password.
+		return nil, "", errors.New("store: redis url is not a URL: write it as redis://[user:password@]host:port[/db]")
+	}
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		return nil, "", fmt.Errorf("store: redis url scheme %q: use redis:// (or rediss:// for TLS)", u.Scheme)
+	}
+	if o.CAFile != "" && u.Scheme != "rediss" {
+		return nil, "", errors.New("store: a redis ca_file is set but the url is not rediss://: use rediss:// to connect over TLS, or remove ca_file")
+	}
+	parseable := *u
+	if o.Sentinel != nil {
+		if u.Host != "" {
+			return nil, "", fmt.Errorf("store: with sentinel, leave the host out of the redis url (redis://user:password@/%s): the sentinels name the master", strings.TrimPrefix(u.Path, "/"))
+		}
+		parseable.Host = "sentinel-master" // ParseURL wants a host; the sentinels give the real one
+	}
+	po, err := redis.ParseURL(parseable.String())
+	if err != nil {
+		return nil, "", fmt.Errorf("store: redis url: %s", redactURLError(err, u))
+	}
+	if po.TLSConfig != nil && o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, "", fmt.Errorf("store: redis ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, "", fmt.Errorf("store: redis ca_file %s holds no PEM certificate: give the CA certificate that signed the server's", o.CAFile)
+		}
+		po.TLSConfig.RootCAs = pool
+	}
+	if po.TLSConfig != nil {
+		po.TLSConfig.MinVersion = tls.VersionTLS12
+	}
+	uo := &redis.UniversalOptions{
+		Addrs:       []string{po.Addr},
+		Username:    po.Username,
+		Password:    po.Password,
+		DB:          po.DB,
+		TLSConfig:   po.TLSConfig,
 		DialTimeout: o.DialTimeout,
 		ReadTimeout: o.ReadTimeout,
 		// A request's deadline bounds its Redis calls too.
 		ContextTimeoutEnabled: true,
-	})
-	r := &Redis{client: client, prefix: prefix}
-	if err := client.Ping(ctx).Err(); err != nil {
-		_ = client.Close()
-		return nil, fmt.Errorf("store: redis at %s (db %d): ping: %w", o.Addr, o.DB, err)
 	}
-	return r, nil
+	where := fmt.Sprintf("%s://%s/%d", u.Scheme, po.Addr, po.DB)
+	if s := o.Sentinel; s != nil {
+		if s.Master == "" || len(s.Addrs) == 0 {
+			return nil, "", errors.New("store: redis sentinel needs master (its name in sentinel.conf) and addrs (host:port of the sentinels)")
+		}
+		uo.MasterName = s.Master
+		uo.Addrs = s.Addrs
+		uo.SentinelPassword = s.Password
+		if uo.TLSConfig != nil {
+			uo.TLSConfig.ServerName = "" // each connection's own host
+		}
+		where = fmt.Sprintf("sentinel master %q via %s (db %d)", s.Master, strings.Join(s.Addrs, ","), po.DB)
+	}
+	return uo, where, nil
+}
+
+// redactURLError is err's message with the URL's password replaced.
+func redactURLError(err error, u *url.URL) string {
+	msg := err.Error()
+	if p, ok := u.User.Password(); ok && p != "" {
+		msg = strings.ReplaceAll(msg, p, "xxxxx")
+	}
+	return msg
 }
 
 // key maps a caller's key to the Redis key.
@@ -226,4 +324,21 @@ func nonNil(b []byte) []byte {
 		return []byte{}
 	}
 	return b
+}
+
+// SetRedisLogger sends go-redis's own log lines (reconnects, pool and
+// Sentinel events) to l at level warn. go-redis has one logger for the whole
+// process, so the last call wins; nil is ignored. The lines come from
+// go-redis and name addresses, never passwords (go-redis does not log them).
+func SetRedisLogger(l *slog.Logger) {
+	if l == nil {
+		return
+	}
+	redis.SetLogger(redisLogger{l})
+}
+
+type redisLogger struct{ l *slog.Logger }
+
+func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	r.l.WarnContext(ctx, "redis: "+strings.TrimSpace(fmt.Sprintf(format, v...)), "component", "go-redis")
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,7 +33,7 @@ func newRedis(tb testing.TB, addr, prefix string) *store.Redis {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	r, err := store.NewRedis(ctx, store.RedisOptions{Addr: addr, Prefix: prefix})
+	r, err := store.NewRedis(ctx, store.RedisOptions{URL: "redis://" + addr, Prefix: prefix})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -170,7 +173,7 @@ func TestNewRedisErrors(t *testing.T) {
 	const password = "s3cret-do-not-log"
 
 	// Wrong credentials: the error names the address, never the password.
-	_, err := store.NewRedis(ctx, store.RedisOptions{Addr: addr, Username: "nobody", Password: password})
+	_, err := store.NewRedis(ctx, store.RedisOptions{URL: "redis://nobody:" + password + "@" + addr})
 	if err == nil {
 		t.Fatal("NewRedis with a wrong user and password: no error")
 	}
@@ -185,7 +188,7 @@ func TestNewRedisErrors(t *testing.T) {
 	}
 	dead := l.Addr().String()
 	l.Close()
-	_, err = store.NewRedis(ctx, store.RedisOptions{Addr: dead, Password: password, DialTimeout: time.Second})
+	_, err = store.NewRedis(ctx, store.RedisOptions{URL: "redis://:" + password + "@" + dead, DialTimeout: time.Second})
 	if err == nil {
 		t.Fatalf("NewRedis to %s where nothing listens: no error", dead)
 	}
@@ -193,8 +196,23 @@ func TestNewRedisErrors(t *testing.T) {
 		t.Fatalf("NewRedis error %q: want the address %s and not the password", err, dead)
 	}
 
-	if _, err := store.NewRedis(ctx, store.RedisOptions{}); err == nil {
-		t.Fatal("NewRedis without an address: no error")
+	for _, tc := range []struct {
+		name string
+		o    store.RedisOptions
+		want string
+	}{
+		{"no url", store.RedisOptions{}, "url is empty"},
+		{"host:port without scheme", store.RedisOptions{URL: addr}, "redis://"},
+		{"other scheme", store.RedisOptions{URL: "http://" + addr}, `scheme "http"`},
+		{"ca_file without rediss", store.RedisOptions{URL: "redis://" + addr, CAFile: "ca.pem"}, "rediss://"},
+		{"bad db", store.RedisOptions{URL: "redis://:" + password + "@" + addr + "/x"}, "invalid database"},
+		{"sentinel with a host", store.RedisOptions{URL: "redis://" + addr, Sentinel: &store.RedisSentinel{Master: "m", Addrs: []string{addr}}}, "leave the host out"},
+		{"sentinel without master", store.RedisOptions{URL: "redis:///0", Sentinel: &store.RedisSentinel{Addrs: []string{addr}}}, "needs master"},
+	} {
+		_, err := store.NewRedis(ctx, tc.o)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), password) {
+			t.Errorf("%s: NewRedis error %v; want one saying %q, without the password", tc.name, err, tc.want)
+		}
 	}
 }
 
@@ -215,4 +233,123 @@ func BenchmarkRedisPutGet(b *testing.B) {
 	addr := startRedis(b)
 	s := newRedis(b, addr, uniquePrefix(b))
 	benchmarkPutGet(b, s)
+}
+
+// TestRedisTLS connects over rediss:// to a redis-server that accepts only
+// TLS, trusting the test CA given as ca_file; without the CA the server's
+// certificate is refused, and a plain redis:// connection gets nowhere.
+func TestRedisTLS(t *testing.T) {
+	srv := storetest.StartRedisTLS(t)
+	ctx := t.Context()
+	r, err := store.NewRedis(ctx, store.RedisOptions{URL: srv.URL(), CAFile: srv.CAFile, Prefix: uniquePrefix(t)})
+	if err != nil {
+		t.Fatalf("NewRedis over TLS with the CA: %v", err)
+	}
+	t.Cleanup(func() { r.Close() })
+	storetest.Run(t, func(t *testing.T) store.Store {
+		r, err := store.NewRedis(ctx, store.RedisOptions{URL: srv.URL(), CAFile: srv.CAFile, Prefix: uniquePrefix(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		return r
+	})
+
+	if _, err := store.NewRedis(ctx, store.RedisOptions{URL: srv.URL(), DialTimeout: time.Second}); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("NewRedis over TLS without the CA: %v, want a certificate error", err)
+	}
+	if _, err := store.NewRedis(ctx, store.RedisOptions{URL: "redis://" + srv.Addr, DialTimeout: time.Second, ReadTimeout: time.Second}); err == nil {
+		t.Fatal("plain redis:// to a TLS-only port: no error")
+	}
+}
+
+func TestRedisCAFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	notPEM := dir + "/not.pem"
+	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ file, want string }{
+		{dir + "/missing.pem", "ca_file"},
+		{notPEM, "holds no PEM certificate"},
+	} {
+		_, err := store.NewRedis(t.Context(), store.RedisOptions{URL: "rediss://127.0.0.1:1", CAFile: tc.file})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ca_file %s: %v, want %q", tc.file, err, tc.want)
+		}
+	}
+}
+
+// TestRedisSentinel finds the master through a real Redis Sentinel.
+func TestRedisSentinel(t *testing.T) {
+	master := storetest.StartRedisServer(t)
+	sentinel := storetest.StartSentinel(t, master, "mymaster")
+	ctx := t.Context()
+	prefix := uniquePrefix(t)
+	r, err := store.NewRedis(ctx, store.RedisOptions{URL: "redis:///0", Prefix: prefix,
+		Sentinel: &store.RedisSentinel{Master: "mymaster", Addrs: []string{sentinel}}})
+	if err != nil {
+		t.Fatalf("NewRedis through the sentinel: %v", err)
+	}
+	t.Cleanup(func() { r.Close() })
+	if !strings.Contains(r.String(), "mymaster") {
+		t.Fatalf("String() = %q, want the master's name", r.String())
+	}
+	if err := r.Put(ctx, "k", []byte("v"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	direct := newRedis(t, master.Addr, prefix)
+	if got, err := direct.Get(ctx, "k"); err != nil || string(got) != "v" {
+		t.Fatalf("the master has %q, %v; want the value written through the sentinel", got, err)
+	}
+	if _, err := store.NewRedis(ctx, store.RedisOptions{URL: "redis:///0", DialTimeout: time.Second,
+		Sentinel: &store.RedisSentinel{Master: "nosuchmaster", Addrs: []string{sentinel}}}); err == nil {
+		t.Fatal("an unknown master name: no error")
+	}
+}
+
+// TestRedisComesBack: a store whose server went away fails its operations,
+// and works again by itself once the server is back on the same address.
+func TestRedisComesBack(t *testing.T) {
+	srv := storetest.StartRedisServer(t)
+	var logs syncBuffer
+	store.SetRedisLogger(slog.New(slog.NewTextHandler(&logs, nil)))
+	t.Cleanup(func() { store.SetRedisLogger(slog.New(slog.NewTextHandler(io.Discard, nil))) })
+	r := newRedis(t, srv.Addr, uniquePrefix(t))
+	ctx := t.Context()
+	srv.Stop()
+	if err := r.Put(ctx, "k", []byte("v"), time.Minute); err == nil {
+		t.Fatal("Put while the server is down: no error")
+	}
+	if err := r.Ping(ctx); err == nil {
+		t.Fatal("Ping while the server is down: no error")
+	}
+	// go-redis's own lines (its failed dials) come through the given logger.
+	if !strings.Contains(logs.String(), "component=go-redis") {
+		t.Errorf("no go-redis line reached the logger: %q", logs.String())
+	}
+	srv.Start()
+	if err := r.Ping(ctx); err != nil {
+		t.Fatalf("Ping after the server came back: %v", err)
+	}
+	if err := r.Put(ctx, "k", []byte("v"), time.Minute); err != nil {
+		t.Fatalf("Put after the server came back: %v", err)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -36,7 +36,17 @@ type Client struct {
 	apiBase string
 	timeout time.Duration
 	hc      *http.Client
+	observe Observer
 }
+
+// Observer is told of every API call when it ends: the endpoint path, the
+// result ("0" for success, WeChat's errcode, or "unavailable" when there
+// was no usable answer) and how long it took. It must return quickly.
+type Observer func(endpoint, errcode string, took time.Duration)
+
+// SetObserver sets the observer of API calls (metrics). Call it before the
+// client is used.
+func (c *Client) SetObserver(o Observer) { c.observe = o }
 
 // NewClient returns a client for apiBaseURL ("" = DefaultAPIBaseURL). Each call
 // is bounded by timeout (<= 0 = DefaultTimeout) even if the caller's context
@@ -181,9 +191,28 @@ type envelope struct {
 	ErrMsg  string `json:"errmsg"`
 }
 
-// get performs one GET and decodes the JSON body into out. Errors never
-// contain the URL: only the endpoint path (see UnavailableError).
+// get performs one GET and decodes the JSON body into out, and tells the
+// observer. Errors never contain the URL: only the endpoint path (see
+// UnavailableError).
 func (c *Client) get(ctx context.Context, path string, q query, out any) error {
+	if c.observe == nil {
+		return c.call(ctx, path, q, out)
+	}
+	start := time.Now()
+	err := c.call(ctx, path, q, out)
+	result := "0"
+	var we *Error
+	switch {
+	case errors.As(err, &we):
+		result = strconv.Itoa(we.Code)
+	case err != nil:
+		result = "unavailable"
+	}
+	c.observe(path, result, time.Since(start))
+	return err
+}
+
+func (c *Client) call(ctx context.Context, path string, q query, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 

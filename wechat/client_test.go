@@ -508,3 +508,38 @@ func TestStringersHideSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestObserverSeesEveryCall: the observer (metrics) is told the endpoint,
+// the result (0, WeChat's errcode, or unavailable) and the duration of each
+// call, and never anything of the query (secrets, codes).
+func TestObserverSeesEveryCall(t *testing.T) {
+	e := newEnv(t)
+	type call struct{ endpoint, errcode string }
+	var mu sync.Mutex
+	var calls []call
+	e.client.SetObserver(func(endpoint, errcode string, took time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		if took <= 0 {
+			t.Errorf("duration %v", took)
+		}
+		calls = append(calls, call{endpoint, errcode})
+	})
+	ctx := context.Background()
+	if _, err := e.client.ExchangeCode(ctx, oaApp, e.code(t, oaApp, wechat.ScopeBase, "alice")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.ExchangeCode(ctx, oaApp, "not-a-code"); err == nil {
+		t.Fatal("a bogus code was exchanged")
+	}
+	e.sim.InjectFault("/sns/oauth2/access_token", simulator.Fault{HTTPStatus: 502, Times: 1})
+	if _, err := e.client.ExchangeCode(ctx, oaApp, "x"); !errors.Is(err, wechat.ErrUnavailable) {
+		t.Fatalf("err = %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []call{{"/sns/oauth2/access_token", "0"}, {"/sns/oauth2/access_token", "40029"}, {"/sns/oauth2/access_token", "unavailable"}}
+	if fmt.Sprint(calls) != fmt.Sprint(want) {
+		t.Fatalf("observed %v, want %v", calls, want)
+	}
+}

@@ -2,6 +2,9 @@
 //
 //	wechat-oidc serve --config FILE   run the provider
 //	wechat-oidc dev [--listen ADDR]   run the provider, a WeChat simulator and a demo app
+//	wechat-oidc people ...            manage the people directory (package peoplecli)
+//	wechat-oidc audit ...             read the audit trail
+//	wechat-oidc keys list|rotate --config FILE
 //	wechat-oidc version               print the version
 package main
 
@@ -19,12 +22,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/wechat-oidc/wechat-oidc/bridge"
-	"github.com/wechat-oidc/wechat-oidc/config"
-	wechatconn "github.com/wechat-oidc/wechat-oidc/connector/wechat"
 	"github.com/wechat-oidc/wechat-oidc/dev"
-	"github.com/wechat-oidc/wechat-oidc/keys"
-	"github.com/wechat-oidc/wechat-oidc/store"
+	"github.com/wechat-oidc/wechat-oidc/peoplecli"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -40,8 +39,20 @@ Usage:
   wechat-oidc serve --config FILE   run the provider with a configuration file
   wechat-oidc dev [--listen ADDR]   run everything locally: provider, WeChat simulator, demo app
                                     (default 127.0.0.1:8080; open http://127.0.0.1:8080/)
-  wechat-oidc keys add --config FILE
-                                    add a signing key to keys.dir (rotation; see README)
+  wechat-oidc keys list --config FILE
+                                    list the signing keys: kid, algorithm, state, dates
+  wechat-oidc keys rotate --config FILE
+                                    add the next signing key of each algorithm (published
+                                    now, signing after keys.publish_before_use); "keys add"
+                                    is the same command
+  wechat-oidc people COMMAND --config FILE
+                                    manage people: list, show, add, invite, approve, deny, disable,
+                                    enable, remove, groups, import, export (wechat-oidc people help)
+  wechat-oidc audit --config FILE [--person --action --since --ref --json]
+                                    read the audit trail
+  wechat-oidc healthcheck [--url URL]
+                                    probe a running server (exit 0 when it answers 200; for probes
+                                    and Docker HEALTHCHECK in images without a shell)
   wechat-oidc version               print the version
 `
 
@@ -82,35 +93,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	case "keys":
-		if len(args) < 2 || args[1] != "add" {
-			fmt.Fprintln(stderr, "keys: the subcommand is add: wechat-oidc keys add --config FILE")
-			return 2
-		}
-		fs := flag.NewFlagSet("keys add", flag.ContinueOnError)
-		fs.SetOutput(stderr)
-		configPath := fs.String("config", "", "path to the YAML configuration file")
-		if err := fs.Parse(args[2:]); err != nil {
-			return 2
-		}
-		if *configPath == "" {
-			fmt.Fprintln(stderr, "keys add: --config FILE is required")
-			return 2
-		}
-		cfg, err := config.Load(*configPath)
-		if err != nil {
-			fmt.Fprintln(stderr, "wechat-oidc:", err)
-			return 1
-		}
-		kid, file, err := keys.AddKey(cfg.Keys.Dir)
-		if err != nil {
-			fmt.Fprintln(stderr, "wechat-oidc keys add:", err)
-			return 1
-		}
-		fmt.Fprintf(stdout, "added signing key %s (%s)\n"+
-			"Restart every replica: each publishes the new key at once and signs with it %s after its creation\n"+
-			"(keys.publish_before_use). Delete the old key file once the new key has signed for longer than\n"+
-			"tokens.id_token_ttl, then restart again.\n", kid, file, cfg.Keys.PublishBeforeUse)
-		return 0
+		return runKeys(ctx, args[1:], stdout, stderr)
+	case "people":
+		return peoplecli.Run(ctx, args[1:], stdout, stderr)
+	case "audit":
+		return peoplecli.RunAudit(ctx, args[1:], stdout, stderr)
+	case "healthcheck":
+		return healthcheck(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "wechat-oidc", version)
 		return 0
@@ -133,57 +122,6 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-func serve(ctx context.Context, configPath string, stderr io.Writer) error {
-	cfg, err := config.Load(configPath)
-	if err != nil {
-		return err
-	}
-	logger := newLogger(stderr, cfg.Log.Level, cfg.Log.Format)
-	slog.SetDefault(logger)
-	ks, err := keys.LoadOrCreate(cfg.Keys.Dir)
-	if err != nil {
-		return fmt.Errorf("keys.dir %s: %w", cfg.Keys.Dir, err)
-	}
-	ks.Staged(cfg.Keys.PublishBeforeUse, nil)
-	st, err := openStore(ctx, cfg.Store)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	conn, err := wechatconn.New(wechatconn.FromConfig(cfg, st, logger, nil))
-	if err != nil {
-		return err
-	}
-	srv, err := bridge.New(cfg, bridge.Deps{Store: st, Keys: ks, Connector: conn, Logger: logger})
-	if err != nil {
-		return err
-	}
-	logger.Info("wechat-oidc starting", "version", version, "issuer", cfg.Issuer, "listen", cfg.Listen,
-		"subject", cfg.Subject, "store", cfg.Store.Type, "clients", len(cfg.Clients), "kid", ks.KeyID())
-	err = listenAndServe(ctx, cfg.Listen, srv, logger)
-	// Sessions ended just before shutdown still tell their clients.
-	if !srv.WaitBackchannelTimeout(15 * time.Second) {
-		logger.Warn("shutdown: some back-channel logout deliveries were still retrying and were dropped")
-	}
-	return err
-}
-
-func openStore(ctx context.Context, sc config.Store) (store.Store, error) {
-	switch sc.Type {
-	case "redis":
-		st, err := store.NewRedis(ctx, store.RedisOptions{
-			Addr: sc.Redis.Addr, Username: sc.Redis.Username, Password: sc.Redis.Password,
-			DB: sc.Redis.DB, Prefix: sc.Redis.Prefix,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("store.redis: %w", err)
-		}
-		return st, nil
-	default:
-		return store.NewMemory(), nil
-	}
-}
-
 func runDev(ctx context.Context, listen string, stdout, stderr io.Writer) error {
 	logger := newLogger(stderr, "info", "text")
 	slog.SetDefault(logger)
@@ -197,21 +135,27 @@ func runDev(ctx context.Context, listen string, stdout, stderr io.Writer) error 
 }
 
 // listenAndServe runs an HTTP server with timeouts until ctx ends, then shuts
-// down gracefully.
+// down gracefully within 10s.
 func listenAndServe(ctx context.Context, addr string, h http.Handler, logger *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", addr, err)
 	}
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	return serveUntilDone(ctx, ln, h, logger, drain{timeout: 10 * time.Second})
+}
+
+// drain says how serveUntilDone stops: first tell (fail readiness), wait
+// delay while still serving, then stop accepting and give in-flight
+// requests up to timeout.
+type drain struct {
+	tell    func()
+	delay   time.Duration
+	timeout time.Duration
+}
+
+// serveUntilDone serves on ln until ctx ends, then drains as d says.
+func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Logger, d drain) error {
+	srv := newHTTPServer(h, logger)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	logger.Info("listening", "addr", ln.Addr().String())
@@ -220,14 +164,37 @@ func listenAndServe(ctx context.Context, addr string, h http.Handler, logger *sl
 		return err
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if d.tell != nil {
+		d.tell()
+	}
+	if d.delay > 0 {
+		logger.Info("draining: readiness fails, still serving", "for", d.delay)
+		select {
+		case err := <-errc:
+			return err
+		case <-time.After(d.delay):
+		}
+	}
+	logger.Info("shutting down: no new connections; finishing requests in flight", "within", d.timeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), d.timeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return err
+		return fmt.Errorf("shutdown: requests still running after %s: %w", d.timeout, err)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
 }

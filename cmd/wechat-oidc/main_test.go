@@ -65,7 +65,8 @@ wechat:
 clients:
   - { id: app, secret: app-secret-0123456789, redirect_uris: [https://app.example.com/cb] }
 keys: { dir: %s }
-`, issuer, addr, filepath.Join(dir, "keys"))
+directory: { type: sqlite, path: %s }
+`, issuer, addr, filepath.Join(dir, "keys"), filepath.Join(dir, "people.db"))
 	path := filepath.Join(dir, "config.yaml")
 	os.WriteFile(path, []byte(cfg), 0o600)
 	t.Setenv("TEST_OA_SECRET", "oa-secret-value")
@@ -122,7 +123,8 @@ wechat:
 clients:
   - { id: app, secret: app-secret-0123456789, redirect_uris: [https://app.example.com/cb] }
 keys: { dir: %s }
-`, filepath.Join(dir, "keys"))), 0o600)
+directory: { type: sqlite, path: %s }
+`, filepath.Join(dir, "keys"), filepath.Join(dir, "people.db"))), 0o600)
 	os.MkdirAll(filepath.Join(dir, "keys"), 0o700)
 	for i := 1; i <= 2; i++ {
 		var out, errb bytes.Buffer

@@ -15,12 +15,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/wechat-oidc/wechat-oidc/config"
 	"github.com/wechat-oidc/wechat-oidc/connector"
+	"github.com/wechat-oidc/wechat-oidc/directory"
 	"github.com/wechat-oidc/wechat-oidc/oidc"
 	"github.com/wechat-oidc/wechat-oidc/store"
 	wx "github.com/wechat-oidc/wechat-oidc/wechat"
@@ -28,10 +30,11 @@ import (
 
 // Authorize parameters the connector understands besides the OIDC ones.
 const (
-	// ParamFlow overrides the flow choice: official_account, website_app or
-	// cross_device.
+	// ParamFlow chooses the flow when the client has none fixed:
+	// official_account, website_app or cross_device.
 	ParamFlow = "wechat_flow"
-	// ParamForcePopup=true asks WeChat for its consent popup.
+	// ParamForcePopup=true asks WeChat for its consent popup ("true" or
+	// "false"; nothing else is accepted).
 	ParamForcePopup = "wechat_force_popup"
 	// ScopeWeChat releases the raw WeChat identifiers (openid, unionid).
 	ScopeWeChat = "wechat"
@@ -60,11 +63,19 @@ type Options struct {
 	Clients map[string]ClientSettings
 	// CallbackURL is where WeChat returns the browser ({issuer}/wechat/callback).
 	CallbackURL string
-	// Store keeps openid → unionid links and profiles between logins.
-	Store      store.Store
+	// Store keeps openid → unionid links and profiles between logins when
+	// there is no Profiles.
+	Store store.Store
+	// Profiles, when set, keeps them durably instead (the people directory),
+	// so that a memory-store restart does not forget them.
+	Profiles   *directory.Profiles
 	Logger     *slog.Logger
 	HTTPClient *http.Client // nil: a default client
 	Now        func() time.Time
+	// ObserveCall, when set, is told of every call to WeChat's API
+	// (metrics): endpoint path, errcode ("0", WeChat's, or "unavailable")
+	// and duration.
+	ObserveCall func(endpoint, errcode string, took time.Duration)
 }
 
 // ClientSettings are one client's WeChat settings.
@@ -72,6 +83,9 @@ type ClientSettings struct {
 	Flow        string // "" (by browser), official_account, website_app, cross_device
 	ForcePopup  bool
 	MiniProgram bool
+	// CrossDevice: the client may use cross-device QR sign-in (already
+	// combined with the deployment's wechat.cross_device).
+	CrossDevice bool
 }
 
 // Connector is the WeChat connector.
@@ -94,9 +108,13 @@ func New(o Options) (*Connector, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	client := wx.NewClient(o.WeChat.APIBaseURL, o.WeChat.Timeout, o.HTTPClient)
+	if o.ObserveCall != nil {
+		client.SetObserver(o.ObserveCall)
+	}
 	return &Connector{
 		opt:    o,
-		client: wx.NewClient(o.WeChat.APIBaseURL, o.WeChat.Timeout, o.HTTPClient),
+		client: client,
 		oa:     wx.App{ID: o.WeChat.OfficialAccount.AppID, Secret: o.WeChat.OfficialAccount.AppSecret},
 		log:    o.Logger,
 		now:    o.Now,
@@ -152,7 +170,15 @@ func (c *Connector) Start(r connector.StartRequest) (connector.Start, *oidc.Erro
 	}
 	c.log.Info("authorize: WeChat flow chosen", "client_id", r.ClientID, "flow", flow, "reason", reason)
 	cs := c.opt.Clients[r.ClientID]
-	forcePopup := r.Consent || r.Extra[ParamForcePopup] == "true" || cs.ForcePopup
+	var askedPopup bool
+	switch v, ok := r.Extra[ParamForcePopup]; {
+	case !ok, v == "false":
+	case v == "true":
+		askedPopup = true
+	default:
+		return connector.Start{}, oidc.ErrInvalidRequest("wechat_force_popup must be true or false")
+	}
+	forcePopup := r.Consent || askedPopup || cs.ForcePopup
 	st := connector.Start{Flow: flow}
 	switch flow {
 	case config.FlowWebsiteApp:
@@ -165,10 +191,22 @@ func (c *Connector) Start(r connector.StartRequest) (connector.Start, *oidc.Erro
 	return st, nil
 }
 
+// chooseFlow: the client's fixed flow, else the wechat_flow parameter, else
+// the browser. A fixed flow is never overridden by the request: a phishing
+// page could otherwise turn a client pinned to the Official Account into a
+// cross-device QR code it can relay. Cross-device sign-in is offered only
+// where the deployment and the client allow it.
 func (c *Connector) chooseFlow(r connector.StartRequest) (flow, reason string, e *oidc.Error) {
-	if v := r.Extra[ParamFlow]; v != "" {
+	cs, known := c.opt.Clients[r.ClientID]
+	crossDevice := known && cs.CrossDevice
+	v, asked := r.Extra[ParamFlow]
+	if asked {
 		switch v {
-		case config.FlowOfficialAccount, config.FlowCrossDevice:
+		case config.FlowOfficialAccount:
+		case config.FlowCrossDevice:
+			if !crossDevice {
+				return "", "", oidc.ErrInvalidRequest("wechat_flow=cross_device is not available: cross-device QR sign-in is turned off for this application")
+			}
 		case config.FlowWebsiteApp:
 			if c.opt.WeChat.WebsiteApp == nil {
 				return "", "", oidc.ErrInvalidRequest("wechat_flow=website_app is not available: no website app is configured")
@@ -176,16 +214,24 @@ func (c *Connector) chooseFlow(r connector.StartRequest) (flow, reason string, e
 		default:
 			return "", "", oidc.ErrInvalidRequest("wechat_flow must be official_account, website_app or cross_device")
 		}
-		return v, "authorize parameter wechat_flow", nil
 	}
-	if f := c.opt.Clients[r.ClientID].Flow; f != "" {
-		return f, "client setting wechat_flow", nil
+	if cs.Flow != "" {
+		if asked && v != cs.Flow {
+			return "", "", oidc.ErrInvalidRequest("wechat_flow=%s is not allowed: this application always signs in with %s", v, cs.Flow)
+		}
+		return cs.Flow, "client setting wechat_flow", nil
+	}
+	if asked {
+		return v, "authorize parameter wechat_flow", nil
 	}
 	if IsWeChatBrowser(r.UserAgent) {
 		return config.FlowOfficialAccount, "WeChat in-app browser", nil
 	}
 	if c.opt.WeChat.WebsiteApp != nil {
 		return config.FlowWebsiteApp, "desktop browser, website app configured", nil
+	}
+	if !crossDevice {
+		return "", "", oidc.ErrAccessDenied("sign-in from a computer is not available for this application: cross-device QR sign-in is turned off and no website app is configured; open the application in WeChat on the phone")
 	}
 	return config.FlowCrossDevice, "desktop browser, Official Account only", nil
 }
@@ -291,7 +337,7 @@ func (c *Connector) HandleCallback(ctx context.Context, raw connector.Leg, param
 			return connector.Outcome{Next: next.raw()}
 		}
 	}
-	id, e := c.identity(ctx, profile)
+	id, e := c.identity(ctx, app.ID, profile)
 	if e != nil {
 		return connector.Failed(e)
 	}
@@ -368,6 +414,14 @@ type storedProfile struct {
 // A failure is logged and the sign-in goes on: the memory only saves a
 // consent popup next time.
 func (c *Connector) remember(ctx context.Context, appID string, p *wx.UserInfo) {
+	if c.opt.Profiles != nil {
+		err := c.opt.Profiles.Remember(ctx, directory.Profile{Provider: Provider, AppID: appID, OpenID: p.OpenID,
+			UnionID: p.UnionID, Nickname: p.Nickname, AvatarURL: p.HeadImgURL})
+		if err != nil {
+			c.log.WarnContext(ctx, "could not store the openid → unionid link", "error", err)
+		}
+		return
+	}
 	sp := storedProfile{UnionID: p.UnionID, Nickname: p.Nickname, HeadImgURL: p.HeadImgURL, Sex: p.Sex,
 		Country: p.Country, Province: p.Province, City: p.City}
 	raw, err := json.Marshal(sp)
@@ -384,6 +438,20 @@ func (c *Connector) remember(ctx context.Context, appID string, p *wx.UserInfo) 
 
 // recall fills unionid and profile from what earlier logins taught.
 func (c *Connector) recall(ctx context.Context, appID string, p *wx.UserInfo) {
+	if c.opt.Profiles != nil {
+		pr, err := c.opt.Profiles.Get(ctx, Provider, appID, p.OpenID)
+		if err != nil {
+			if !errors.Is(err, directory.ErrNotFound) {
+				c.log.WarnContext(ctx, "could not read the openid → unionid link", "error", err)
+			}
+			return
+		}
+		if p.UnionID == "" {
+			p.UnionID = pr.UnionID
+		}
+		p.Nickname, p.HeadImgURL = pr.Nickname, pr.AvatarURL
+		return
+	}
 	var sp storedProfile
 	raw, err := c.opt.Store.Get(ctx, keyLink+appID+":"+p.OpenID)
 	if err != nil && p.UnionID != "" {
@@ -404,7 +472,7 @@ func (c *Connector) recall(ctx context.Context, appID string, p *wx.UserInfo) {
 
 // identity turns a WeChat profile into an identity, resolving the subject
 // by the configured mode.
-func (c *Connector) identity(ctx context.Context, p *wx.UserInfo) (connector.Identity, *oidc.Error) {
+func (c *Connector) identity(ctx context.Context, appID string, p *wx.UserInfo) (connector.Identity, *oidc.Error) {
 	sub := p.OpenID
 	if c.opt.Subject == config.SubjectUnionID {
 		if p.UnionID == "" {
@@ -420,7 +488,7 @@ func (c *Connector) identity(ctx context.Context, p *wx.UserInfo) (connector.Ide
 	}
 	claims := map[string]any{
 		"name":               p.Nickname,
-		"picture":            avatarURL(p.HeadImgURL, c.opt.WeChat.AvatarSize),
+		"picture":            avatarURL(safeAvatar(p.HeadImgURL), c.opt.WeChat.AvatarSize),
 		"preferred_username": PreferredUsername(sub),
 		"openid":             p.OpenID,
 		"unionid":            p.UnionID,
@@ -436,8 +504,11 @@ func (c *Connector) identity(ctx context.Context, p *wx.UserInfo) (connector.Ide
 	if addr := address(p); addr != nil {
 		claims["address"] = addr
 	}
-	return connector.Identity{Subject: sub, Claims: claims}, nil
+	return connector.Identity{Subject: sub, Claims: claims, Provider: Provider, AppID: appID, OpenID: p.OpenID, UnionID: p.UnionID}, nil
 }
+
+// Provider names WeChat accounts in the people directory.
+const Provider = "wechat"
 
 // PreferredUsername is the readable, unique, stable username derived from the
 // subject: "wx_" and 16 lower-case base32 characters of SHA-256(sub) (80
@@ -447,6 +518,21 @@ func PreferredUsername(sub string) string {
 	sum := sha256.Sum256([]byte(sub))
 	enc := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:10])
 	return "wx_" + strings.ToLower(enc)
+}
+
+// safeAvatar returns u when it is an absolute http(s) URL with a host, else
+// "". The picture claim is an URL that relying parties put in <img src> and
+// links: a javascript:, data: or other URL from WeChat (or from a profile
+// stored by an older version) must not reach them.
+func safeAvatar(u string) string {
+	if u == "" || len(u) > 2048 || strings.ContainsAny(u, " \t\r\n\"'<>\\`") {
+		return ""
+	}
+	pu, err := url.Parse(u)
+	if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" || pu.User != nil || pu.Opaque != "" {
+		return ""
+	}
+	return u
 }
 
 // avatarURL picks the size of a WeChat avatar: the last path segment of
@@ -485,7 +571,7 @@ func address(p *wx.UserInfo) map[string]any {
 func FromConfig(opt *config.Options, st store.Store, logger *slog.Logger, hc *http.Client) Options {
 	clients := map[string]ClientSettings{}
 	for _, cl := range opt.Clients {
-		clients[cl.ID] = ClientSettings{Flow: cl.WeChatFlow, ForcePopup: cl.ForcePopup, MiniProgram: cl.MiniProgram}
+		clients[cl.ID] = ClientSettings{Flow: cl.WeChatFlow, ForcePopup: cl.ForcePopup, MiniProgram: cl.MiniProgram, CrossDevice: cl.CrossDevice}
 	}
 	return Options{
 		WeChat:      opt.WeChat,

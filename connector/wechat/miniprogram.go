@@ -84,7 +84,7 @@ func (c *Connector) exchangeJSCode(ctx context.Context, clientID, jsCode string)
 			"client_id", clientID)
 		return connector.Identity{}, oidc.ErrInvalidGrant("WeChat did not provide a unionid for this account, so the sign-in cannot identify the user; the administrator has been told how to fix this")
 	}
-	id, e := c.identity(ctx, profile)
+	id, e := c.identity(ctx, mp.AppID, profile)
 	if e != nil {
 		if e.Code == oidc.CodeAccessDenied {
 			// access_denied is not a token endpoint error (RFC 6749 §5.2):

@@ -1,0 +1,248 @@
+package admin
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/wechat-oidc/wechat-oidc/directory"
+)
+
+//go:embed templates/*.html templates/console.css
+var assets embed.FS
+
+// pageNames are the templates of templates/<name>.html, each rendered
+// inside layout.html.
+var pageNames = []string{"message", "reauth", "pending", "people", "person", "invitations", "invitation-created", "audit"}
+
+var (
+	// styles is the one stylesheet, inlined in every page.
+	styles = mustRead("templates/console.css")
+	// contentSecurityPolicy allows that stylesheet by its hash and no
+	// script at all (CSP Level 2 hash sources).
+	contentSecurityPolicy = "default-src 'none'; style-src '" + cspHash(styles) + "'; img-src data: https:; " +
+		"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+	pages = parsePages()
+)
+
+func mustRead(name string) string {
+	b, err := assets.ReadFile(name)
+	if err != nil {
+		panic(err) // embedded at build time: cannot be missing
+	}
+	return string(b)
+}
+
+func cspHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
+}
+
+func parsePages() map[string]*template.Template {
+	out := map[string]*template.Template{}
+	for _, n := range pageNames {
+		out[n] = template.Must(template.ParseFS(assets, "templates/layout.html", "templates/"+n+".html"))
+	}
+	return out
+}
+
+// view is what every page gets. Handlers put their page's data in Data.
+type view struct {
+	Page  string // the data-page marker
+	Lang  string // "zh" or "en"
+	Title string
+	Nav   string // the tab that is on: pending, people, invitations, audit
+	Base  string // the console's path
+	// Admin is the signed-in administrator; nil on pages shown to others.
+	Admin     *directory.Person
+	CSRF      string
+	Flash     *flashView
+	LangURL   string // the same page in the other language
+	RequestID string
+	CSS       template.CSS
+	Data      any
+	c         *Console
+}
+
+type flashView struct {
+	Error bool
+	Key   string
+	Text  string
+}
+
+// view starts a page's view for this request.
+func (c *Console) view(ec echo.Context, page, titleKey string) *view {
+	lang := c.lang(ec)
+	v := &view{
+		Page: page, Lang: lang, Base: c.base, CSS: template.CSS(styles), c: c,
+		RequestID: ec.Response().Header().Get("X-Request-Id"),
+	}
+	v.Title = v.T(titleKey)
+	if a := adminOf(ec); a != nil {
+		v.Admin = &a.Person
+		v.CSRF = a.Session.CSRF
+		if f := a.Session.Flash; f != nil {
+			v.Flash = &flashView{Error: f.Error, Key: f.Key, Text: v.T(f.Key)}
+			if f.Arg != "" {
+				v.Flash.Text = v.Tf(f.Key, f.Arg)
+			}
+		}
+	}
+	other := "en"
+	if lang == "en" {
+		other = "zh"
+	}
+	r := ec.Request()
+	u := url.URL{Path: r.URL.Path, RawQuery: r.URL.RawQuery}
+	if r.Method != http.MethodGet {
+		u = url.URL{Path: c.url("/" + navOf(page))}
+	}
+	q := u.Query()
+	q.Set("lang", other)
+	u.RawQuery = q.Encode()
+	v.LangURL = u.String()
+	v.Nav = navOf(page)
+	return v
+}
+
+// navOf is the tab a page belongs to.
+func navOf(page string) string {
+	switch page {
+	case "people", "person":
+		return "people"
+	case "invitations", "invitation-created":
+		return "invitations"
+	case "audit":
+		return "audit"
+	}
+	return "pending"
+}
+
+// T is the message key in the page's language.
+func (v *view) T(key string) string { return message(v.Lang, key) }
+
+// Tf is the message key with its %s/%d verbs filled in.
+func (v *view) Tf(key string, args ...any) string {
+	if len(args) == 0 {
+		return v.T(key)
+	}
+	return fmt.Sprintf(v.T(key), args...)
+}
+
+// Time shows a time in the console's time zone; the zero time as "—".
+func (v *view) Time(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.In(v.c.loc).Format("2006-01-02 15:04 MST")
+}
+
+// Name is how a person is called on pages.
+func (v *view) Name(p directory.Person) string {
+	if p.DisplayName != "" {
+		return p.DisplayName
+	}
+	return p.Username
+}
+
+// IsAdmin says whether the groups include the admin group.
+func (v *view) IsAdmin(groups []string) bool { return hasGroup(groups, v.c.adminGroup) }
+
+// AdminGroup is the admin group's name.
+func (v *view) AdminGroup() string { return v.c.adminGroup }
+
+// Dot joins the non-empty parts with " · ".
+func (v *view) Dot(parts ...string) string {
+	var keep []string
+	for _, p := range parts {
+		if p != "" {
+			keep = append(keep, p)
+		}
+	}
+	return strings.Join(keep, " · ")
+}
+
+// Initial is the first letter of a name, for an avatar placeholder.
+func (v *view) Initial(name string) string {
+	for _, r := range name {
+		return strings.ToUpper(string(r))
+	}
+	return "?"
+}
+
+// Groups shows groups as one editable line.
+func (v *view) Groups(groups []string) string { return strings.Join(groups, " ") }
+
+// render writes a page.
+func (c *Console) render(ec echo.Context, status int, name string, v *view) error {
+	var buf bytes.Buffer
+	if err := pages[name].ExecuteTemplate(&buf, "layout", v); err != nil {
+		c.log.ErrorContext(ec.Request().Context(), "admin: rendering a page", "page", name, "error", err)
+		return ec.String(http.StatusInternalServerError, "internal error")
+	}
+	return ec.HTMLBlob(status, buf.Bytes())
+}
+
+// messageData is a page that says one thing and offers where to go.
+type messageData struct {
+	Body  string
+	Ref   string
+	Links []link
+}
+
+type link struct {
+	URL, Label string
+	Secondary  bool
+}
+
+// viewRef is a reference to show and to find in the log or audit trail.
+type viewRef struct{ Ref string }
+
+// renderMessage shows a message page (errors, refusals, signed out).
+func (c *Console) renderMessage(ec echo.Context, status int, page, titleKey, bodyKey string, ref *viewRef) error {
+	v := c.view(ec, page, titleKey)
+	d := messageData{Body: v.T(bodyKey)}
+	if ref != nil {
+		d.Ref = ref.Ref
+	}
+	signIn := c.url(PathSignIn)
+	switch page {
+	case "forbidden":
+		d.Links = []link{{URL: signIn + "?switch=1", Label: v.T("link.switch")}}
+	case "not-found":
+		d.Links = []link{{URL: c.url("/people"), Label: v.T("link.back")}}
+	case "csrf":
+		d.Links = []link{{URL: c.url("/pending"), Label: v.T("link.back")}}
+	case "unavailable":
+		d.Links = []link{{URL: ec.Request().URL.Path, Label: v.T("link.retry")}}
+	case "signed-out":
+		d.Links = []link{{URL: signIn, Label: v.T("link.signin")}, {URL: c.provider.URL(providerLogoutPath), Label: v.T("link.logout"), Secondary: true}}
+	default:
+		d.Links = []link{{URL: signIn, Label: v.T("link.signin")}}
+	}
+	v.Data = d
+	return c.render(ec, status, "message", v)
+}
+
+// forbidden is the 403 page for a signed-in person who may not use the
+// console.
+func (c *Console) forbidden(ec echo.Context) error {
+	ec.Set(ctxAdmin, nil)
+	return c.renderMessage(ec, http.StatusForbidden, "forbidden", "forbidden.title", "forbidden.body", nil)
+}
+
+// unavailable logs err under a reference and shows a 503 page with it.
+func (c *Console) unavailable(ec echo.Context, err error) error {
+	ref := directory.NewRef()
+	c.log.ErrorContext(ec.Request().Context(), "admin console: unavailable", "ref", ref, "error", err)
+	return c.renderMessage(ec, http.StatusServiceUnavailable, "unavailable", "unavailable.title", "unavailable.body", &viewRef{ref})
+}
