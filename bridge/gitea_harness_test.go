@@ -212,6 +212,7 @@ func prepareGitea(install giteaInstall, setup giteaSetup) (g *giteaServer, err e
 		if err != nil {
 			err = fmt.Errorf("%w\ngitea output:\n%s", err, tail(g.out.String(), 4000))
 			g.stop()
+			g = nil
 		}
 	}()
 	if g.listener, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
