@@ -31,6 +31,10 @@ import (
 	"github.com/wechat-oidc/wechat-oidc/internal/qrtest"
 )
 
+// browserOrg is the organisation the walk's console belongs to: every page
+// must name it in its header, with the logo drawn.
+const browserOrg = "示例科技"
+
 const uaWeChatIPhone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.49(0x18003137) NetType/WIFI Language/zh_CN"
 
 func chromiumBinary(t *testing.T) string {
@@ -63,7 +67,7 @@ type phone struct {
 // then the main pages again in English.
 func TestAdminBrowserPhone(t *testing.T) {
 	bin := chromiumBinary(t)
-	h := newHarness(t)
+	h := newHarness(t, func(o *Options) { o.Organization, o.LogoDataURL = browserOrg, drawnLogo(t) })
 	ctx := t.Context()
 	admin, err := h.dir.People().Create(ctx, directory.NewPerson{Username: "root", DisplayName: "管理员 Admin", Groups: []string{"admins"}})
 	if err != nil {
@@ -243,6 +247,8 @@ func (p *phone) click(ctx context.Context, sel, shot, dataPage string, texts ...
 }
 
 type phoneLayout struct {
+	Org         string  `json:"org"`        // the header's organisation text
+	LogoLoaded  bool    `json:"logoLoaded"` // its logo is drawn
 	Page        string  `json:"page"`
 	ScrollWidth float64 `json:"scrollWidth"`
 	InnerWidth  float64 `json:"innerWidth"`
@@ -253,8 +259,10 @@ type phoneLayout struct {
 
 const phoneLayoutJS = `(() => {
   const m = document.querySelector("main");
+  const o = document.querySelector("[data-org]"), logo = o && o.querySelector("img");
   const r = {page: m ? m.dataset.page : "", scrollWidth: document.documentElement.scrollWidth,
-    innerWidth: window.innerWidth, innerHeight: window.innerHeight, wide: "", buttonTop: -1};
+    innerWidth: window.innerWidth, innerHeight: window.innerHeight, wide: "", buttonTop: -1,
+    org: o ? o.innerText : "", logoLoaded: !!logo && logo.complete && logo.naturalWidth > 0 && logo.getBoundingClientRect().width >= 16};
   for (const el of document.body.querySelectorAll("*")) {
     const b = el.getBoundingClientRect();
     if (b.right > window.innerWidth + 0.5) { r.wide = el.tagName + "." + el.className + " " + (el.textContent || "").slice(0, 40); break; }
@@ -278,6 +286,9 @@ func (p *phone) expect(ctx context.Context, shot, dataPage string, texts ...stri
 	}
 	if l.Page != dataPage {
 		errs = append(errs, fmt.Errorf("data-page %q, want %q", l.Page, dataPage))
+	}
+	if !strings.Contains(l.Org, browserOrg) || !l.LogoLoaded {
+		errs = append(errs, fmt.Errorf("the header says %q (logo drawn: %v), want the organisation %q and its logo", l.Org, l.LogoLoaded, browserOrg))
 	}
 	if l.ScrollWidth > l.InnerWidth || l.Wide != "" {
 		errs = append(errs, fmt.Errorf("wider than the phone: document %.0f px, viewport %.0f px; %s", l.ScrollWidth, l.InnerWidth, l.Wide))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"log/slog"
 	"net/url"
@@ -108,6 +109,12 @@ type Options struct {
 	// stores something for an anonymous request (the pending sign-in, ten
 	// minutes): give it the bridge's per-address authorize limiter.
 	SignInMiddleware []echo.MiddlewareFunc
+	// Organization is shown at the top of every page (ui.organization);
+	// default: the issuer's host name.
+	Organization string
+	// LogoDataURL is the organisation's logo as a data:image/png or
+	// data:image/jpeg base64 URL (ui.logo); "" for none.
+	LogoDataURL string
 }
 
 // Console is the administration console. Mount it on the bridge's router.
@@ -129,6 +136,8 @@ type Console struct {
 	absoluteTTL  time.Duration
 	loc          *time.Location
 	signinMW     []echo.MiddlewareFunc
+	org          string
+	logo         template.URL
 }
 
 // New checks the options and builds a Console.
@@ -149,6 +158,9 @@ func New(o Options) (*Console, error) {
 	if cl := o.Provider.Clients.Lookup(ClientID); cl == nil || !cl.HasRedirectURI(redirectURI(o.Issuer)) {
 		return nil, fmt.Errorf("admin: the provider has no client %q with redirect URI %s: register admin.ClientConfig(issuer)", ClientID, redirectURI(o.Issuer))
 	}
+	if l := o.LogoDataURL; l != "" && !strings.HasPrefix(l, "data:image/png;base64,") && !strings.HasPrefix(l, "data:image/jpeg;base64,") {
+		return nil, errors.New("admin: the logo must be a data:image/png or data:image/jpeg base64 URL")
+	}
 	prefix := o.Prefix
 	if prefix == "" {
 		prefix = strings.TrimSuffix(iss.EscapedPath(), "/")
@@ -159,6 +171,11 @@ func New(o Options) (*Console, error) {
 		secure: o.Secure || iss.Scheme == "https", apps: o.Applications, personForSub: o.PersonForSubject,
 		idleTTL: o.SessionIdleTTL, absoluteTTL: o.SessionAbsoluteTTL, loc: o.Location,
 		signinMW: o.SignInMiddleware,
+		// Checked above: a PNG or JPEG data URL, safe in an img src.
+		org: o.Organization, logo: template.URL(o.LogoDataURL),
+	}
+	if c.org == "" {
+		c.org = iss.Hostname()
 	}
 	if c.keys == nil {
 		if o.Provider.Signer == nil {

@@ -69,8 +69,11 @@ type view struct {
 	LangURL   string // the same page in the other language
 	RequestID string
 	CSS       template.CSS
-	Data      any
-	c         *Console
+	// Org and Logo: whose console this is (ui.organization, ui.logo).
+	Org  string
+	Logo template.URL
+	Data any
+	c    *Console
 }
 
 type flashView struct {
@@ -83,7 +86,7 @@ type flashView struct {
 func (c *Console) view(ec echo.Context, page, titleKey string) *view {
 	lang := c.lang(ec)
 	v := &view{
-		Page: page, Lang: lang, Base: c.base, CSS: template.CSS(styles), c: c,
+		Page: page, Lang: lang, Base: c.base, CSS: template.CSS(styles), c: c, Org: c.org, Logo: c.logo,
 		RequestID: ec.Response().Header().Get("X-Request-Id"),
 	}
 	v.Title = v.T(titleKey)

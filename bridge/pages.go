@@ -42,6 +42,11 @@ type page struct {
 	Ref string
 	// LinkURL and LinkLabel make a button to another page.
 	LinkURL, LinkLabel string
+
+	// Org and Logo say whose sign-in this is (ui.organization, ui.logo):
+	// renderPage fills them on every page.
+	Org  string
+	Logo template.URL
 	// MatchCode is the number the desktop shows for the phone to pick
 	// (data-match-code on it: tests read it as a person would).
 	MatchCode string
@@ -79,7 +84,7 @@ var (
 		Heading: "你已退出登录",
 		Message: "你已退出所有通过微信登录的应用。",
 		Detail:  "You are signed out of every application you signed in to with WeChat.",
-		Icon:    "info",
+		Icon:    "ok",
 	}
 	pageLogoutConfirm = page{
 		Name:    "logout-confirm",
@@ -189,6 +194,9 @@ var (
 
 func (s *Server) renderPage(c echo.Context, status int, p page) error {
 	p.RequestID = requestID(c.Request().Context())
+	p.Org = s.opt.UI.Organization
+	// A data: URL config built from a PNG or JPEG it read and checked.
+	p.Logo = template.URL(s.opt.UI.LogoDataURL)
 	var buf bytes.Buffer
 	if err := pageTemplates.ExecuteTemplate(&buf, "page.html", p); err != nil {
 		s.log.ErrorContext(c.Request().Context(), "render page", "error", err)

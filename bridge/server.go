@@ -174,6 +174,7 @@ func (s *Server) mountConsole() error {
 		AdminGroup: s.opt.Access.AdminGroup, Core: s, Logger: s.log, Now: s.now, Secure: s.secure,
 		Applications: apps, PersonForSubject: s.PersonForSubject,
 		SignInMiddleware: []echo.MiddlewareFunc{s.limitAuthorize},
+		Organization:     s.opt.UI.Organization, LogoDataURL: s.opt.UI.LogoDataURL,
 	})
 	if err != nil {
 		return fmt.Errorf("bridge: admin console: %w", err)
@@ -387,14 +388,37 @@ func (s *Server) httpError(err error, c echo.Context) {
 	} else {
 		s.log.ErrorContext(c.Request().Context(), "unhandled error", "error", err)
 	}
-	msg := http.StatusText(code)
-	s.renderPage(c, code, page{
+	s.renderPage(c, code, httpErrorPage(code))
+}
+
+// httpErrorPage is the page of an HTTP error, in both languages.
+func httpErrorPage(code int) page {
+	p := page{
 		Name:    "http-" + strconv.Itoa(code),
-		Title:   msg,
-		Heading: msg,
-		Message: "请检查链接是否正确。",
-		Detail:  "Check that the address is correct.",
-	})
+		Title:   "无法处理这个请求 · " + http.StatusText(code),
+		Heading: "无法处理这个请求",
+		Message: "请回到原来的应用重新开始。",
+		Detail:  http.StatusText(code) + ": go back to the application and start again.",
+		Icon:    "warn",
+	}
+	switch {
+	case code == http.StatusNotFound:
+		p.Title = "页面不存在 · Page not found"
+		p.Heading = "页面不存在"
+		p.Message = "请检查链接是否完整、正确。"
+		p.Detail = "Page not found. Check that the address is complete and correct."
+	case code == http.StatusMethodNotAllowed:
+		p.Title = "不支持这种访问方式 · Method not allowed"
+		p.Heading = "不支持这种访问方式"
+		p.Message = "这个地址不能这样打开。请回到原来的应用重新开始。"
+		p.Detail = "This address cannot be opened this way. Go back to the application and start again."
+	case code >= 500:
+		p.Title = "服务出现问题 · Something went wrong"
+		p.Heading = "服务出现问题"
+		p.Message = "请稍后重试。如果问题持续，请联系管理员并告诉他页面底部的请求编号。"
+		p.Detail = "Something went wrong on our side. Try again shortly; if it persists, give an administrator the request id at the bottom of this page."
+	}
+	return p
 }
 
 type ctxKey int

@@ -48,6 +48,26 @@ type File struct {
 	Metrics MetricsConfig `yaml:"metrics"`
 	// Shutdown says how a stopping process drains.
 	Shutdown ShutdownConfig `yaml:"shutdown"`
+	// UI is what the pages show of the organisation running the service.
+	UI UIConfig `yaml:"ui"`
+
+	// privateNetworkHTTP lets the issuer use http on a private-network IP
+	// address (AllowPrivateNetworkHTTP; dev mode only).
+	privateNetworkHTTP bool
+	// logoDataURL is ui.logo read and encoded by Validate.
+	logoDataURL string
+}
+
+// UIConfig is what every page a person sees shows of who is asking: in
+// WeChat's in-app browser there is no address bar, so the page itself must
+// say whose sign-in it is.
+type UIConfig struct {
+	// Organization is the organisation's name, shown at the top of every
+	// page (at most 64 characters). Empty: the issuer's host name.
+	Organization string `yaml:"organization"`
+	// Logo is a PNG or JPEG file (at most 64 KiB), read once at start and
+	// embedded in every page. Empty: no logo.
+	Logo string `yaml:"logo"`
 }
 
 type MetricsConfig struct {

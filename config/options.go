@@ -32,6 +32,8 @@ type Options struct {
 	Log            Log
 	Metrics        Metrics
 	Shutdown       Shutdown
+	// UI is what every page shows of the organisation.
+	UI UI
 }
 
 // Metrics: Listen is the metrics listener's host:port; empty: none.
@@ -249,6 +251,7 @@ func (c *File) Options() *Options {
 		Log:       Log{Level: c.Log.Level, Format: c.Log.Format},
 		Metrics:   Metrics{Listen: c.Metrics.Listen},
 		Shutdown:  Shutdown{DrainDelay: c.Shutdown.DrainDelay.D(), Timeout: c.Shutdown.Timeout.D()},
+		UI:        c.uiOptions(),
 	}
 	for _, p := range c.TrustedProxies {
 		if _, n, err := net.ParseCIDR(p); err == nil { // validated

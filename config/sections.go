@@ -18,7 +18,7 @@ var sectionChecks = map[string]func(c *File) error{
 		if c.Issuer == "" {
 			return errors.New("issuer is missing: set it to the public URL of this service, e.g. issuer: https://sso.example.com")
 		}
-		return validateIssuer(c.Issuer)
+		return validateIssuer(c.Issuer, false)
 	},
 	"directory": (*File).validateDirectory,
 	// access also covers audit.retention and clients[].allowed_groups and

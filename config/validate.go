@@ -22,6 +22,7 @@ func (c *File) Validate() error {
 		c.validateTop, c.validateWeChat, c.validateClients, c.validateTokens,
 		c.validateStore, c.validateKeys, c.validateSession, c.validateLimits,
 		c.validateGroups, c.validateDirectory, c.validateAccess, c.validateTrustedProxies, c.validateLog, c.validateMetrics, c.validateShutdown,
+		c.validateUI,
 	} {
 		if err := check(); err != nil {
 			return err
@@ -34,7 +35,7 @@ func (c *File) validateTop() error {
 	if c.Issuer == "" {
 		return errors.New("issuer is missing: set it to the public URL of this service, e.g. issuer: https://sso.example.com")
 	}
-	if err := validateIssuer(c.Issuer); err != nil {
+	if err := validateIssuer(c.Issuer, c.privateNetworkHTTP); err != nil {
 		return err
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
@@ -520,9 +521,10 @@ func envName(id string) string {
 	return strings.ToUpper(regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(id, "_"))
 }
 
-// validateIssuer: an https URL (http only for loopback hosts), no query, no
-// fragment (OpenID Connect Discovery 1.0 §2; Core §16.15 on TLS).
-func validateIssuer(issuer string) error {
+// validateIssuer: an https URL (http only for loopback hosts, and, when
+// privateHTTP, for private-network IP addresses), no query, no fragment
+// (OpenID Connect Discovery 1.0 §2; Core §16.15 on TLS).
+func validateIssuer(issuer string, privateHTTP bool) error {
 	u, err := url.Parse(issuer)
 	if err != nil || u.Host == "" || u.Opaque != "" {
 		return fmt.Errorf("issuer %q is not an absolute URL: write e.g. https://sso.example.com", issuer)
@@ -536,13 +538,25 @@ func validateIssuer(issuer string) error {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !isLoopbackHost(u.Hostname()) {
+		switch {
+		case isLoopbackHost(u.Hostname()):
+		case privateHTTP && isPrivateIP(u.Hostname()):
+		case privateHTTP:
+			return fmt.Errorf("issuer %q uses http on a host that is neither loopback nor a private-network IP address: use https, or an address such as 192.168.1.10, 10.0.0.5 or 172.16.0.2", issuer)
+		default:
 			return fmt.Errorf("issuer %q uses http on a non-loopback host: use https (http is only allowed for 127.0.0.1, ::1 and localhost)", issuer)
 		}
 	default:
 		return fmt.Errorf("issuer %q must use https", issuer)
 	}
 	return nil
+}
+
+// isPrivateIP: an IP address of a private network (RFC 1918, RFC 4193),
+// not a name: a name could resolve anywhere.
+func isPrivateIP(h string) bool {
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsPrivate()
 }
 
 func isLoopbackHost(h string) bool {

@@ -11,7 +11,7 @@ package dev
 // tests skip without it, except under CI (env CI set), where it must be
 // installed (.ci/run does).
 //
-// Run: go test -race -run Browser -v ./bridge
+// Run: go test -race -run Browser -v ./dev
 // (BROWSER_SCREENSHOTS=dir keeps the screenshots in dir/<test name>.)
 
 import (
@@ -61,7 +61,7 @@ type viewport struct {
 }
 
 var (
-	vpPhone   = viewport{name: "phone", width: 390, height: 844, scale: 2, mobile: true, ua: uaWeChatIPhone}
+	vpPhone   = viewport{name: "phone", width: 375, height: 812, scale: 2, mobile: true, ua: uaWeChatIPhone}
 	vpDesktop = viewport{name: "desktop", width: 1280, height: 800, scale: 1, ua: uaDesktopChrome}
 )
 
@@ -94,6 +94,8 @@ type pageCheck struct {
 	button        string   // CSS selector of the main button: must be in the first screen
 	layout        bool     // no horizontal overflow (the bridge's and the simulator's pages)
 	status        int      // HTTP status of the document, if checked (0: not checked)
+	org           bool     // the organisation's header: its name, its logo loaded (our pages, not WeChat's)
+	icon          string   // the state icon (data-icon: ok, info, warn), if checked
 }
 
 // expectPage is a page with this exact title and these visible texts.
@@ -105,49 +107,72 @@ func (pc pageCheck) titleHas() pageCheck             { pc.titleContains = true; 
 func (pc pageCheck) mainButton(sel string) pageCheck { pc.button = sel; return pc }
 func (pc pageCheck) ourLayout() pageCheck            { pc.layout = true; return pc }
 func (pc pageCheck) withStatus(code int) pageCheck   { pc.status = code; return pc }
+func (pc pageCheck) withIcon(icon string) pageCheck  { pc.icon = icon; return pc }
+
+// ours is a page of ours (the bridge's or the demo's): the organisation's
+// header, both languages, and no horizontal overflow.
+func (pc pageCheck) ours() pageCheck { pc.org, pc.layout = true, true; return pc }
 func (pc pageCheck) without(texts ...string) pageCheck {
 	pc.absent = append(pc.absent, texts...)
 	return pc
 }
 
-// The pages of the walk.
+// The pages of the walk. Ours show the organisation (dev mode's
+// DefaultOrganization) and say everything in Chinese and in English;
+// WeChat's (the simulator's) do not.
 var (
-	pgDemoHome = expectPage("wechat-oidc demo app", "Log in with WeChat", "demo application").
-			mainButton(`a.button[href="/demo/login"]`)
+	pgDemoHome = expectPage("wechat-oidc 演示应用 · demo app", "用微信登录", "Log in with WeChat", "演示应用", "demo application").
+			mainButton(`a.button[href="/demo/login"]`).ours()
 	pgWeChatConsent = expectPage("微信授权", "wechat-oidc 演示服务号", "申请获取你的昵称、头像",
 		"Alice 爱丽丝", "Bob 鲍勃", "Carol 卡罗尔", "微信用户", "快照页虚拟用户", "允许", "拒绝").
-		mainButton("button.allow").ourLayout()
+		without(DefaultOrganization).mainButton("button.allow").ourLayout()
 	pgSignedIn = func(name string) pageCheck {
-		return expectPage("Signed in", "Signed in as "+name, "ID token claims (verified by go-oidc)",
-			"userinfo", `"preferred_username"`, `"sid"`, "Log in again (SSO)", "Log in as someone else", "Log out")
+		return expectPage("已登录 · Signed in", "已登录", "你好，"+name, "Signed in as "+name, "ID token claims (verified by go-oidc)",
+			"userinfo", `"preferred_username"`, `"sid"`, "Log in again (SSO)", "Log in as someone else", "退出", "Log out").
+			ours().withIcon("ok")
 	}
-	pgCarolDenied = expectPage("Sign-in failed", "error: access_denied", "unionid",
-		"Log in with WeChat again").without("Signed in as")
+	pgCarolDenied = expectPage("登录失败 · Sign-in failed", "登录失败", "error: access_denied", "unionid",
+		"重新用微信登录", "Log in with WeChat again").without("Signed in as").ours().withIcon("warn")
 	pgSnapshot = expectPage("使用完整服务", "请点击「使用完整服务」", "快照页", "snapshot mode", "重试 · Try again").
-			titleHas().mainButton("a.button").ourLayout()
+			titleHas().mainButton("a.button").ours()
 	pgBadClient = expectPage("无法登录 · Cannot sign in", "无法登录", "client_id", "nobody", "error: invalid_request").
-			ourLayout().withStatus(http.StatusBadRequest)
+			ours().withStatus(http.StatusBadRequest)
 	pgExpired = expectPage("登录已失效 · Sign-in expired", "登录已失效", "expired").
-			ourLayout().withStatus(http.StatusBadRequest)
+			ours().withStatus(http.StatusBadRequest)
 	pgLogoutConfirm = expectPage("退出登录 · Sign out", "要退出登录吗？", "退出登录 · Sign out").
-			mainButton("button.button").ourLayout()
-	pgSignedOut = expectPage("已退出登录 · Signed out", "你已退出登录", "signed out").ourLayout()
+			mainButton("button.button").ours()
+	pgSignedOut = expectPage("已退出登录 · Signed out", "你已退出登录", "signed out").ours().withIcon("ok")
 
 	// The desktop QR pages.
 	pgWeChatQRConnect = expectPage("微信授权", "wechat-oidc 演示网站应用", "网站应用", "扫码登录", "模拟用手机微信扫码",
 		"Alice 爱丽丝", "Bob 鲍勃", "Carol 卡罗尔", "确认登录", "拒绝").
 		without("申请获取你的昵称、头像").mainButton("button.allow").ourLayout()
 	pgQRDesktop = expectPage("微信扫码登录 · Scan with WeChat", "请使用微信扫一扫登录", "在手机上确认登录「Demo app」",
-		"Scan the code with WeChat", "开发模式").without("已扫码").ourLayout()
+		"Scan the code with WeChat", "开发模式").without("已扫码").ours()
 	pgQRDesktopScanned = expectPage("微信扫码登录 · Scan with WeChat", "已扫码，请在手机上确认", "Confirm on your phone",
-		"picking the number below").without("请使用微信扫一扫登录").ourLayout()
+		"picking the number below").without("请使用微信扫一扫登录").ours()
 	// The phone shows where the computer is and three numbers to pick from.
 	pgQRPhoneConfirm = expectPage("确认登录 · Confirm sign-in", "在电脑上登录「Demo app」？", "Alice 爱丽丝",
 		"电脑所在网络 · Network", "同一网络", "电脑浏览器 · Browser", "Chrome · Windows", "发起时间 · Asked at",
-		"不是我，取消 · Not me, cancel").mainButton(`.numbers button[name=pick]`).ourLayout()
-	pgQRPhoneConfirmed = expectPage("已确认登录 · Confirmed", "已确认，请回到电脑上继续").ourLayout()
+		"不是我，取消 · Not me, cancel").mainButton(`.numbers button[name=pick]`).ours()
+	pgQRPhoneConfirmed = expectPage("已确认登录 · Confirmed", "已确认，请回到电脑上继续", "Confirmed").ours().withIcon("ok")
 	pgQRScanWithWeChat = expectPage("请使用微信扫一扫 · Scan with WeChat", "请使用微信扫一扫", "扫一扫",
-		"Open WeChat on your phone").without("申请获取你的昵称、头像").ourLayout()
+		"Open WeChat on your phone").without("申请获取你的昵称、头像").ours()
+
+	// WeChat's answer to its Official Account page in another browser, with
+	// dev mode's button to play WeChat's browser.
+	pgWeChatOpenInWeChat = expectPage("抱歉，出错了", "请在微信客户端打开链接", "当作在微信中打开", "Continue as in WeChat").
+				without(DefaultOrganization).mainButton("form.dev button").ourLayout()
+
+	// The rest of the bridge's pages a person may meet (pageWalk).
+	pgNotFound = expectPage("页面不存在 · Page not found", "页面不存在", "Page not found", "请检查链接").
+			ours().withStatus(http.StatusNotFound).withIcon("warn")
+	pgMethodNotAllowed = expectPage("不支持这种访问方式 · Method not allowed", "不支持这种访问方式", "cannot be opened this way").
+				ours().withStatus(http.StatusMethodNotAllowed)
+	pgQRExpired = expectPage("二维码已失效 · QR code expired", "二维码已失效", "expired").
+			ours().withStatus(http.StatusBadRequest)
+	pgInviteUnknown = expectPage("邀请链接无效 · Invitation", "邀请链接无效", "does not exist").
+			ours().withStatus(http.StatusBadRequest)
 )
 
 // walkEnv is what a walk runs on, for the walks that follow it.
@@ -275,6 +300,20 @@ func browserWalk(t *testing.T, vp viewport) walkEnv {
 		// Not signed in: nothing to confirm.
 		return vic.open(ctx, d.BaseURL+bridge.PathLogout, "19-bridge-signed-out-no-session", pgSignedOut)
 	})
+	// The rest of the pages a person may meet: a mistyped or truncated link,
+	// a link opened the wrong way, a stale QR code, a bad invitation.
+	vic.step("not-found", func(ctx context.Context) error {
+		return vic.open(ctx, d.BaseURL+"/no/such/page", "40-bridge-not-found", pgNotFound)
+	})
+	vic.step("method-not-allowed", func(ctx context.Context) error {
+		return vic.open(ctx, d.BaseURL+"/token", "41-bridge-method-not-allowed", pgMethodNotAllowed)
+	})
+	vic.step("invitation-unknown", func(ctx context.Context) error {
+		return vic.open(ctx, d.BaseURL+bridge.PathInvite+"NoSuchInvitation0123456789", "42-bridge-invitation-unknown", pgInviteUnknown)
+	})
+	ann.step("qr-expired", func(ctx context.Context) error {
+		return ann.open(ctx, d.BaseURL+bridge.PathQRScan+"?t=NoSuchTicket1", "43-bridge-qr-expired", pgQRExpired)
+	})
 	return walkEnv{d: d, b: b, shots: shots}
 }
 
@@ -314,6 +353,29 @@ func desktopQRWalk(t *testing.T, w walkEnv) {
 			return fmt.Errorf("did not come back to the demo's callback: %v", dee.requests())
 		}
 		return nil
+	})
+
+	// Dee asks for the Official Account flow itself in her desktop Chrome:
+	// WeChat would only say "open this in WeChat"; dev mode's button there
+	// lets her play WeChat's browser, and she signs in.
+	dee.step("oa-outside-wechat", func(ctx context.Context) error {
+		dee.resetRequests()
+		if err := dee.open(ctx, d.BaseURL+"/demo/login?flow=official_account", "32-wechat-open-in-wechat", pgWeChatOpenInWeChat); err != nil {
+			return err
+		}
+		if !dee.visited("/wechat-sim/connect/oauth2/authorize?") {
+			return fmt.Errorf("not WeChat's Official Account page: %v", dee.requests())
+		}
+		return nil
+	})
+	dee.step("oa-dev-switch", func(ctx context.Context) error {
+		if err := dee.click(ctx, "form.dev button", "33-wechat-consent-after-switch", pgWeChatConsent); err != nil {
+			return err
+		}
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`label.user:has(input[value=bob])`), chromedp.NodeVisible)); err != nil {
+			return err
+		}
+		return dee.click(ctx, "button.allow", "34-oa-signed-in-bob", pgSignedIn("Bob 鲍勃"))
 	})
 
 	// Dan, at his desktop, uses the Official Account only (cross-device):
@@ -615,7 +677,7 @@ func (b *lockedBuffer) String() string {
 // startChromium starts headless Chromium with the flags this machine needs
 // (no background networking: connections to Google's hosts fail here) and a
 // fresh profile. The walk as a whole is bounded by browserWalkTimeout.
-func startChromium(t *testing.T, bin string) *browser {
+func startChromium(t *testing.T, bin string, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	out := &lockedBuffer{}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -631,6 +693,7 @@ func startChromium(t *testing.T, bin string) *browser {
 		chromedp.Flag("disable-sync", true),
 		chromedp.CombinedOutput(out),
 	)
+	opts = append(opts, extra...)
 	walkCtx, cancelWalk := context.WithTimeout(context.Background(), browserWalkTimeout)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(walkCtx, opts...)
 	ctx, cancelBrowser := chromedp.NewContext(allocCtx)
@@ -860,6 +923,9 @@ func (p *person) expect(ctx context.Context, resp *network.Response, shotName st
 			p.t.Logf("note: %s on %s (not one of the bridge's pages)", msg, shotName)
 		}
 	}
+	if want.org || want.icon != "" {
+		errs = append(errs, p.checkBrand(ctx, want)...)
+	}
 	if want.button != "" {
 		switch b := li.Button; {
 		case b == nil:
@@ -875,6 +941,49 @@ func (p *person) expect(ctx context.Context, resp *network.Response, shotName st
 		return fmt.Errorf("%s: %w", shotName, errors.Join(errs...))
 	}
 	return nil
+}
+
+// brandInfo is what a page shows of the organisation, and its state icon.
+type brandInfo struct {
+	Header      bool    `json:"header"`
+	Text        string  `json:"text"`
+	Logo        bool    `json:"logo"`
+	LogoLoaded  bool    `json:"logoLoaded"`
+	LogoWidth   float64 `json:"logoWidth"`
+	Icon        string  `json:"icon"`
+	IconVisible bool    `json:"iconVisible"`
+}
+
+const brandJS = `(() => {
+  const h = document.querySelector("[data-org]"), img = h && h.querySelector("img"), i = document.querySelector("[data-icon]");
+  const r = i && i.getBoundingClientRect();
+  return {header: !!h, text: h ? h.innerText : "", logo: !!img,
+    logoLoaded: !!img && img.complete && img.naturalWidth > 0, logoWidth: img ? img.getBoundingClientRect().width : 0,
+    icon: i ? i.dataset.icon : "", iconVisible: !!r && r.width > 0 && r.height > 0};
+})()`
+
+// checkBrand checks the organisation's header (its name, its logo drawn)
+// and the state icon.
+func (p *person) checkBrand(ctx context.Context, want pageCheck) []error {
+	bi, err := chromedp.Run(ctx, chromedp.Evaluate[brandInfo](brandJS))
+	if err != nil {
+		return []error{fmt.Errorf("read the header: %w", err)}
+	}
+	var errs []error
+	if want.org {
+		switch {
+		case !bi.Header:
+			errs = append(errs, errors.New("no organisation header ([data-org])"))
+		case !strings.Contains(bi.Text, DefaultOrganization):
+			errs = append(errs, fmt.Errorf("the header says %q, not the organisation %q", bi.Text, DefaultOrganization))
+		case !bi.Logo || !bi.LogoLoaded || bi.LogoWidth < 16:
+			errs = append(errs, fmt.Errorf("the logo is not drawn (img %v, loaded %v, %.0f px wide)", bi.Logo, bi.LogoLoaded, bi.LogoWidth))
+		}
+	}
+	if want.icon != "" && (bi.Icon != want.icon || !bi.IconVisible) {
+		errs = append(errs, fmt.Errorf("state icon %q (visible %v), want %q", bi.Icon, bi.IconVisible, want.icon))
+	}
+	return errs
 }
 
 // cjkGlyphsJS draws two different Chinese characters on a canvas: without a

@@ -4,13 +4,14 @@
 package dev
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-
-	"github.com/labstack/echo/v4"
+	"net/url"
+	"strings"
 
 	"github.com/wechat-oidc/wechat-oidc/bridge"
 	"github.com/wechat-oidc/wechat-oidc/config"
@@ -23,15 +24,75 @@ import (
 )
 
 // Dev is `wechat-oidc dev`: the provider, an embedded WeChat simulator at
-// /wechat-sim and a demo relying party at /, on one listener. No account, no
-// config file, no network beyond loopback.
+// /wechat-sim and a demo relying party at /, on one listener. No account,
+// no config file, and no request to the real WeChat.
 type Dev struct {
 	*bridge.Server
+	// BaseURL is the issuer: the URL browsers and phones use.
 	BaseURL      string
 	SimulatorURL string
 	ClientID     string
 	Simulator    *simulator.Simulator
+	// Warnings are what the person starting dev mode must know (an http
+	// issuer on a network, a listener other devices cannot reach); New
+	// logs them too.
+	Warnings []string
+	// AdminInviteURL makes whoever opens it first the administrator
+	// (group admins) of this dev run: the console at /admin then approves
+	// people in --access approval and invites them in --access invite.
+	AdminInviteURL string
+
+	simHandler http.Handler
 }
+
+// ServeHTTP serves the simulator under /wechat-sim/ and everything else
+// with the provider. The simulator stands in for WeChat's servers: its
+// requests do not go through the provider's middleware, nor into its
+// request log, as WeChat's would not.
+func (d *Dev) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, devSimPath+"/") {
+		d.simHandler.ServeHTTP(w, r)
+		return
+	}
+	d.Server.ServeHTTP(w, r)
+}
+
+// Options configure dev mode.
+type Options struct {
+	// Listen is host:port with a fixed port, e.g. 127.0.0.1:8080.
+	Listen string
+	// Issuer is the URL browsers and phones use, when it is not the
+	// listener's own: http://192.168.1.10:8080 for a phone on the same
+	// network, or an https tunnel. scheme://host[:port] only. http is
+	// allowed on loopback and on a private-network IP address.
+	Issuer string
+	// Organization is shown on every page (default DefaultOrganization).
+	Organization string
+	// Logo is a PNG or JPEG file (ui.logo); "" draws one.
+	Logo string
+	// Algorithm signs the ID tokens: RS256 (the default), ES256 or EdDSA.
+	Algorithm string
+	// Store is the provider's store (the caller closes it); nil: a new
+	// memory store.
+	Store store.Store
+	// DemoSecret is the demo client's secret; "": a new one for this run.
+	DemoSecret string
+	// Bench prepares dev mode for `wechat-oidc bench`: the limits are
+	// lifted, the simulator has BenchUsers hidden users (simulator.LoadUsers)
+	// and lets a loopback request name the approving user in a header
+	// (simulator.HeaderApproveAs), so that each sign-in is a different
+	// person without the consent page.
+	Bench bool
+	// Access is access.mode: open (the default), approval or invite, so
+	// that a visitor can try each.
+	Access string
+}
+
+// BenchUsers is how many load-test users the simulator has with Options.Bench.
+const BenchUsers = 10000
+
+// DefaultOrganization is the organisation dev mode's pages name.
+const DefaultOrganization = "示例科技"
 
 // Dev-mode WeChat apps: made-up appids; their secrets are generated per run.
 const (
@@ -44,65 +105,87 @@ const (
 
 // New builds dev mode for a listen address host:port.
 func New(listen string, logger *slog.Logger) (*Dev, error) {
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil || port == "" || port == "0" {
-		return nil, fmt.Errorf("--listen %q must be host:port with a fixed port (e.g. 127.0.0.1:8080)", listen)
+	return NewWithOptions(Options{Listen: listen}, logger)
+}
+
+// NewWithOptions builds dev mode. It listens on nothing: serve the returned
+// handler on o.Listen.
+func NewWithOptions(o Options, logger *slog.Logger) (*Dev, error) {
+	switch o.Algorithm {
+	case "", keys.RS256, keys.ES256, keys.EdDSA:
+	default:
+		return nil, fmt.Errorf("--alg %q: dev mode signs with RS256, ES256 or EdDSA", o.Algorithm)
 	}
+	host, port, err := net.SplitHostPort(o.Listen)
+	if err != nil || port == "" || port == "0" {
+		return nil, fmt.Errorf("--listen %q must be host:port with a fixed port (e.g. 127.0.0.1:8080)", o.Listen)
+	}
+	listenHost := host
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}
-	base := "http://" + net.JoinHostPort(host, port)
+	// self is how this process reaches itself (the demo app's and the
+	// connector's calls); base is what browsers use.
+	self, _ := url.Parse("http://" + net.JoinHostPort(host, port))
+	base := self
+	var warnings []string
+	if o.Issuer != "" {
+		if base, err = parseDevIssuer(o.Issuer); err != nil {
+			return nil, err
+		}
+		warnings = issuerWarnings(base, listenHost)
+	}
 	oaSecret, webSecret, miniSecret := oidc.NewToken(), oidc.NewToken(), oidc.NewToken()
+	var users []simulator.User
+	if o.Bench {
+		users = append(simulator.DefaultUsers(), simulator.LoadUsers(BenchUsers)...)
+	}
 	sim := simulator.New(simulator.Config{
+		Users:         users,
+		ApproveHeader: o.Bench,
 		Apps: []simulator.App{
 			{ID: devAppID, Secret: oaSecret, Kind: simulator.OfficialAccount, Bound: true, Name: "wechat-oidc 演示服务号"},
 			{ID: devWebAppID, Secret: webSecret, Kind: simulator.WebsiteApp, Bound: true, Name: "wechat-oidc 演示网站应用"},
 			{ID: devMiniID, Secret: miniSecret, Kind: simulator.MiniProgram, Bound: true, Name: "wechat-oidc 演示小程序"},
 		},
-		CallbackHosts: []string{net.JoinHostPort(host, port)},
+		CallbackHosts: []string{base.Host},
 		AllowPort:     true, // real WeChat refuses ports (10003); dev runs on one
+		// A desktop browser may play WeChat's in-app browser (one button on
+		// the simulator's "open in WeChat" page).
+		DevBrowserSwitch: true,
 	})
-	clientSecret := oidc.NewToken()
-	file := &config.File{
-		Issuer:  base,
-		Listen:  listen,
-		Subject: config.SubjectUnionID,
-		WeChat: config.WeChatConfig{
-			// The consent page every time, so that a person trying it out can
-			// pick another simulated user (production defaults to silent_first).
-			OfficialAccount: &config.WeChatAppConfig{AppID: devAppID, AppSecret: oaSecret, Scope: config.ScopeUserInfo},
-			WebsiteApp:      &config.WeChatAppConfig{AppID: devWebAppID, AppSecret: webSecret},
-			MiniProgram:     &config.WeChatAppConfig{AppID: devMiniID, AppSecret: miniSecret},
-			OpenBaseURL:     base + devSimPath,
-			APIBaseURL:      base + devSimPath,
-		},
-		Clients: []config.ClientConfig{{
-			ID: devClientID, Name: "Demo app", Secret: clientSecret,
-			RedirectURIs:           []string{base + "/demo/callback"},
-			PostLogoutRedirectURIs: []string{base + "/"},
-			MiniProgram:            true,
-		}},
-		Store: config.StoreConfig{Type: "memory"},
-		// A throwaway directory; dev mode admits anyone (a visitor can try
-		// approval and invite with ?access=…, see the demo page).
-		Directory: config.DirectoryConfig{Type: "sqlite", Path: ":memory:"},
-		Access:    config.AccessConfig{Mode: config.AccessOpen},
-		Keys:      config.KeysConfig{Dir: "(ephemeral)"},
+	clientSecret := cmp.Or(o.DemoSecret, oidc.NewToken())
+	file := devConfig(base.String(), o, oaSecret, webSecret, miniSecret, clientSecret)
+	if o.Bench {
+		// A load test signs in hundreds of times a second from one address
+		// with one client: far above what the limits let one office do.
+		unlimited := config.RateConfig{Rate: 1e9, Burst: 1e9}
+		file.Limits = config.LimitsConfig{TokenPerClient: unlimited, AuthorizePerIP: unlimited,
+			TokenAuthFailures: unlimited, LogoutPerIP: unlimited}
+		file.Login = config.LoginConfig{MaxPendingPerIP: 1 << 30, MaxPending: 1 << 30}
 	}
+	file.AllowPrivateNetworkHTTP()
 	opt, err := file.Resolve()
 	if err != nil {
 		return nil, fmt.Errorf("dev config: %w", err)
 	}
-	ks, err := keys.NewEphemeral()
+	if opt.UI.LogoDataURL == "" {
+		opt.UI.LogoDataURL = drawLogo()
+	}
+	ks, err := keys.NewEphemeralAlgorithm(cmp.Or(o.Algorithm, keys.RS256))
 	if err != nil {
 		return nil, err
 	}
-	st := store.NewMemory(store.WithMaxEntries(opt.Store.MemoryMaxEntries))
+	st := o.Store
+	if st == nil {
+		st = store.NewMemory(store.WithMaxEntries(opt.Store.MemoryMaxEntries))
+	}
 	dir, err := directory.Open(context.Background(), directory.Options{Type: opt.Directory.Type, Path: opt.Directory.Path})
 	if err != nil {
 		return nil, fmt.Errorf("dev directory: %w", err)
 	}
-	connOpt := wechatconn.FromConfig(opt, st, logger, nil)
+	hc := selfClient(base, self)
+	connOpt := wechatconn.FromConfig(opt, st, logger, hc)
 	profiles := dir.Profiles()
 	connOpt.Profiles = &profiles
 	conn, err := wechatconn.New(connOpt)
@@ -114,15 +197,61 @@ func New(listen string, logger *slog.Logger) (*Dev, error) {
 		return nil, err
 	}
 	e := srv.Echo()
-	simHandler := echo.WrapHandler(http.StripPrefix(devSimPath, sim))
-	e.Any(devSimPath+"/*", simHandler)
-	demo := newDemoRP(base, devClientID, clientSecret, logger)
+	demo := newDemoRP(demoConfig{issuer: base.String(), clientID: devClientID, secret: clientSecret, log: logger, http: hc,
+		ui: opt.UI, phoneQR: phoneQR(base)})
 	demo.mount(e)
+	for _, w := range warnings {
+		logger.Warn("dev mode: " + w)
+	}
+	_, adminToken, err := dir.Invitations().Create(context.Background(), directory.NewInvitation{
+		Username: "admin", DisplayName: "Dev admin", Groups: []string{opt.Access.AdminGroup}, CreatedBy: "dev"})
+	if err != nil {
+		return nil, fmt.Errorf("dev admin invitation: %w", err)
+	}
 	return &Dev{
-		Server:       srv,
-		BaseURL:      base,
-		SimulatorURL: base + devSimPath,
-		ClientID:     devClientID,
-		Simulator:    sim,
+		Server:         srv,
+		BaseURL:        base.String(),
+		SimulatorURL:   base.String() + devSimPath,
+		ClientID:       devClientID,
+		Simulator:      sim,
+		Warnings:       warnings,
+		AdminInviteURL: base.String() + bridge.PathInvite + adminToken,
+		simHandler:     http.StripPrefix(devSimPath, sim),
 	}, nil
+}
+
+// devConfig is dev mode's configuration, as a file would say it.
+func devConfig(base string, o Options, oaSecret, webSecret, miniSecret, clientSecret string) *config.File {
+	org := o.Organization
+	if org == "" {
+		org = DefaultOrganization
+	}
+	return &config.File{
+		Issuer:  base,
+		Listen:  o.Listen,
+		Subject: config.SubjectUnionID,
+		WeChat: config.WeChatConfig{
+			// The consent page every time, so that a person trying it out can
+			// pick another simulated user (production defaults to silent_first).
+			OfficialAccount: &config.WeChatAppConfig{AppID: devAppID, AppSecret: oaSecret, Scope: config.ScopeUserInfo},
+			WebsiteApp:      &config.WeChatAppConfig{AppID: devWebAppID, AppSecret: webSecret},
+			MiniProgram:     &config.WeChatAppConfig{AppID: devMiniID, AppSecret: miniSecret},
+			OpenBaseURL:     base + devSimPath,
+			// The connector's calls go through selfClient, to this process.
+			APIBaseURL: base + devSimPath,
+		},
+		Clients: []config.ClientConfig{{
+			ID: devClientID, Name: "Demo app", Secret: clientSecret,
+			RedirectURIs:           []string{base + "/demo/callback"},
+			PostLogoutRedirectURIs: []string{base + "/"},
+			MiniProgram:            true,
+		}},
+		Store: config.StoreConfig{Type: "memory"},
+		// A throwaway directory; dev mode admits anyone unless --access
+		// says otherwise (approval, invite: to try them).
+		Directory: config.DirectoryConfig{Type: "sqlite", Path: ":memory:"},
+		Access:    config.AccessConfig{Mode: cmp.Or(o.Access, config.AccessOpen)},
+		Keys:      config.KeysConfig{Dir: "(ephemeral)"},
+		UI:        config.UIConfig{Organization: org, Logo: o.Logo},
+	}
 }

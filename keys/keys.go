@@ -57,10 +57,10 @@ type Set struct {
 	now              func() time.Time
 	windows          map[string]window // by kid; replaced whole, never changed
 
-	// signers holds one jose.Signer per key and token type ("JWT",
+	// signers holds one signer per key and token type ("JWT",
 	// "logout+jwt"), built on first use and then kept: a signer is not
 	// rebuilt per token.
-	signers map[string]jose.Signer
+	signers map[string]*jwsSigner
 }
 
 // setConfig says how to build a set.
@@ -185,6 +185,20 @@ func NewEphemeral() (*Set, error) {
 	return newSet([]*signingKey{k})
 }
 
+// NewEphemeralAlgorithm is NewEphemeral with a key of alg: RS256, ES256 or
+// EdDSA (dev mode and load tests compare them).
+func NewEphemeralAlgorithm(alg string) (*Set, error) {
+	a, err := parseAlgorithm(alg)
+	if err != nil {
+		return nil, err
+	}
+	k, err := generate(a, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return newSet([]*signingKey{k})
+}
+
 // generate makes a new key for alg created at the given time.
 func generate(alg jose.SignatureAlgorithm, created time.Time) (*signingKey, error) {
 	priv, err := generateKey(alg)
@@ -235,7 +249,7 @@ func buildSet(keys []*signingKey, cfg setConfig) (*Set, error) {
 	s := &Set{
 		keys:    keys,
 		byKID:   make(map[string]*signingKey, len(keys)),
-		signers: make(map[string]jose.Signer),
+		signers: make(map[string]*jwsSigner),
 		now:     cfg.now,
 	}
 	if s.now == nil {
@@ -340,19 +354,15 @@ func (s *Set) SignWithAlgorithm(payload []byte, alg, typ string) (string, error)
 	if err != nil {
 		return "", err
 	}
-	jws, err := signer.Sign(payload)
+	token, err := signer.sign(payload)
 	if err != nil {
 		return "", fmt.Errorf("keys: sign with key %s: %w", active.kid, err)
-	}
-	token, err := jws.CompactSerialize()
-	if err != nil {
-		return "", fmt.Errorf("keys: serialize token: %w", err)
 	}
 	return token, nil
 }
 
 // signerFor returns key's signer for typ, building it the first time.
-func (s *Set) signerFor(key *signingKey, typ string) (jose.Signer, error) {
+func (s *Set) signerFor(key *signingKey, typ string) (*jwsSigner, error) {
 	if typ == "" {
 		return nil, errors.New("keys: token type (typ header) is empty")
 	}
@@ -368,10 +378,7 @@ func (s *Set) signerFor(key *signingKey, typ string) (jose.Signer, error) {
 	if signer, ok := s.signers[id]; ok {
 		return signer, nil
 	}
-	signer, err := jose.NewSigner(
-		jose.SigningKey{Algorithm: key.alg, Key: jose.JSONWebKey{Key: key.private, KeyID: key.kid}},
-		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)),
-	)
+	signer, err := newJWSSigner(key, typ)
 	if err != nil {
 		return nil, fmt.Errorf("keys: signer for key %s: %w", key.kid, err)
 	}

@@ -401,6 +401,34 @@ func TestNewEphemeral(t *testing.T) {
 	}
 }
 
+func TestNewEphemeralAlgorithm(t *testing.T) {
+	for _, alg := range SupportedAlgorithms() {
+		s, err := NewEphemeralAlgorithm(alg)
+		if err != nil {
+			t.Fatalf("%s: %v", alg, err)
+		}
+		if s.Algorithm() != alg || len(s.JWKS().Keys) != 1 || s.JWKS().Keys[0].Algorithm != alg {
+			t.Fatalf("%s: Algorithm %s, JWKS %+v", alg, s.Algorithm(), s.JWKS().Keys)
+		}
+		token, err := s.Sign([]byte(`{"sub":"x"}`))
+		if err != nil {
+			t.Fatalf("%s: sign: %v", alg, err)
+		}
+		header, err := base64.RawURLEncoding.DecodeString(strings.Split(token, ".")[0])
+		if err != nil || !strings.Contains(string(header), `"alg":"`+alg+`"`) {
+			t.Fatalf("%s: header %s", alg, header)
+		}
+		if payload, err := s.Verify(token); err != nil || string(payload) != `{"sub":"x"}` {
+			t.Fatalf("%s: verify: %q %v", alg, payload, err)
+		}
+	}
+	for _, bad := range []string{"", "HS256", "none", "es256"} {
+		if _, err := NewEphemeralAlgorithm(bad); err == nil || !strings.Contains(err.Error(), "RS256, ES256, EdDSA") {
+			t.Errorf("NewEphemeralAlgorithm(%q) = %v, want a refusal naming the algorithms", bad, err)
+		}
+	}
+}
+
 func TestSignHeaders(t *testing.T) {
 	s := setOf(t, 0)
 	payload := []byte(`{"aud":"grafana","nonce":"n-0S6_WzA2Mj"}`)

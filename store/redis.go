@@ -246,9 +246,10 @@ func (r *Redis) Delete(ctx context.Context, key string) error {
 	return mapErr(r.client.Del(ctx, r.key(key)).Err())
 }
 
-// Update implements Store with optimistic locking: WATCH the key, GET it,
-// call fn, and write in MULTI/EXEC, which Redis aborts if the key changed
-// after WATCH. On abort it retries with jittered backoff, up to
+// Update implements Store with optimistic locking: WATCH the key and GET it
+// (one round trip: the two are pipelined on one connection), call fn, and
+// write in MULTI/EXEC (a second round trip), which Redis aborts if the key
+// changed after WATCH. On abort it retries with jittered backoff, up to
 // redisUpdateAttempts times, then returns ErrConflict.
 func (r *Redis) Update(ctx context.Context, key string, ttl time.Duration, fn func(old []byte) ([]byte, error)) error {
 	if err := checkTTL(ttl); err != nil {
@@ -259,18 +260,36 @@ func (r *Redis) Update(ctx context.Context, key string, ttl time.Duration, fn fu
 	// and never mistaken for a Redis error or retried.
 	var fnErr error
 	txn := func(tx *redis.Tx) error {
-		old, err := tx.Get(ctx, k).Bytes()
+		var watch *redis.Cmd
+		var get *redis.StringCmd
+		_, err := tx.Pipelined(ctx, func(p redis.Pipeliner) error {
+			watch = p.Do(ctx, "watch", k)
+			get = p.Get(ctx, k)
+			return nil
+		})
+		if err == nil || errors.Is(err, redis.Nil) {
+			err = watch.Err()
+		}
+		old, getErr := get.Bytes()
 		switch {
-		case errors.Is(err, redis.Nil):
-			old = nil
 		case err != nil:
-			return err
+		case errors.Is(getErr, redis.Nil):
+			old = nil
+		case getErr != nil:
+			err = getErr
 		case old == nil:
 			old = []byte{} // present but empty is not absent
+		}
+		if err != nil {
+			// The connection goes back to the pool: it must not keep
+			// watching (EXEC would have ended the WATCH).
+			_ = tx.Unwatch(ctx).Err()
+			return err
 		}
 		value, err := fn(old)
 		if err != nil {
 			fnErr = err
+			_ = tx.Unwatch(ctx).Err()
 			return err
 		}
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -287,7 +306,8 @@ func (r *Redis) Update(ctx context.Context, key string, ttl time.Duration, fn fu
 	backoff := redisUpdateBackoffMin
 	for range redisUpdateAttempts {
 		fnErr = nil
-		err := r.client.Watch(ctx, txn, k)
+		// No keys here: txn WATCHes in the same round trip as its GET.
+		err := r.client.Watch(ctx, txn)
 		if fnErr != nil {
 			return fnErr
 		}

@@ -353,3 +353,30 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestRedisUpdateFnErrorLeavesNothingWatched: an Update whose fn fails
+// returns its connection to the pool; had the connection kept watching the
+// key, the next Update on it would abort (and redo its fn) when another
+// replica changed that key meanwhile.
+func TestRedisUpdateFnErrorLeavesNothingWatched(t *testing.T) {
+	addr := startRedis(t)
+	prefix := uniquePrefix(t)
+	a, b := newRedis(t, addr, prefix), newRedis(t, addr, prefix)
+	ctx := t.Context()
+	refused := errors.New("refused")
+	for i := range 3 {
+		if err := a.Update(ctx, "k", time.Minute, func([]byte) ([]byte, error) { return nil, refused }); !errors.Is(err, refused) {
+			t.Fatalf("Update = %v; want fn's error", err)
+		}
+		if err := b.Put(ctx, "k", []byte(strconv.Itoa(i)), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		calls := 0
+		if err := a.Update(ctx, "other", time.Minute, func([]byte) ([]byte, error) { calls++; return []byte("v"), nil }); err != nil {
+			t.Fatal(err)
+		}
+		if calls != 1 {
+			t.Fatalf("the next Update ran fn %d times: its connection still watched the key of the failed Update", calls)
+		}
+	}
+}

@@ -118,7 +118,12 @@ func TestAuthorizeURLsAcceptedBySimulator(t *testing.T) {
 		wechat.OAAuthorizeURL(srv.URL, wechat.AuthorizeParams{AppID: "wxoa", RedirectURI: "http://rp.example:9000/cb?a=1", Scope: wechat.ScopeBase, State: "st8"}),
 		wechat.QRConnectURL(srv.URL, wechat.AuthorizeParams{AppID: "wxweb", RedirectURI: "http://rp.example:9000/cb?a=1", State: "st8", Lang: "en"}),
 	} {
-		resp, err := hc.Get(u)
+		req, err := http.NewRequest(http.MethodGet, u, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("User-Agent", uaWeChat) // the Official Account's page opens only in WeChat
+		resp, err := hc.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -48,9 +48,26 @@ type Observer func(endpoint, errcode string, took time.Duration)
 // client is used.
 func (c *Client) SetObserver(o Observer) { c.observe = o }
 
+// maxIdlePerHost is how many idle connections to WeChat's API are kept.
+// Every call goes to one host (api.weixin.qq.com): with Go's default of 2,
+// concurrent sign-ins would close their connections after each call and
+// open (and TLS-handshake) new ones for the next.
+const maxIdlePerHost = 64
+
+// apiTransport is the connection pool of clients made without one: Go's
+// default transport (proxy from the environment, timeouts, HTTP/2) with
+// enough idle connections for concurrent sign-ins.
+var apiTransport = func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = max(t.MaxIdleConns, maxIdlePerHost)
+	t.MaxIdleConnsPerHost = maxIdlePerHost
+	return t
+}()
+
 // NewClient returns a client for apiBaseURL ("" = DefaultAPIBaseURL). Each call
 // is bounded by timeout (<= 0 = DefaultTimeout) even if the caller's context
-// has no deadline. hc nil means a client of its own. Redirects are never
+// has no deadline. hc nil (or one without a Transport) means a pool that
+// keeps enough connections to WeChat for concurrent calls. Redirects are never
 // followed, whatever hc says: requests carry the app secret in the query, which
 // must not be replayed to another host; a redirect is an ErrUnavailable.
 func NewClient(apiBaseURL string, timeout time.Duration, hc *http.Client) *Client {
@@ -60,6 +77,9 @@ func NewClient(apiBaseURL string, timeout time.Duration, hc *http.Client) *Clien
 	var own http.Client
 	if hc != nil {
 		own = *hc // shallow copy: shares hc's Transport, overrides CheckRedirect only
+	}
+	if own.Transport == nil {
+		own.Transport = apiTransport
 	}
 	own.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &Client{apiBase: base(apiBaseURL, DefaultAPIBaseURL), timeout: timeout, hc: &own}

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,6 +76,9 @@ func newEnv(t *testing.T, mutate ...func(*simulator.Config)) *env {
 	return &env{sim: sim, srv: srv, client: wechat.NewClient(srv.URL, 2*time.Second, nil), clock: clk}
 }
 
+// uaWeChat is WeChat's in-app browser on an iPhone.
+const uaWeChat = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.49(0x18003137) NetType/WIFI Language/zh_CN"
+
 // code runs the authorize step as userKey and returns the code.
 func (e *env) code(t *testing.T, app wechat.App, scope, userKey string) string {
 	t.Helper()
@@ -86,7 +90,13 @@ func (e *env) code(t *testing.T, app wechat.App, scope, userKey string) string {
 		u = wechat.QRConnectURL(e.srv.URL, p)
 	}
 	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := hc.Get(u)
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The Official Account's page opens only in WeChat's in-app browser.
+	req.Header.Set("User-Agent", uaWeChat)
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -541,5 +551,45 @@ func TestObserverSeesEveryCall(t *testing.T) {
 	want := []call{{"/sns/oauth2/access_token", "0"}, {"/sns/oauth2/access_token", "40029"}, {"/sns/oauth2/access_token", "unavailable"}}
 	if fmt.Sprint(calls) != fmt.Sprint(want) {
 		t.Fatalf("observed %v, want %v", calls, want)
+	}
+}
+
+// TestClientKeepsConnectionsForConcurrentCalls: concurrent sign-ins each
+// call WeChat; a client made without an HTTP client keeps their
+// connections for the next calls instead of opening (and, against the real
+// api.weixin.qq.com, TLS-handshaking) new ones.
+func TestClientKeepsConnectionsForConcurrentCalls(t *testing.T) {
+	var opened atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(5 * time.Millisecond) // the calls overlap (not a wait for an expiry)
+		w.Write([]byte(`{"errcode":0,"errmsg":"ok"}`))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c := wechat.NewClient(srv.URL, 0, nil)
+	const concurrent = 16
+	round := func() {
+		var wg sync.WaitGroup
+		for range concurrent {
+			wg.Go(func() {
+				if err := c.CheckAccessToken(context.Background(), "token", "openid"); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	round()
+	first := opened.Load()
+	for range 5 {
+		round()
+	}
+	if again := opened.Load() - first; again > concurrent/4 {
+		t.Fatalf("%d connections for the first round of %d concurrent calls, then %d more for 5 rounds: connections are not kept", first, concurrent, again)
 	}
 }

@@ -1,10 +1,12 @@
 // Command wechat-oidc is an OpenID Provider that signs people in with WeChat.
 //
 //	wechat-oidc serve --config FILE   run the provider
-//	wechat-oidc dev [--listen ADDR]   run the provider, a WeChat simulator and a demo app
+//	wechat-oidc dev [--listen ADDR] [--issuer URL | --lan]
+//	                                  run the provider, a WeChat simulator and a demo app
 //	wechat-oidc people ...            manage the people directory (package peoplecli)
 //	wechat-oidc audit ...             read the audit trail
 //	wechat-oidc keys list|rotate --config FILE
+//	wechat-oidc bench [flags]         load-test a running provider (docs/performance.md)
 //	wechat-oidc version               print the version
 package main
 
@@ -22,7 +24,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/wechat-oidc/wechat-oidc/dev"
 	"github.com/wechat-oidc/wechat-oidc/peoplecli"
 )
 
@@ -37,8 +38,15 @@ const usage = `wechat-oidc: an OpenID Provider that signs people in with WeChat
 
 Usage:
   wechat-oidc serve --config FILE   run the provider with a configuration file
-  wechat-oidc dev [--listen ADDR]   run everything locally: provider, WeChat simulator, demo app
-                                    (default 127.0.0.1:8080; open http://127.0.0.1:8080/)
+  wechat-oidc dev [--listen ADDR] [--issuer URL | --lan] [--organization NAME] [--logo FILE]
+                                    run everything locally: provider, WeChat simulator, demo app
+                                    (default 127.0.0.1:8080; open http://127.0.0.1:8080/). To try it
+                                    on a phone on the same network: --lan (this machine's LAN address,
+                                    listening on 0.0.0.0) or --issuer http://192.168.1.10:8080;
+                                    --access approval|invite to try them; wechat-oidc dev -h for
+                                    --bench, --alg, --store, --pprof
+  wechat-oidc bench [--issuer URL]  sign in again and again against a running dev --bench and
+                                    report sign-ins/s, latency and errors (docs/performance.md)
   wechat-oidc keys list --config FILE
                                     list the signing keys: kid, algorithm, state, dates
   wechat-oidc keys rotate --config FILE
@@ -81,17 +89,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	case "dev":
-		fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-		fs.SetOutput(stderr)
-		listen := fs.String("listen", "127.0.0.1:8080", "address to listen on")
-		if err := fs.Parse(args[1:]); err != nil {
-			return 2
-		}
-		if err := runDev(ctx, *listen, stdout, stderr); err != nil {
-			fmt.Fprintln(stderr, "wechat-oidc dev:", err)
-			return 1
-		}
-		return 0
+		return devCommand(ctx, args[1:], stdout, stderr)
+	case "bench":
+		return benchCommand(ctx, args[1:], stdout, stderr)
 	case "keys":
 		return runKeys(ctx, args[1:], stdout, stderr)
 	case "people":
@@ -120,18 +120,6 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-func runDev(ctx context.Context, listen string, stdout, stderr io.Writer) error {
-	logger := newLogger(stderr, "info", "text")
-	slog.SetDefault(logger)
-	d, err := dev.New(listen, logger)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "\n  wechat-oidc dev mode: open %s/ in a browser\n\n  issuer:          %s\n  WeChat simulator: %s\n  demo client:      id %q (secret generated for this run)\n\n",
-		d.BaseURL, d.BaseURL, d.SimulatorURL, d.ClientID)
-	return listenAndServe(ctx, listen, d, logger)
 }
 
 // listenAndServe runs an HTTP server with timeouts until ctx ends, then shuts

@@ -8,7 +8,14 @@
 //	server side  (api.weixin.qq.com)      /sns/oauth2/access_token, /sns/oauth2/refresh_token,
 //	                                      /sns/auth, /sns/userinfo, /sns/jscode2session
 //	simulator's own                       /_sim/authorize (the consent form's POST),
-//	                                      /_sim/avatar/{user}/{size} (SVG avatars)
+//	                                      /_sim/avatar/{user}/{size} (SVG avatars),
+//	                                      /_sim/wechat-browser (dev mode, see below)
+//
+// Like WeChat, the Official Account authorize page works only in WeChat's
+// in-app browser (MicroMessenger in the User-Agent); any other browser gets
+// "请在微信客户端打开链接". Config.DevBrowserSwitch adds a button there that
+// makes the browser count as WeChat's (a cookie), for dev mode. qrconnect,
+// the desktop QR page, opens anywhere.
 //
 // It follows the project's wechat-api.md (sections cited as §N): parameter
 // order checked by regex, errors on the authorize step shown as pages and

@@ -2,6 +2,7 @@ package simulator
 
 import (
 	"html/template"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -14,7 +15,10 @@ const (
 	pathAuthorize = "/connect/oauth2/authorize"
 	pathQRConnect = "/connect/qrconnect"
 	pathDecide    = "/_sim/authorize" // the consent form posts here
-	pathAvatar    = "/_sim/avatar/"
+	// pathWeChatBrowser (Config.DevBrowserSwitch) makes this browser count as
+	// WeChat's in-app browser.
+	pathWeChatBrowser = "/_sim/wechat-browser"
+	pathAvatar        = "/_sim/avatar/"
 
 	scopeBase     = "snsapi_base"
 	scopeUserInfo = "snsapi_userinfo"
@@ -49,6 +53,7 @@ var pageMessages = map[int]string{
 	PageUnknownAppID:        "appid不存在（模拟器）",
 	PageFormExpired:         "页面已过期，请重新发起授权（模拟器）",
 	PageUnknownUser:         "模拟用户不存在（模拟器）",
+	PageOpenInWeChat:        "请在微信客户端打开链接",
 }
 
 // serveAuthorize serves /connect/oauth2/authorize (§1) and /connect/qrconnect (§3).
@@ -63,6 +68,13 @@ func (s *Simulator) serveAuthorize(w http.ResponseWriter, r *http.Request, c *Ca
 	}
 	qr := r.URL.Path == pathQRConnect
 	raw := r.URL.RawQuery
+	if !qr && !s.inWeChat(r) {
+		// Before any check of the parameters: outside WeChat the real page
+		// says only this, whatever the link (what WeChat checks first is
+		// UNCONFIRMED; this is what sites that copy WeChat's page show).
+		s.openInWeChatPage(w, c, raw)
+		return
+	}
 	q, err := url.ParseQuery(raw)
 	if err != nil {
 		s.errorPage(w, c, PageBadParamOrder)
@@ -132,6 +144,9 @@ func (s *Simulator) serveAuthorize(w http.ResponseWriter, r *http.Request, c *Ca
 	s.mu.Lock()
 	autoUser, autoRefuse, mode := s.autoUser, s.autoRefuse, s.refusalMode
 	s.mu.Unlock()
+	if u := r.Header.Get(HeaderApproveAs); u != "" && s.cfg.ApproveHeader && fromLoopback(r) {
+		autoUser, autoRefuse = u, false
+	}
 	switch {
 	case autoRefuse:
 		s.refuse(w, r, p, mode)
@@ -153,6 +168,67 @@ func (s *Simulator) serveAuthorize(w http.ResponseWriter, r *http.Request, c *Ca
 // WeChat app knows who is signed in.
 const simUserCookie = "sim_wechat_user"
 
+// simBrowserCookie (Config.DevBrowserSwitch) marks a browser that plays
+// WeChat's in-app browser.
+const simBrowserCookie = "sim_wechat_browser"
+
+// inWeChat: the Official Account's web authorization runs only in WeChat's
+// in-app browser (§1: "opened in WeChat client"), whose User-Agent carries
+// MicroMessenger (WeCom's, wxwork, carries it too). In dev mode a browser
+// may say it plays one (serveWeChatBrowser).
+func (s *Simulator) inWeChat(r *http.Request) bool {
+	if strings.Contains(r.UserAgent(), "MicroMessenger") {
+		return true
+	}
+	if !s.cfg.DevBrowserSwitch {
+		return false
+	}
+	ck, err := r.Cookie(simBrowserCookie)
+	return err == nil && ck.Value == "1"
+}
+
+// openInWeChatPage is WeChat's answer to its Official Account authorize URL
+// in any other browser: a WeUI message page, "请在微信客户端打开链接", and
+// nothing else (the exact HTML is UNCONFIRMED; this follows the many sites
+// that copy it). With DevBrowserSwitch it offers dev mode's way on.
+func (s *Simulator) openInWeChatPage(w http.ResponseWriter, c *Call, rawQuery string) {
+	c.Errcode = PageOpenInWeChat
+	setPageHeaders(w)
+	w.Header().Set("X-Sim-Errcode", strconv.Itoa(PageOpenInWeChat))
+	_ = pageTmpl.ExecuteTemplate(w, "open-in-wechat", map[string]any{
+		"Dev":    s.cfg.DevBrowserSwitch,
+		"Action": "../.." + pathWeChatBrowser, // relative: works under any mount prefix
+		"Query":  rawQuery,
+	})
+}
+
+// serveWeChatBrowser (DevBrowserSwitch only) makes this browser count as
+// WeChat's in-app browser from now on, then opens the authorize URL again.
+func (s *Simulator) serveWeChatBrowser(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	q := r.PostForm.Get("q")
+	if strings.ContainsAny(q, "\r\n#") {
+		http.Error(w, "bad query", http.StatusBadRequest)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: simBrowserCookie, Value: "1", Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	// Relative, and always to the authorize page: no open redirect. (Not
+	// http.Redirect: it would resolve the path without the mount prefix.)
+	// The query goes back as it came, to be checked like any other (§1).
+	w.Header().Set("Location", ".."+pathAuthorize+"?"+q)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusSeeOther)
+}
+
 func (s *Simulator) signedInUser(r *http.Request) string {
 	ck, err := r.Cookie(simUserCookie)
 	if err != nil {
@@ -162,6 +238,16 @@ func (s *Simulator) signedInUser(r *http.Request) string {
 		return ""
 	}
 	return ck.Value
+}
+
+// fromLoopback reports whether r came from a loopback address.
+func fromLoopback(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // redirectAllowed applies the 网页授权域名 rules (§8): an absolute http(s)
@@ -327,6 +413,9 @@ func (s *Simulator) consentPage(w http.ResponseWriter, p *pendingAuth, app App) 
 
 	cards := make([]userCard, 0, len(s.users))
 	for i, u := range s.users {
+		if u.Hidden {
+			continue
+		}
 		cards = append(cards, userCard{Key: u.Key, Nickname: displayName(u), Initial: initial(displayName(u)), Color: i % 6, Snapshot: u.Snapshot})
 	}
 	name := app.Name
@@ -383,10 +472,13 @@ h1{font-size:20px;font-weight:600;margin:0 0 8px}.sub{font-size:14px;color:#888;
 button{width:184px;height:40px;border:0;border-radius:4px;font-size:17px;font-weight:600;cursor:pointer}
 .allow{background:#07C160;color:#fff}.deny{background:#f2f2f2;color:#07C160}
 .err{text-align:center;padding-top:64px}.icon{width:64px;height:64px;border-radius:50%;background:#fa5151;color:#fff;font-size:40px;line-height:64px;margin:0 auto 24px}
-.code{color:#888;font-size:14px}`
+.code{color:#888;font-size:14px}
+.msg{text-align:center;padding-top:72px}.msg .icon{width:80px;height:80px;line-height:80px;font-size:48px;font-family:Georgia,serif;font-style:italic}.icon.info{background:#10aeff}.msg h1{font-size:20px;font-weight:400}
+.dev{margin-top:48px;padding-top:20px;border-top:1px dashed #fa9d3b;font-size:13px;color:#888;display:flex;flex-direction:column;align-items:center;gap:12px}.dev p{margin:0}.dev button{width:auto;padding:0 20px;font-size:15px}`
 
 var pageTmpl = template.Must(template.New("pages").Parse(`
-{{define "head"}}<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1,maximum-scale=1,user-scalable=no"><title>微信授权</title><style>` + pageCSS + `</style></head><body><div class="sim">模拟微信 · 仅用于开发和测试</div>{{end}}
+{{define "head"}}{{template "top" "微信授权"}}{{end}}
+{{define "top"}}<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1,maximum-scale=1,user-scalable=no"><title>{{.}}</title><style>` + pageCSS + `</style></head><body><div class="sim">模拟微信 · 仅用于开发和测试</div>{{end}}
 {{define "consent"}}{{template "head"}}<main>
 <div class="app"><div class="logo">{{.AppIcon}}</div><div class="appname">{{.AppName}}{{if .QR}}<small>网站应用</small>{{end}}</div></div>
 {{if .QR}}<h1>扫码登录</h1><div class="qr" role="img" aria-label="模拟二维码"></div><p class="sub">模拟用手机微信扫码：选择扫码的微信用户，并在手机上确认登录</p>
@@ -397,6 +489,8 @@ var pageTmpl = template.Must(template.New("pages").Parse(`
 <div class="btns"><button class="allow" type="submit" name="action" value="allow">{{if .QR}}确认登录{{else}}允许{{end}}</button>{{if not .Silent}}<button class="deny" type="submit" name="action" value="deny">拒绝</button>{{end}}</div>
 </form></main></body></html>{{end}}
 {{define "error"}}{{template "head"}}<main class="err"><div class="icon">!</div><h1>Oops! Something went wrong:(</h1><p class="code">错误码：<span id="errcode">{{.Code}}</span></p><p>{{.Msg}}</p></main></body></html>{{end}}
+{{define "open-in-wechat"}}{{template "top" "抱歉，出错了"}}<main class="msg" data-sim-page="open-in-wechat"><div class="icon info">i</div><h1>请在微信客户端打开链接</h1>
+{{if .Dev}}<form class="dev" method="post" action="{{.Action}}"><input type="hidden" name="q" value="{{.Query}}"><p>开发模式：这个浏览器不是微信的内置浏览器。<br>Dev mode: this browser is not WeChat's in-app browser.</p><button class="allow" type="submit">当作在微信中打开 · Continue as in WeChat</button></form>{{end}}</main></body></html>{{end}}
 {{define "refused"}}{{template "head"}}<main class="err"><p class="code">你已拒绝授权，可以关闭此页面</p></main></body></html>{{end}}
 `))
 

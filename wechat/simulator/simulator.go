@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -68,6 +69,9 @@ type User struct {
 	Sex                     int
 	// Blocked: a high-risk user whose mini program code is refused with 40226 (§4).
 	Blocked bool
+	// Hidden users are not offered on the consent page: they sign in only
+	// by AutoApprove or the approve header (LoadUsers, for load tests).
+	Hidden bool
 }
 
 // Config configures a Simulator. The zero value works: DefaultUsers, no apps.
@@ -93,7 +97,23 @@ type Config struct {
 	// IDSeed keys the derivation of openids; "" = a fixed seed, so ids are
 	// stable across restarts.
 	IDSeed string
+	// ApproveHeader lets a request to the authorize page name the user who
+	// approves at once in the HeaderApproveAs header, as AutoApprove does
+	// for every request: so that concurrent load-test sign-ins can each be
+	// a different person without the page. It is honoured only on requests
+	// from a loopback address. For dev mode's load tests; never a real
+	// WeChat behaviour.
+	ApproveHeader bool
+	// DevBrowserSwitch (dev mode): the "open this in WeChat" page that the
+	// Official Account authorize page shows outside WeChat's in-app browser
+	// offers a button that makes this browser count as WeChat's (a cookie),
+	// so that a person at a desktop can play the phone.
+	DevBrowserSwitch bool
 }
+
+// HeaderApproveAs names the user who approves an authorization at once
+// (Config.ApproveHeader).
+const HeaderApproveAs = "X-Sim-Approve-As"
 
 // RefusalMode is what happens when the user taps 拒绝 (§1, §3).
 type RefusalMode int
@@ -152,6 +172,11 @@ const (
 	PageUnknownAppID  = -10003 // appid not registered
 	PageFormExpired   = -10004 // consent form token unknown, used or expired
 	PageUnknownUser   = -10005 // the picked (or AutoApprove) user does not exist
+	// PageOpenInWeChat: the Official Account authorize page opened outside
+	// WeChat's in-app browser (no MicroMessenger in the User-Agent) shows
+	// "请在微信客户端打开链接" and goes no further (wechat-api.md §1: the
+	// flow is "opened in WeChat client"; WeChat's page has no errcode).
+	PageOpenInWeChat = -10006
 )
 
 // Lifetimes (§1, §2, §3, §4).
@@ -183,7 +208,10 @@ type Simulator struct {
 	refr   map[string]*refreshGrant
 	forms  map[string]*pendingAuth // consent-form tokens
 	faults map[string]*Fault
+	// calls is the call log, a ring of at most maxCalls: once full, the
+	// oldest call is at calls[oldest] and each new one replaces it.
 	calls  []Call
+	oldest int
 
 	autoUser    string
 	autoRefuse  bool
@@ -274,6 +302,21 @@ func DefaultUsers() []User {
 	}
 }
 
+// LoadUsers returns n hidden users for load tests, load00001 … (five or
+// more digits), each with a unionid and a nickname; they are not offered on
+// the consent page.
+func LoadUsers(n int) []User {
+	out := make([]User, 0, max(n, 0))
+	for i := 1; i <= n; i++ {
+		key := LoadUserKey(i)
+		out = append(out, User{Key: key, Nickname: "压测用户 " + key[len("load"):], UnionID: deriveUnionID([]byte(defaultIDSeed), key), Hidden: true})
+	}
+	return out
+}
+
+// LoadUserKey is the key of the i-th (from 1) user of LoadUsers.
+func LoadUserKey(i int) string { return fmt.Sprintf("load%05d", i) }
+
 // Users returns the simulated users.
 func (s *Simulator) Users() []User { return append([]User(nil), s.users...) }
 
@@ -356,7 +399,9 @@ func (s *Simulator) takeFault(endpoint string) (Fault, bool) {
 func (s *Simulator) Calls() []Call {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Call(nil), s.calls...)
+	out := make([]Call, 0, len(s.calls))
+	out = append(out, s.calls[s.oldest:]...)
+	return append(out, s.calls[:s.oldest]...)
 }
 
 // CallCount returns how many recorded calls hit endpoint.
@@ -376,17 +421,21 @@ func (s *Simulator) CallCount(endpoint string) int {
 func (s *Simulator) ResetCalls() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.calls = nil
+	s.calls, s.oldest = nil, 0
 }
 
 func (s *Simulator) record(c Call) {
 	c.At = s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.calls) >= maxCalls {
-		s.calls = append(s.calls[:0], s.calls[len(s.calls)-maxCalls+1:]...)
+	if len(s.calls) < maxCalls {
+		s.calls = append(s.calls, c)
+		return
 	}
-	s.calls = append(s.calls, c)
+	// Full: the newest replaces the oldest, in place (copying the log
+	// down by one would move maxCalls calls on every request).
+	s.calls[s.oldest] = c
+	s.oldest = (s.oldest + 1) % maxCalls
 }
 
 // IssueJSCode returns what wx.login would give the mini program appID for
@@ -490,6 +539,8 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.withFault(w, r, path, false, s.serveAuthorize)
 	case path == pathDecide:
 		s.withFault(w, r, path, false, s.serveDecide)
+	case path == pathWeChatBrowser && s.cfg.DevBrowserSwitch:
+		s.serveWeChatBrowser(w, r)
 	case strings.HasPrefix(path, pathAvatar):
 		s.serveAvatar(w, r)
 	case s.apiHandler(path) != nil:

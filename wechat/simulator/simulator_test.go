@@ -40,7 +40,18 @@ type env struct {
 	sim   *Simulator
 	srv   *httptest.Server
 	clock *clock
+	// ua is the User-Agent of every request: WeChat's in-app browser unless
+	// a test plays another.
+	ua string
+	// cookie is sent with every request when set.
+	cookie *http.Cookie
 }
+
+// User agents of the browsers tests play.
+const (
+	uaWeChat  = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.49(0x18003137) NetType/WIFI Language/zh_CN"
+	uaDesktop = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
+)
 
 func newEnv(t *testing.T, mutate ...func(*Config)) *env {
 	t.Helper()
@@ -62,7 +73,7 @@ func newEnv(t *testing.T, mutate ...func(*Config)) *env {
 	s := New(cfg)
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	return &env{t: t, sim: s, srv: srv, clock: clk}
+	return &env{t: t, sim: s, srv: srv, clock: clk, ua: uaWeChat}
 }
 
 var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -83,6 +94,10 @@ func (e *env) do(method, path string, form url.Values) page {
 	req, _ := http.NewRequest(method, e.srv.URL+path, body)
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	req.Header.Set("User-Agent", e.ua)
+	if e.cookie != nil {
+		req.AddCookie(e.cookie)
 	}
 	resp, err := noRedirect.Do(req)
 	if err != nil {
