@@ -157,7 +157,7 @@ func chromiumPath(t *testing.T) string {
 // startHeadlessChromium starts headless Chromium with the flags
 // dev/browser_test.go uses on this kind of machine (no sandbox as root, no
 // background connections to outside hosts) and a fresh profile; the whole
-// test gets a minute.
+// test gets 90 seconds (Chromium starts slowly on a busy machine).
 func startHeadlessChromium(t *testing.T, bin string) context.Context {
 	t.Helper()
 	out := &syncBuffer{}
@@ -174,7 +174,7 @@ func startHeadlessChromium(t *testing.T, bin string) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.CombinedOutput(out),
 	)
-	runCtx, cancelRun := context.WithTimeout(context.Background(), 60*time.Second)
+	runCtx, cancelRun := context.WithTimeout(context.Background(), 90*time.Second)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(runCtx, opts...)
 	ctx, cancelBrowser := chromedp.NewContext(allocCtx)
 	t.Cleanup(func() {
