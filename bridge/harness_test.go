@@ -134,10 +134,23 @@ func withMiniProgram(clientID string) harnessOption {
 	}
 }
 
+// withIssuer puts the provider at issuer instead of its own test server's
+// URL: for a front that passes requests to it (see issuerFront), so that an
+// application configured once against the issuer outlives one harness.
+func withIssuer(issuer string) harnessOption { return func(c *config.File) { c.Issuer = issuer } }
+
 func newHarness(t testing.TB, opts ...harnessOption) *harness {
+	t.Helper()
+	return newHarnessWithUsers(t, nil, opts...)
+}
+
+// newHarnessWithUsers is newHarness whose simulated WeChat has these users
+// (nil: the simulator's DefaultUsers).
+func newHarnessWithUsers(t testing.TB, users []simulator.User, opts ...harnessOption) *harness {
 	t.Helper()
 	h := &harness{t: t, logs: &syncBuffer{}}
 	h.sim = simulator.New(simulator.Config{
+		Users: users,
 		Apps: []simulator.App{
 			{ID: testAppID, Secret: testAppSecret, Kind: simulator.OfficialAccount, Bound: true, Name: "Test OA"},
 			{ID: testWebAppID, Secret: testWebSecret, Kind: simulator.WebsiteApp, Bound: true, Name: "Test Website"},

@@ -12,15 +12,13 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
 
-// oauth2-proxy (v7.8.1, built by scripts/install-oauth2-proxy.sh) is a real
+// oauth2-proxy (v7.15.6, built by scripts/install-oauth2-proxy.sh) is a real
 // relying party that other people wrote: these tests run it in front of a
 // tiny upstream, against the real server and the WeChat simulator.
 
@@ -33,22 +31,7 @@ const (
 // oauth2ProxyBin finds the oauth2-proxy binary, or skips (fails in CI).
 func oauth2ProxyBin(t *testing.T) string {
 	t.Helper()
-	bin := os.Getenv("OAUTH2_PROXY_BIN")
-	if bin == "" {
-		bin = filepath.Join("..", ".cache", "bin", "oauth2-proxy")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		msg := fmt.Sprintf("oauth2-proxy not found (%v): run scripts/install-oauth2-proxy.sh (or set OAUTH2_PROXY_BIN)", err)
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	abs, err := filepath.Abs(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return abs
+	return toolBinary(t, "OAUTH2_PROXY_BIN", "oauth2-proxy", oauth2ProxyVersion, "oauth2-proxy", "scripts/install-oauth2-proxy.sh")
 }
 
 // freeLoopbackPort returns a port that was free a moment ago.
@@ -69,9 +52,11 @@ type oauth2Proxy struct {
 
 var errPortTaken = errors.New("port taken")
 
-// startOAuth2Proxy runs oauth2-proxy on port against h's issuer, and waits
-// until /ping answers. errPortTaken means another process got the port first.
-func startOAuth2Proxy(t *testing.T, bin string, h *harness, port int, upstream string) (*oauth2Proxy, error) {
+// startOAuth2Proxy runs oauth2-proxy on port against h's issuer, with the
+// flags of docs/integrations/oauth2-proxy.md and then extra (a flag given
+// again overrides the one before), and waits until /ping answers.
+// errPortTaken means another process got the port first.
+func startOAuth2Proxy(t *testing.T, bin string, h *harness, port int, upstream string, extra ...string) (*oauth2Proxy, error) {
 	t.Helper()
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
@@ -96,6 +81,7 @@ func startOAuth2Proxy(t *testing.T, bin string, h *harness, port int, upstream s
 		"--scope=openid profile email",
 		"--code-challenge-method=S256",
 	)
+	cmd.Args = append(cmd.Args, extra...)
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 
 	// One request to the provider from this process first. Besides checking
@@ -155,20 +141,26 @@ func startOAuth2Proxy(t *testing.T, bin string, h *harness, port int, upstream s
 	return p, nil
 }
 
-func TestOAuth2ProxyEndToEnd(t *testing.T) {
-	bin := oauth2ProxyBin(t)
-
-	// The application behind the proxy: says who the proxy said it was talking to.
+// echoUpstream is the application behind the proxy: it answers "upstream
+// ok" and says, in Echo-* headers, who the proxy said it was talking to.
+func echoUpstream(t *testing.T) *httptest.Server {
+	t.Helper()
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for k, vs := range r.Header {
-			if k == "X-Forwarded-User" || k == "X-Forwarded-Email" || strings.HasPrefix(k, "X-Auth-Request-") {
+			if k == "X-Forwarded-User" || k == "X-Forwarded-Email" || k == "X-Forwarded-Groups" || strings.HasPrefix(k, "X-Auth-Request-") {
 				w.Header()["Echo-"+k] = vs
 			}
 		}
 		io.WriteString(w, "upstream ok")
 	}))
 	t.Cleanup(upstream.Close)
+	return upstream
+}
 
+// runOAuth2Proxy starts the provider (with opts and the proxy's client) and
+// oauth2-proxy in front of upstream (with extra flags).
+func runOAuth2Proxy(t *testing.T, bin, upstream string, opts []harnessOption, extra ...string) (*harness, *oauth2Proxy) {
+	t.Helper()
 	// The proxy's port is in its redirect URI, which the provider must know
 	// beforehand: pick a port, configure the provider, start the proxy; pick
 	// again if another process took the port in between.
@@ -182,7 +174,7 @@ func TestOAuth2ProxyEndToEnd(t *testing.T) {
 		// if oauth2-proxy sent a code_challenge and then authenticated to the
 		// token endpoint with HTTP Basic and a code_verifier, which is what the
 		// proxy does by default plus --code-challenge-method=S256.
-		h = newHarness(t, withConfig(func(c *config.File) {
+		all := append([]harnessOption{withConfig(func(c *config.File) {
 			c.Clients = append(c.Clients, config.ClientConfig{
 				ID:                      proxyClientID,
 				Secret:                  proxySecret,
@@ -191,9 +183,10 @@ func TestOAuth2ProxyEndToEnd(t *testing.T) {
 				RequirePKCE:             true,
 				Claims:                  config.ClientClaimsConfig{Email: "{preferred_username}@" + proxyEmailDomain, EmailVerified: true},
 			})
-		}))
+		})}, opts...)
+		h = newHarness(t, all...)
 		var err error
-		proxy, err = startOAuth2Proxy(t, bin, h, port, upstream.URL)
+		proxy, err = startOAuth2Proxy(t, bin, h, port, upstream, extra...)
 		if err == nil {
 			break
 		}
@@ -206,31 +199,46 @@ func TestOAuth2ProxyEndToEnd(t *testing.T) {
 			t.Errorf("the log contains the proxy's client secret")
 		}
 	})
+	return h, proxy
+}
 
-	// browser is the WeChat in-app browser; it follows every redirect.
-	browser := func() *http.Client {
-		jar, _ := cookiejar.New(nil)
-		return &http.Client{
-			Jar:       jar,
-			Transport: uaTransport{ua: uaWeChat},
-			Timeout:   10 * time.Second,
-			CheckRedirect: func(req *http.Request, via []*http.Request) error {
-				if len(via) > 20 {
-					return errors.New("too many redirects")
-				}
-				return nil
-			},
-		}
+// proxyBrowser is the WeChat in-app browser; it follows every redirect.
+func proxyBrowser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{
+		Jar:       jar,
+		Transport: uaTransport{ua: uaWeChat},
+		Timeout:   10 * time.Second,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) > 20 {
+				return errors.New("too many redirects")
+			}
+			return nil
+		},
 	}
+}
+
+// proxyGet GETs u with b and returns the final response and its body.
+func proxyGet(t *testing.T, h *harness, b *http.Client, u string) (*http.Response, string) {
+	t.Helper()
+	resp, err := b.Get(u)
+	if err != nil {
+		t.Fatalf("GET %s: %v\nprovider log:\n%s", u, err, h.logs.String())
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+func TestOAuth2ProxyEndToEnd(t *testing.T) {
+	bin := oauth2ProxyBin(t)
+	upstream := echoUpstream(t)
+	h, proxy := runOAuth2Proxy(t, bin, upstream.URL, nil)
+
+	browser := proxyBrowser
 	get := func(t *testing.T, b *http.Client, u string) (*http.Response, string) {
 		t.Helper()
-		resp, err := b.Get(u)
-		if err != nil {
-			t.Fatalf("GET %s: %v\nprovider log:\n%s", u, err, h.logs.String())
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp, string(body)
+		return proxyGet(t, h, b, u)
 	}
 
 	t.Run("alice signs in", func(t *testing.T) {
@@ -281,6 +289,51 @@ func TestOAuth2ProxyEndToEnd(t *testing.T) {
 		resp, _ = get(t, b, proxy.url+"/oauth2/auth")
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("/oauth2/auth = %d, want 401", resp.StatusCode)
+		}
+	})
+}
+
+// TestOAuth2ProxyAllowedGroup: with the groups scope and --allowed-group=ops,
+// oauth2-proxy lets in the person whose groups claim has ops (and passes the
+// groups to the application) and refuses the person without it. The groups
+// are the people directory's.
+func TestOAuth2ProxyAllowedGroup(t *testing.T) {
+	bin := oauth2ProxyBin(t)
+	upstream := echoUpstream(t)
+	h, proxy := runOAuth2Proxy(t, bin, upstream.URL, nil,
+		"--scope=openid profile email groups", "--allowed-group=ops")
+	h.addPerson("alice", "ops", "sales")
+	h.addPerson("bob")
+
+	t.Run("alice in ops gets in", func(t *testing.T) {
+		b := proxyBrowser()
+		h.sim.AutoApprove("alice")
+		resp, body := proxyGet(t, h, b, proxy.url+"/")
+		if resp.StatusCode != http.StatusOK || body != "upstream ok" {
+			t.Fatalf("final page %s (%d): %.300q\nprovider log:\n%s", resp.Request.URL, resp.StatusCode, body, h.logs.String())
+		}
+		if got := resp.Header.Get("Echo-X-Forwarded-Groups"); got != "ops,sales" {
+			t.Errorf("upstream got X-Forwarded-Groups %q, want ops,sales", got)
+		}
+		resp, _ = proxyGet(t, h, b, proxy.url+"/oauth2/auth")
+		if resp.StatusCode != http.StatusAccepted {
+			t.Errorf("/oauth2/auth = %d, want 202", resp.StatusCode)
+		}
+	})
+
+	t.Run("bob in no group is refused", func(t *testing.T) {
+		b := proxyBrowser()
+		h.sim.AutoApprove("bob")
+		resp, body := proxyGet(t, h, b, proxy.url+"/")
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("final page %s (%d), want oauth2-proxy's 403: %.300q", resp.Request.URL, resp.StatusCode, body)
+		}
+		if strings.Contains(body, "upstream ok") {
+			t.Fatal("bob reached the upstream")
+		}
+		resp, _ = proxyGet(t, h, b, proxy.url+"/oauth2/auth")
+		if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden {
+			t.Errorf("/oauth2/auth = %d, want 401 or 403", resp.StatusCode)
 		}
 	})
 }
