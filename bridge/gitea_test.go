@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/oauth2"
+
+	"github.com/wechat-oidc/wechat-oidc/config"
 	"github.com/wechat-oidc/wechat-oidc/directory"
 )
 
@@ -14,13 +17,9 @@ import (
 // is read back from its admin API (and `gitea admin user list` where there is
 // no admin token).
 //
-// Still to come with the people directory's access decisions, each as a
-// test here that configures the bridge (g.bridge with options, h.addPerson,
-// h.dir) under the same Gitea and reuses signIn, assertSignedIn,
-// assertRefused and accountsOf: approval mode (no account until approved,
-// then the same person gets in), a client's allowed_groups keeping a person
-// out, and disabling a person (their next Gitea sign-in is refused; a
-// refresh through the bridge fails). The groups below are directory groups.
+// The people directory's decisions under the same Gitea: approval mode,
+// allowed_groups and disabling (the last three tests). The groups are
+// directory groups.
 
 // TestGiteaSignInCreatesAccount: a person signs in through Gitea's link and
 // Gitea creates their account from the bridge's claims — username from
@@ -209,5 +208,83 @@ func (g *giteaServer) assertRefused(t *testing.T, h *harness, p *giteaPerson) {
 	}
 	if strings.Contains(page, "Signed in as") {
 		t.Errorf("signed in after a refused sign-in: %.600q", page)
+	}
+}
+
+// TestGiteaApprovalModeNoAccountUntilApproved: in approval mode a new
+// person's sign-in through Gitea stops at the bridge's waiting page and
+// Gitea creates nothing; once an administrator approves them, the same
+// waiting page continues into Gitea, which creates their account.
+func TestGiteaApprovalModeNoAccountUntilApproved(t *testing.T) {
+	g := sharedGitea(t)
+	h := g.bridge(t, giteaUsers("approve", "hana"), withAccess(config.AccessApproval))
+	hana := g.person(t, h, "approve-hana")
+	at, page := g.signIn(t, h, hana)
+	if name, _ := pageOf(page); name != "pending" {
+		t.Fatalf("a new person in approval mode landed on %s (page %q), want the waiting page", at, name)
+	}
+	if got := g.accountsOf(t, hana.sub); len(got) != 0 {
+		t.Fatalf("gitea created an account for a pending person: %+v", got)
+	}
+	p := h.personOf("approve-hana")
+	if _, err := h.dir.People().Approve(context.Background(), p.ID, hana.username, nil); err != nil {
+		t.Fatal(err)
+	}
+	at, page = g.get(t, hana, at.String())
+	g.assertSignedIn(t, h, hana, at, page)
+	if got := g.accountsOf(t, hana.sub); len(got) != 1 {
+		t.Fatalf("after approval gitea has %d accounts for her, want 1", len(got))
+	}
+}
+
+// TestGiteaAllowedGroupsKeepOutsidersOut: the Gitea client allows only the
+// directory group devs: a person outside it is refused by the bridge (no
+// Gitea account), a person in it gets in.
+func TestGiteaAllowedGroupsKeepOutsidersOut(t *testing.T) {
+	g := sharedGitea(t)
+	h := g.bridge(t, giteaUsers("groups", "ivan", "jade"),
+		withClient(giteaClientID, func(c *config.ClientConfig) { c.AllowedGroups = []string{"devs"} }))
+	h.addPerson("groups-jade", "devs")
+	ivan, jade := g.person(t, h, "groups-ivan"), g.person(t, h, "groups-jade")
+	_, page := g.signIn(t, h, ivan)
+	if name, _ := pageOf(page); name != "refused-not-in-group" || !strings.Contains(page, "Gitea") {
+		t.Fatalf("a person outside devs: page %q", name)
+	}
+	if got := g.accountsOf(t, ivan.sub); len(got) != 0 {
+		t.Fatalf("gitea created an account for a person outside the allowed groups: %+v", got)
+	}
+	at, page := g.signIn(t, h, jade)
+	g.assertSignedIn(t, h, jade, at, page)
+}
+
+// TestGiteaDisabledPersonIsOut: after an administrator disables a person,
+// their next Gitea sign-in is refused by the bridge, and their refresh
+// tokens (here one a go-oidc application holds) no longer refresh.
+func TestGiteaDisabledPersonIsOut(t *testing.T) {
+	g := sharedGitea(t)
+	h := g.bridge(t, giteaUsers("disable", "lena"), withClient(rpClientID, func(c *config.ClientConfig) { c.RefreshTokens = true }))
+	lena := g.person(t, h, "disable-lena")
+	at, page := g.signIn(t, h, lena)
+	g.assertSignedIn(t, h, lena, at, page)
+	r := h.rp(rpClientID, rpSecret, rpRedirect)
+	h.sim.AutoApprove("disable-lena")
+	res := h.login(r, h.browser(), "disable-lena")
+
+	p := h.personOf("disable-lena")
+	disabled := directory.StatusDisabled
+	if _, err := h.dir.People().Update(context.Background(), p.ID, directory.PersonUpdate{Status: &disabled}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.dir.Audit().Append(context.Background(), directory.Event{Actor: "cli", Action: directory.ActionPersonDisable, PersonID: p.ID}); err != nil {
+		t.Fatal(err)
+	}
+	h.srv.carryOutRevocations(context.Background(), 0)
+
+	_, page = g.signIn(t, h, g.person(t, h, "disable-lena"))
+	if name, _ := pageOf(page); name != "refused-disabled" {
+		t.Fatalf("a disabled person's next Gitea sign-in: page %q", name)
+	}
+	if _, err := r.conf.TokenSource(r.ctx, &oauth2.Token{RefreshToken: res.token.RefreshToken}).Token(); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
+		t.Fatalf("refresh of a disabled person: %v", err)
 	}
 }
