@@ -2,6 +2,7 @@ package directory
 
 import (
 	"context"
+	"database/sql"
 	"strconv"
 	"strings"
 	"time"
@@ -116,6 +117,12 @@ func (a Audit) Query(ctx context.Context, q AuditQuery) ([]Event, error) {
 	if err != nil {
 		return nil, dbErr("querying the audit trail", err)
 	}
+	return scanEvents(rows, "querying the audit trail")
+}
+
+// scanEvents reads audit rows (id, at, actor, action, person_id, client_id,
+// flow, ip, user_agent, result, reason, ref) and closes them.
+func scanEvents(rows *sql.Rows, what string) ([]Event, error) {
 	defer rows.Close()
 	out := []Event{}
 	for rows.Next() {
@@ -123,13 +130,13 @@ func (a Audit) Query(ctx context.Context, q AuditQuery) ([]Event, error) {
 		var at int64
 		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.PersonID, &e.ClientID, &e.Flow, &e.IP,
 			&e.UserAgent, &e.Result, &e.Reason, &e.Ref); err != nil {
-			return nil, dbErr("querying the audit trail", err)
+			return nil, dbErr(what, err)
 		}
 		e.Time = fromMicro(at)
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, dbErr("querying the audit trail", err)
+		return nil, dbErr(what, err)
 	}
 	return out, nil
 }
@@ -148,22 +155,7 @@ func (a Audit) Revocations(ctx context.Context, afterID int64, limit int) ([]Eve
 	if err != nil {
 		return nil, dbErr("reading revocations", err)
 	}
-	defer rows.Close()
-	out := []Event{}
-	for rows.Next() {
-		var e Event
-		var at int64
-		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.PersonID, &e.ClientID, &e.Flow, &e.IP,
-			&e.UserAgent, &e.Result, &e.Reason, &e.Ref); err != nil {
-			return nil, dbErr("reading revocations", err)
-		}
-		e.Time = fromMicro(at)
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, dbErr("reading revocations", err)
-	}
-	return out, nil
+	return scanEvents(rows, "reading revocations")
 }
 
 // LatestID is the id of the newest event (0 when there is none): where a
