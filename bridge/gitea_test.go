@@ -242,10 +242,10 @@ func TestGiteaApprovalModeNoAccountUntilApproved(t *testing.T) {
 // Gitea account), a person in it gets in.
 func TestGiteaAllowedGroupsKeepOutsidersOut(t *testing.T) {
 	g := sharedGitea(t)
-	h := g.bridge(t, giteaUsers("groups", "ivan", "jade"),
+	h := g.bridge(t, giteaUsers("allowed", "ivan", "jade"),
 		withClient(giteaClientID, func(c *config.ClientConfig) { c.AllowedGroups = []string{"devs"} }))
-	h.addPerson("groups-jade", "devs")
-	ivan, jade := g.person(t, h, "groups-ivan"), g.person(t, h, "groups-jade")
+	h.addPerson("allowed-jade", "devs")
+	ivan, jade := g.person(t, h, "allowed-ivan"), g.person(t, h, "allowed-jade")
 	_, page := g.signIn(t, h, ivan)
 	if name, _ := pageOf(page); name != "refused-not-in-group" || !strings.Contains(page, "Gitea") {
 		t.Fatalf("a person outside devs: page %q", name)
