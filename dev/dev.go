@@ -116,44 +116,12 @@ func NewWithOptions(o Options, logger *slog.Logger) (*Dev, error) {
 	default:
 		return nil, fmt.Errorf("--alg %q: dev mode signs with RS256, ES256 or EdDSA", o.Algorithm)
 	}
-	host, port, err := net.SplitHostPort(o.Listen)
-	if err != nil || port == "" || port == "0" {
-		return nil, fmt.Errorf("--listen %q must be host:port with a fixed port (e.g. 127.0.0.1:8080)", o.Listen)
-	}
-	listenHost := host
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	// self is how this process reaches itself (the demo app's and the
-	// connector's calls); base is what browsers use.
-	self, _ := url.Parse("http://" + net.JoinHostPort(host, port))
-	base := self
-	var warnings []string
-	if o.Issuer != "" {
-		if base, err = parseDevIssuer(o.Issuer); err != nil {
-			return nil, err
-		}
-		warnings = issuerWarnings(base, listenHost)
+	self, base, warnings, err := devAddresses(o)
+	if err != nil {
+		return nil, err
 	}
 	oaSecret, webSecret, miniSecret := oidc.NewToken(), oidc.NewToken(), oidc.NewToken()
-	var users []simulator.User
-	if o.Bench {
-		users = append(simulator.DefaultUsers(), simulator.LoadUsers(BenchUsers)...)
-	}
-	sim := simulator.New(simulator.Config{
-		Users:         users,
-		ApproveHeader: o.Bench,
-		Apps: []simulator.App{
-			{ID: devAppID, Secret: oaSecret, Kind: simulator.OfficialAccount, Bound: true, Name: "wechat-oidc 演示服务号"},
-			{ID: devWebAppID, Secret: webSecret, Kind: simulator.WebsiteApp, Bound: true, Name: "wechat-oidc 演示网站应用"},
-			{ID: devMiniID, Secret: miniSecret, Kind: simulator.MiniProgram, Bound: true, Name: "wechat-oidc 演示小程序"},
-		},
-		CallbackHosts: []string{base.Host},
-		AllowPort:     true, // real WeChat refuses ports (10003); dev runs on one
-		// A desktop browser may play WeChat's in-app browser (one button on
-		// the simulator's "open in WeChat" page).
-		DevBrowserSwitch: true,
-	})
+	sim := devSimulator(o, base, oaSecret, webSecret, miniSecret)
 	clientSecret := cmp.Or(o.DemoSecret, oidc.NewToken())
 	file := devConfig(base.String(), o, oaSecret, webSecret, miniSecret, clientSecret)
 	if o.Bench {
@@ -254,4 +222,51 @@ func devConfig(base string, o Options, oaSecret, webSecret, miniSecret, clientSe
 		Keys:      config.KeysConfig{Dir: "(ephemeral)"},
 		UI:        config.UIConfig{Organization: org, Logo: o.Logo},
 	}
+}
+
+// devSimulator is dev mode's WeChat: the three dev apps with this run's
+// secrets, callbacks allowed to base's host (with its port), and with
+// --bench the load-test users and the approve header.
+func devSimulator(o Options, base *url.URL, oaSecret, webSecret, miniSecret string) *simulator.Simulator {
+	var users []simulator.User
+	if o.Bench {
+		users = append(simulator.DefaultUsers(), simulator.LoadUsers(BenchUsers)...)
+	}
+	return simulator.New(simulator.Config{
+		Users:         users,
+		ApproveHeader: o.Bench,
+		Apps: []simulator.App{
+			{ID: devAppID, Secret: oaSecret, Kind: simulator.OfficialAccount, Bound: true, Name: "wechat-oidc 演示服务号"},
+			{ID: devWebAppID, Secret: webSecret, Kind: simulator.WebsiteApp, Bound: true, Name: "wechat-oidc 演示网站应用"},
+			{ID: devMiniID, Secret: miniSecret, Kind: simulator.MiniProgram, Bound: true, Name: "wechat-oidc 演示小程序"},
+		},
+		CallbackHosts: []string{base.Host},
+		AllowPort:     true, // real WeChat refuses ports (10003); dev runs on one
+		// A desktop browser may play WeChat's in-app browser (one button on
+		// the simulator's "open in WeChat" page).
+		DevBrowserSwitch: true,
+	})
+}
+
+// devAddresses are how this process reaches itself (self: the demo app's
+// and the connector's calls) and what browsers use (base: the issuer), with
+// the warnings an issuer on a network deserves.
+func devAddresses(o Options) (self, base *url.URL, warnings []string, err error) {
+	host, port, err := net.SplitHostPort(o.Listen)
+	if err != nil || port == "" || port == "0" {
+		return nil, nil, nil, fmt.Errorf("--listen %q must be host:port with a fixed port (e.g. 127.0.0.1:8080)", o.Listen)
+	}
+	listenHost := host
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	self, _ = url.Parse("http://" + net.JoinHostPort(host, port))
+	base = self
+	if o.Issuer != "" {
+		if base, err = parseDevIssuer(o.Issuer); err != nil {
+			return nil, nil, nil, err
+		}
+		warnings = issuerWarnings(base, listenHost)
+	}
+	return self, base, warnings, nil
 }

@@ -53,6 +53,7 @@ type env struct {
 	fresh   func(t *testing.T) directory.Options
 }
 
+// (Run is long on purpose: it is the suite's table of subtests, one line each.)
 // Run runs the conformance suite. fresh must return Options naming a new,
 // empty database of the backend under test (Type and Path or URL) each
 // time it is called; the suite sets Now, WrapConnector and opens, reopens
