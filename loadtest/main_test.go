@@ -1,23 +1,14 @@
 package loadtest
 
 import (
-	"context"
-	"errors"
-	"net"
 	"os"
 	"testing"
+
+	"github.com/wechat-oidc/wechat-oidc/internal/loopback"
 )
 
-// TestMain keeps the tests on this machine: every name they use must come
-// from /etc/hosts (localhost) or be an IP literal. A lookup that would go to
-// a DNS server (a test following a redirect to rp.test, say) fails at once
-// instead of leaving the loopback.
+// TestMain keeps the tests on this machine (loopback.RefuseDNS).
 func TestMain(m *testing.M) {
-	net.DefaultResolver = &net.Resolver{
-		PreferGo: true,
-		Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
-			return nil, errors.New("tests must not query DNS (" + address + "): use 127.0.0.1")
-		},
-	}
+	loopback.RefuseDNS()
 	os.Exit(m.Run())
 }
