@@ -62,15 +62,11 @@ func (c Command) approve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := c.open(ctx, f)
+	s, p, err := c.openPerson(ctx, f, pos[0])
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	p, err := s.find(ctx, pos[0])
-	if err != nil {
-		return err
-	}
 	if p.Status != directory.StatusPending {
 		return fmt.Errorf("%s is %s, not pending: there is nothing to approve (see wechat-oidc people list --status pending)", p.Username, p.Status)
 	}
@@ -109,15 +105,11 @@ func (c Command) deny(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := c.open(ctx, f)
+	s, p, err := c.openPerson(ctx, f, pos[0])
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	p, err := s.find(ctx, pos[0])
-	if err != nil {
-		return err
-	}
 	if p.Status != directory.StatusPending {
 		return fmt.Errorf("%s is %s, not pending: deny is for people waiting for approval; to take access away use "+
 			"wechat-oidc people disable %s (or remove)", p.Username, p.Status, p.Username)
@@ -142,15 +134,11 @@ func (c Command) disable(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := c.open(ctx, f)
+	s, p, err := c.openPerson(ctx, f, pos[0])
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	p, err := s.find(ctx, pos[0])
-	if err != nil {
-		return err
-	}
 	changed := p.Status != directory.StatusDisabled
 	if changed {
 		st := directory.StatusDisabled
@@ -182,15 +170,11 @@ func (c Command) enable(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := c.open(ctx, f)
+	s, p, err := c.openPerson(ctx, f, pos[0])
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	p, err := s.find(ctx, pos[0])
-	if err != nil {
-		return err
-	}
 	switch p.Status {
 	case directory.StatusPending:
 		return fmt.Errorf("%s is pending, not disabled: admit them with wechat-oidc people approve %s --groups ...", p.Username, p.Username)
@@ -218,15 +202,11 @@ func (c Command) remove(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := c.open(ctx, f)
+	s, p, err := c.openPerson(ctx, f, pos[0])
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	p, err := s.find(ctx, pos[0])
-	if err != nil {
-		return err
-	}
 	if p.Status != directory.StatusDisabled {
 		st := directory.StatusDisabled
 		if _, err := s.dir.People().Update(ctx, p.ID, directory.PersonUpdate{Status: &st}); err != nil {
@@ -263,15 +243,11 @@ func (c Command) groups(ctx context.Context, args []string) error {
 	case !set.set && !add.set && !del.set:
 		return usagef("say what to change: --set a,b, --add x or --remove y")
 	}
-	s, err := c.open(ctx, f)
+	s, p, err := c.openPerson(ctx, f, pos[0])
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	p, err := s.find(ctx, pos[0])
-	if err != nil {
-		return err
-	}
 	next := slices.Clone(p.Groups)
 	if set.set {
 		next = set.vals

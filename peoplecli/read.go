@@ -84,15 +84,11 @@ func (c Command) show(ctx context.Context, args []string) error {
 	if *limit < 0 || *limit > 1000 {
 		return usagef("--audit %d: between 0 and 1000", *limit)
 	}
-	s, err := c.open(ctx, f)
+	s, p, err := c.openPerson(ctx, f, pos[0])
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	p, err := s.find(ctx, pos[0])
-	if err != nil {
-		return err
-	}
 	ids, err := s.dir.People().Identities(ctx, p.ID)
 	if err != nil {
 		return err

@@ -15,6 +15,21 @@ import (
 // refPattern is a reference as pages show it (directory.NewRef).
 var refPattern = regexp.MustCompile(`^(?i)R-[0-9A-Z]{4,12}$`)
 
+// openPerson opens the directory and finds the person a command names; on
+// an error nothing stays open.
+func (c Command) openPerson(ctx context.Context, f *flags, key string) (*session, directory.Person, error) {
+	s, err := c.open(ctx, f)
+	if err != nil {
+		return nil, directory.Person{}, err
+	}
+	p, err := s.find(ctx, key)
+	if err != nil {
+		s.close()
+		return nil, directory.Person{}, err
+	}
+	return s, p, nil
+}
+
 // find returns the person a command line names: a person id (p_…), a
 // username, or the reference a page showed them (R-…; the pending page's
 // reference finds the pending person through the audit trail).
