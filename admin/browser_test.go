@@ -16,8 +16,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/wechat-oidc/wechat-oidc/internal/browsertest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,22 +37,6 @@ const browserOrg = "示例科技"
 
 const uaWeChatIPhone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.49(0x18003137) NetType/WIFI Language/zh_CN"
 
-func chromiumBinary(t *testing.T) string {
-	t.Helper()
-	bin := os.Getenv("CHROMIUM_BIN")
-	if bin == "" {
-		bin = "/usr/bin/chromium"
-	}
-	path, err := exec.LookPath(bin)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI must install chromium (Debian package chromium; or set CHROMIUM_BIN): %v", err)
-		}
-		t.Skipf("browser test skipped: no Chromium at %s (apt-get install chromium, or set CHROMIUM_BIN): %v", bin, err)
-	}
-	return path
-}
-
 // phone is the browser tab of the walk.
 type phone struct {
 	t     *testing.T
@@ -66,7 +50,7 @@ type phone struct {
 // decodes to its link), the audit trail, disable with re-authentication,
 // then the main pages again in English.
 func TestAdminBrowserPhone(t *testing.T) {
-	bin := chromiumBinary(t)
+	bin := browsertest.Binary(t)
 	h := newHarness(t, func(o *Options) { o.Organization, o.LogoDataURL = browserOrg, drawnLogo(t) })
 	ctx := t.Context()
 	admin, err := h.dir.People().Create(ctx, directory.NewPerson{Username: "root", DisplayName: "管理员 Admin", Groups: []string{"admins"}})
@@ -157,17 +141,10 @@ func TestAdminBrowserPhone(t *testing.T) {
 
 func startPhone(t *testing.T, bin, base, subject string) *phone {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
+	opts := browsertest.AllocatorOptions(bin, t.TempDir(),
 		// Avatars are on WeChat's CDN: fail at once instead of waiting
 		// for DNS in a sandbox.
-		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"),
-	)
+		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"))
 	walkCtx, cancelWalk := context.WithTimeout(context.Background(), 90*time.Second)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(walkCtx, opts...)
 	ctx, cancelBrowser := chromedp.NewContext(allocCtx)

@@ -2,8 +2,8 @@ package bridge
 
 import (
 	"context"
+	"github.com/wechat-oidc/wechat-oidc/internal/browsertest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -22,7 +22,7 @@ import (
 // created from the bridge's claims. A screenshot of each page goes to the
 // test's temp dir, or to $BROWSER_SCREENSHOTS/TestGiteaBrowserSignIn (logged).
 func TestGiteaBrowserSignIn(t *testing.T) {
-	bin := chromiumPath(t)
+	bin := browsertest.Binary(t)
 	g := sharedGitea(t)
 	h := g.bridge(t, giteaUsers("browser", "mona"))
 	mona := g.person(t, h, "browser-mona")
@@ -139,21 +139,6 @@ func acceptAssetAlerts(t *testing.T, ctx context.Context) func() []string {
 	}
 }
 
-// chromiumPath finds Chromium as dev/browser_test.go does: CHROMIUM_BIN or
-// /usr/bin/chromium; missing, it skips, or fails under CI.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	bin := os.Getenv("CHROMIUM_BIN")
-	if bin == "" {
-		bin = "/usr/bin/chromium"
-	}
-	path, err := exec.LookPath(bin)
-	if err != nil {
-		missingTool(t, "no Chromium at "+bin+" (apt-get install chromium, or set CHROMIUM_BIN): "+err.Error())
-	}
-	return path
-}
-
 // startHeadlessChromium starts headless Chromium with the flags
 // dev/browser_test.go uses on this kind of machine (no sandbox as root, no
 // background connections to outside hosts) and a fresh profile; the whole
@@ -161,19 +146,7 @@ func chromiumPath(t *testing.T) string {
 func startHeadlessChromium(t *testing.T, bin string) context.Context {
 	t.Helper()
 	out := &syncBuffer{}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.CombinedOutput(out),
-	)
+	opts := browsertest.AllocatorOptions(bin, t.TempDir(), chromedp.CombinedOutput(out))
 	runCtx, cancelRun := context.WithTimeout(context.Background(), 90*time.Second)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(runCtx, opts...)
 	ctx, cancelBrowser := chromedp.NewContext(allocCtx)

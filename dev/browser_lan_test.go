@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/wechat-oidc/wechat-oidc/internal/browsertest"
 	"io"
 	"log/slog"
 	"net"
@@ -24,7 +25,7 @@ import (
 // network. The demo's home page shows a QR code of itself that a phone's
 // camera reads as the LAN address, and the phone signs in there.
 func TestBrowserPhoneOnLAN(t *testing.T) {
-	bin := chromiumBinary(t)
+	bin := browsertest.Binary(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -20,12 +20,12 @@ import (
 	"errors"
 	"fmt"
 	"github.com/wechat-oidc/wechat-oidc/bridge"
+	"github.com/wechat-oidc/wechat-oidc/internal/browsertest"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -185,7 +185,7 @@ type walkEnv struct {
 // browserWalk is the whole walk at one viewport: one dev server, one
 // Chromium (one allocator), one browser context per person.
 func browserWalk(t *testing.T, vp viewport) walkEnv {
-	bin := chromiumBinary(t)
+	bin := browsertest.Binary(t)
 	d := startBrowserDev(t)
 	b := startChromium(t, bin)
 	shots := screenshotDir(t)
@@ -614,24 +614,6 @@ func screenshotDir(t *testing.T) string {
 	return dir
 }
 
-// chromiumBinary finds Chromium: CHROMIUM_BIN or /usr/bin/chromium. Missing,
-// it skips the test, or fails it under CI.
-func chromiumBinary(t *testing.T) string {
-	t.Helper()
-	bin := os.Getenv("CHROMIUM_BIN")
-	if bin == "" {
-		bin = "/usr/bin/chromium"
-	}
-	path, err := exec.LookPath(bin)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI must install chromium (Debian package chromium; or set CHROMIUM_BIN): %v", err)
-		}
-		t.Skipf("browser test skipped: no Chromium at %s (apt-get install chromium, or set CHROMIUM_BIN): %v", bin, err)
-	}
-	return path
-}
-
 // startBrowserDev runs `wechat-oidc dev` in-process on a real loopback port.
 func startBrowserDev(t *testing.T) *Dev {
 	t.Helper()
@@ -680,20 +662,7 @@ func (b *lockedBuffer) String() string {
 func startChromium(t *testing.T, bin string, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	out := &lockedBuffer{}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.CombinedOutput(out),
-	)
-	opts = append(opts, extra...)
+	opts := browsertest.AllocatorOptions(bin, t.TempDir(), append([]chromedp.ExecAllocatorOption{chromedp.CombinedOutput(out)}, extra...)...)
 	walkCtx, cancelWalk := context.WithTimeout(context.Background(), browserWalkTimeout)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(walkCtx, opts...)
 	ctx, cancelBrowser := chromedp.NewContext(allocCtx)
