@@ -42,7 +42,8 @@ func FuzzPageEndpoints(f *testing.F) {
 		f.Fatal(err)
 	}
 	st := store.NewMemory()
-	srv, err := New(opt, Deps{Store: st, Directory: testDirectory(f, opt), Keys: ks, Connector: newWeChatConnector(f, opt, st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	dir := testDirectory(f, opt)
+	srv, err := New(opt, Deps{Store: st, Directory: dir, Keys: ks, Connector: newWeChatConnector(f, opt, dir, slog.New(slog.NewTextHandler(io.Discard, nil)), nil), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		f.Fatal(err)
 	}

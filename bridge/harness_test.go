@@ -225,7 +225,7 @@ func newHarnessWithUsers(t testing.TB, users []simulator.User, opts ...harnessOp
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.dir.Close() })
-	conn := newWeChatConnectorObserved(t, opt, st, logger, h.now, h.metrics.WeChatCall, h.dir)
+	conn := newWeChatConnectorObserved(t, opt, h.dir, logger, h.now, h.metrics.WeChatCall)
 	h.srv, err = New(opt, Deps{Store: st, Directory: h.dir, Keys: ks, Connector: conn, Logger: logger, Now: h.now, Metrics: h.metrics})
 	if err != nil {
 		t.Fatal(err)
@@ -445,22 +445,19 @@ func (h *harness) codeFor(user string, over map[string]string) string {
 
 func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
 
-// newWeChatConnector is the WeChat connector as serve wires it, on clock now.
-func newWeChatConnector(t testing.TB, opt *config.Options, st store.Store, logger *slog.Logger, now func() time.Time, dir ...*directory.Directory) *wechatconn.Connector {
+// newWeChatConnector is the WeChat connector as serve wires it (its links
+// in dir), on clock now.
+func newWeChatConnector(t testing.TB, opt *config.Options, dir *directory.Directory, logger *slog.Logger, now func() time.Time) *wechatconn.Connector {
 	t.Helper()
-	return newWeChatConnectorObserved(t, opt, st, logger, now, nil, dir...)
+	return newWeChatConnectorObserved(t, opt, dir, logger, now, nil)
 }
 
 // newWeChatConnectorObserved is newWeChatConnector telling observe of every WeChat call.
-func newWeChatConnectorObserved(t testing.TB, opt *config.Options, st store.Store, logger *slog.Logger, now func() time.Time, observe func(string, string, time.Duration), dir ...*directory.Directory) *wechatconn.Connector {
+func newWeChatConnectorObserved(t testing.TB, opt *config.Options, dir *directory.Directory, logger *slog.Logger, now func() time.Time, observe func(string, string, time.Duration)) *wechatconn.Connector {
 	t.Helper()
-	o := wechatconn.FromConfig(opt, st, logger, nil)
+	o := wechatconn.FromConfig(opt, dir.Profiles(), logger, nil)
 	o.Now = now
 	o.ObserveCall = observe
-	if len(dir) > 0 {
-		profiles := dir[0].Profiles()
-		o.Profiles = &profiles
-	}
 	conn, err := wechatconn.New(o)
 	if err != nil {
 		t.Fatal(err)

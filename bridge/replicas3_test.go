@@ -94,7 +94,8 @@ func (c *cluster) start(i int) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	srv, err := New(opt, Deps{Store: st, Directory: testDirectory(c.t, opt), Keys: kr, Connector: newWeChatConnector(c.t, opt, st, logger, nil), Logger: logger})
+	dir := testDirectory(c.t, opt)
+	srv, err := New(opt, Deps{Store: st, Directory: dir, Keys: kr, Connector: newWeChatConnector(c.t, opt, dir, logger, nil), Logger: logger})
 	if err != nil {
 		c.t.Fatal(err)
 	}

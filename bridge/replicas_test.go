@@ -79,7 +79,8 @@ func TestTwoReplicasBehindARoundRobinBalancer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv, err := New(opt, Deps{Store: st, Directory: testDirectory(t, opt), Keys: ks, Connector: newWeChatConnector(t, opt, st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		dir := testDirectory(t, opt)
+		srv, err := New(opt, Deps{Store: st, Directory: dir, Keys: ks, Connector: newWeChatConnector(t, opt, dir, slog.New(slog.NewTextHandler(io.Discard, nil)), nil), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -171,7 +172,8 @@ func TestPendingLoginCapSharedByReplicas(t *testing.T) {
 			t.Fatal(err)
 		}
 		discard := slog.New(slog.NewTextHandler(io.Discard, nil))
-		srv, err := New(opt, Deps{Store: st, Directory: testDirectory(t, opt), Keys: ks, Connector: newWeChatConnector(t, opt, st, discard, nil), Logger: discard})
+		dir := testDirectory(t, opt)
+		srv, err := New(opt, Deps{Store: st, Directory: dir, Keys: ks, Connector: newWeChatConnector(t, opt, dir, discard, nil), Logger: discard})
 		if err != nil {
 			t.Fatal(err)
 		}

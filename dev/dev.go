@@ -153,9 +153,7 @@ func NewWithOptions(o Options, logger *slog.Logger) (*Dev, error) {
 		return nil, fmt.Errorf("dev directory: %w", err)
 	}
 	hc := selfClient(base, self)
-	connOpt := wechatconn.FromConfig(opt, st, logger, hc)
-	profiles := dir.Profiles()
-	connOpt.Profiles = &profiles
+	connOpt := wechatconn.FromConfig(opt, dir.Profiles(), logger, hc)
 	conn, err := wechatconn.New(connOpt)
 	if err != nil {
 		return nil, err

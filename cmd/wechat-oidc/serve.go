@@ -57,9 +57,7 @@ func serve(ctx context.Context, configPath string, stderr io.Writer) error {
 		return fmt.Errorf("directory: %w", err)
 	}
 	defer dir.Close()
-	co := wechatconn.FromConfig(cfg, st, logger, nil)
-	profiles := dir.Profiles()
-	co.Profiles = &profiles
+	co := wechatconn.FromConfig(cfg, dir.Profiles(), logger, nil)
 	co.ObserveCall = m.WeChatCall
 	conn, err := wechatconn.New(co)
 	if err != nil {

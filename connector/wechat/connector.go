@@ -24,7 +24,6 @@ import (
 	"github.com/wechat-oidc/wechat-oidc/connector"
 	"github.com/wechat-oidc/wechat-oidc/directory"
 	"github.com/wechat-oidc/wechat-oidc/oidc"
-	"github.com/wechat-oidc/wechat-oidc/store"
 	wx "github.com/wechat-oidc/wechat-oidc/wechat"
 )
 
@@ -46,15 +45,6 @@ const (
 	appWebsite         = "web"
 )
 
-// Store keys of what the connector remembers about people.
-const (
-	keyLink    = "bridge:link:"    // app id + openid → storedProfile (with unionid)
-	keyProfile = "bridge:profile:" // unionid → storedProfile
-	// linkTTL: what was learned about a person (openid → unionid, profile)
-	// is kept this long after their last login.
-	linkTTL = 400 * 24 * time.Hour
-)
-
 // Options configure a Connector.
 type Options struct {
 	WeChat  config.WeChat
@@ -63,12 +53,9 @@ type Options struct {
 	Clients map[string]ClientSettings
 	// CallbackURL is where WeChat returns the browser ({issuer}/wechat/callback).
 	CallbackURL string
-	// Store keeps openid → unionid links and profiles between logins when
-	// there is no Profiles.
-	Store store.Store
-	// Profiles, when set, keeps them durably instead (the people directory),
-	// so that a memory-store restart does not forget them.
-	Profiles   *directory.Profiles
+	// Profiles keeps the openid → unionid links and profiles between
+	// logins, durably (the people directory).
+	Profiles   directory.Profiles
 	Logger     *slog.Logger
 	HTTPClient *http.Client // nil: a default client
 	Now        func() time.Time
@@ -99,8 +86,8 @@ type Connector struct {
 
 // New builds the WeChat connector from validated options.
 func New(o Options) (*Connector, error) {
-	if o.WeChat.OfficialAccount == nil || o.Store == nil {
-		return nil, errors.New("wechat connector: an Official Account and a store are required")
+	if o.WeChat.OfficialAccount == nil {
+		return nil, errors.New("wechat connector: an Official Account is required")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -398,39 +385,13 @@ func (c *Connector) userInfoWithRetry(ctx context.Context, tok *wx.AccessToken) 
 	}
 }
 
-// storedProfile is what the connector remembers of a person between logins.
-type storedProfile struct {
-	UnionID    string `json:"unionid,omitempty"`
-	Nickname   string `json:"nickname,omitempty"`
-	HeadImgURL string `json:"headimgurl,omitempty"`
-	Sex        int    `json:"sex,omitempty"`
-	Country    string `json:"country,omitempty"`
-	Province   string `json:"province,omitempty"`
-	City       string `json:"city,omitempty"`
-}
-
 // remember stores what a snsapi_userinfo login taught: the openid's unionid
 // (for silent logins later) and the profile (refreshed at every such login).
 // A failure is logged and the sign-in goes on: the memory only saves a
 // consent popup next time.
 func (c *Connector) remember(ctx context.Context, appID string, p *wx.UserInfo) {
-	if c.opt.Profiles != nil {
-		err := c.opt.Profiles.Remember(ctx, directory.Profile{Provider: Provider, AppID: appID, OpenID: p.OpenID,
-			UnionID: p.UnionID, Nickname: p.Nickname, AvatarURL: p.HeadImgURL})
-		if err != nil {
-			c.log.WarnContext(ctx, "could not store the openid → unionid link", "error", err)
-		}
-		return
-	}
-	sp := storedProfile{UnionID: p.UnionID, Nickname: p.Nickname, HeadImgURL: p.HeadImgURL, Sex: p.Sex,
-		Country: p.Country, Province: p.Province, City: p.City}
-	raw, err := json.Marshal(sp)
-	if err == nil {
-		err = c.opt.Store.Put(ctx, keyLink+appID+":"+p.OpenID, raw, linkTTL)
-	}
-	if err == nil && p.UnionID != "" {
-		err = c.opt.Store.Put(ctx, keyProfile+p.UnionID, raw, linkTTL)
-	}
+	err := c.opt.Profiles.Remember(ctx, directory.Profile{Provider: Provider, AppID: appID, OpenID: p.OpenID,
+		UnionID: p.UnionID, Nickname: p.Nickname, AvatarURL: p.HeadImgURL})
 	if err != nil {
 		c.log.WarnContext(ctx, "could not store the openid → unionid link", "error", err)
 	}
@@ -438,36 +399,17 @@ func (c *Connector) remember(ctx context.Context, appID string, p *wx.UserInfo) 
 
 // recall fills unionid and profile from what earlier logins taught.
 func (c *Connector) recall(ctx context.Context, appID string, p *wx.UserInfo) {
-	if c.opt.Profiles != nil {
-		pr, err := c.opt.Profiles.Get(ctx, Provider, appID, p.OpenID)
-		if err != nil {
-			if !errors.Is(err, directory.ErrNotFound) {
-				c.log.WarnContext(ctx, "could not read the openid → unionid link", "error", err)
-			}
-			return
+	pr, err := c.opt.Profiles.Get(ctx, Provider, appID, p.OpenID)
+	if err != nil {
+		if !errors.Is(err, directory.ErrNotFound) {
+			c.log.WarnContext(ctx, "could not read the openid → unionid link", "error", err)
 		}
-		if p.UnionID == "" {
-			p.UnionID = pr.UnionID
-		}
-		p.Nickname, p.HeadImgURL = pr.Nickname, pr.AvatarURL
-		return
-	}
-	var sp storedProfile
-	raw, err := c.opt.Store.Get(ctx, keyLink+appID+":"+p.OpenID)
-	if err != nil && p.UnionID != "" {
-		raw, err = c.opt.Store.Get(ctx, keyProfile+p.UnionID)
-	}
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		c.log.WarnContext(ctx, "could not read the openid → unionid link", "error", err)
-	}
-	if err != nil || json.Unmarshal(raw, &sp) != nil {
 		return
 	}
 	if p.UnionID == "" {
-		p.UnionID = sp.UnionID
+		p.UnionID = pr.UnionID
 	}
-	p.Nickname, p.HeadImgURL, p.Sex = sp.Nickname, sp.HeadImgURL, sp.Sex
-	p.Country, p.Province, p.City = sp.Country, sp.Province, sp.City
+	p.Nickname, p.HeadImgURL = pr.Nickname, pr.AvatarURL
 }
 
 // identity turns a WeChat profile into an identity, resolving the subject
@@ -568,7 +510,7 @@ func address(p *wx.UserInfo) map[string]any {
 
 // FromConfig is the connector's options for a configuration: the wiring
 // serve and dev share. hc nil means a default HTTP client.
-func FromConfig(opt *config.Options, st store.Store, logger *slog.Logger, hc *http.Client) Options {
+func FromConfig(opt *config.Options, profiles directory.Profiles, logger *slog.Logger, hc *http.Client) Options {
 	clients := map[string]ClientSettings{}
 	for _, cl := range opt.Clients {
 		clients[cl.ID] = ClientSettings{Flow: cl.WeChatFlow, ForcePopup: cl.ForcePopup, MiniProgram: cl.MiniProgram, CrossDevice: cl.CrossDevice}
@@ -578,7 +520,7 @@ func FromConfig(opt *config.Options, st store.Store, logger *slog.Logger, hc *ht
 		Subject:     opt.Subject,
 		Clients:     clients,
 		CallbackURL: strings.TrimSuffix(opt.Issuer, "/") + connector.CallbackPath,
-		Store:       st,
+		Profiles:    profiles,
 		Logger:      logger,
 		HTTPClient:  hc,
 	}

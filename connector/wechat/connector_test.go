@@ -1,23 +1,35 @@
 package wechat
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 
 	"github.com/wechat-oidc/wechat-oidc/config"
 	"github.com/wechat-oidc/wechat-oidc/connector"
-	"github.com/wechat-oidc/wechat-oidc/store"
+	"github.com/wechat-oidc/wechat-oidc/directory"
 	wx "github.com/wechat-oidc/wechat-oidc/wechat"
 )
+
+// testProfiles is an in-memory directory's profiles.
+func testProfiles(t *testing.T) directory.Profiles {
+	t.Helper()
+	d, err := directory.Open(context.Background(), directory.Options{Type: "sqlite", Path: ":memory:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d.Profiles()
+}
 
 // testConnector is a connector with an Official Account, for unit tests.
 func testConnector(t *testing.T, subject string) *Connector {
 	t.Helper()
 	c, err := New(Options{
-		WeChat:  config.WeChat{OfficialAccount: &config.WeChatApp{AppID: "wxtest", AppSecret: "secret", Scope: config.ScopeUserInfo}, AvatarSize: 132},
-		Subject: subject,
-		Store:   store.NewMemory(),
+		WeChat:   config.WeChat{OfficialAccount: &config.WeChatApp{AppID: "wxtest", AppSecret: "secret", Scope: config.ScopeUserInfo}, AvatarSize: 132},
+		Subject:  subject,
+		Profiles: testProfiles(t),
 	})
 	if err != nil {
 		t.Fatal(err)
