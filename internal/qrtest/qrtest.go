@@ -22,7 +22,16 @@ func DecodePNG(pix []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	res, err := gozxingqr.NewQRCodeReader().Decode(bmp, nil)
+	reader := gozxingqr.NewQRCodeReader()
+	res, err := reader.Decode(bmp, nil)
+	if err != nil {
+		// The detector that finds a code in a photo misjudges the size of
+		// about one generated code in 300; a code alone on its image (a
+		// page's data: URL, a screenshot of the <img>) is read as such,
+		// the way a phone's camera still reads it.
+		res, err = reader.Decode(bmp, map[gozxing.DecodeHintType]interface{}{
+			gozxing.DecodeHintType_PURE_BARCODE: true, gozxing.DecodeHintType_TRY_HARDER: true})
+	}
 	if err != nil {
 		return "", fmt.Errorf("the QR code does not decode: %w", err)
 	}
