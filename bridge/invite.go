@@ -101,7 +101,7 @@ func (s *Server) redeemInvite(c echo.Context, token, flow string, up connector.I
 	ev.PersonID, ev.Result, ev.Reason = p.ID, "ok", "invitation "+inv.ID
 	s.audit(ctx, ev)
 	si := signIn{Person: p, Identity: s.personIdentity(p, up)}
-	if err := s.dir.People().RecordSignIn(ctx, p.ID, directory.SignIn{ClientID: inv.ClientID, Flow: flow, IP: c.RealIP()}); err != nil {
+	if err := s.people.RecordSignIn(ctx, p.ID, directory.SignIn{ClientID: inv.ClientID, Flow: flow, IP: c.RealIP()}); err != nil {
 		s.log.WarnContext(ctx, "people: could not record the invitation's sign-in", "person", p.ID, "error", err)
 	}
 	if _, err := s.startSession(c, si.Identity, inv.ClientID, true); err != nil {

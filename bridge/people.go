@@ -27,6 +27,52 @@ import (
 // Per sign-in of a known, active person this is one directory read
 // (FindByIdentity) and two writes (RecordSignIn and the audit row).
 
+// SignInDirectory is what the login core asks of the people directory on
+// the sign-in path and at every use of a token: directorySignIns is the
+// directory's. The load command's baseline (dev --bench --directory none)
+// gives one that keeps people in memory and records nothing, to measure the
+// same sign-in without a database.
+type SignInDirectory interface {
+	FindByIdentity(ctx context.Context, id directory.Identity) (directory.Person, error)
+	Create(ctx context.Context, np directory.NewPerson) (directory.Person, error)
+	BindIdentity(ctx context.Context, personID string, id directory.Identity) error
+	Delete(ctx context.Context, personID string) error
+	RecordSignIn(ctx context.Context, personID string, si directory.SignIn) error
+	Get(ctx context.Context, personID string) (directory.Person, error)
+	Audit(ctx context.Context, e directory.Event) error
+}
+
+// directorySignIns is the people directory's SignInDirectory.
+type directorySignIns struct{ d *directory.Directory }
+
+func (ds directorySignIns) FindByIdentity(ctx context.Context, id directory.Identity) (directory.Person, error) {
+	return ds.d.People().FindByIdentity(ctx, id)
+}
+
+func (ds directorySignIns) Create(ctx context.Context, np directory.NewPerson) (directory.Person, error) {
+	return ds.d.People().Create(ctx, np)
+}
+
+func (ds directorySignIns) BindIdentity(ctx context.Context, personID string, id directory.Identity) error {
+	return ds.d.People().BindIdentity(ctx, personID, id)
+}
+
+func (ds directorySignIns) Delete(ctx context.Context, personID string) error {
+	return ds.d.People().Delete(ctx, personID)
+}
+
+func (ds directorySignIns) RecordSignIn(ctx context.Context, personID string, si directory.SignIn) error {
+	return ds.d.People().RecordSignIn(ctx, personID, si)
+}
+
+func (ds directorySignIns) Get(ctx context.Context, personID string) (directory.Person, error) {
+	return ds.d.People().Get(ctx, personID)
+}
+
+func (ds directorySignIns) Audit(ctx context.Context, e directory.Event) error {
+	return ds.d.Audit().Append(ctx, e)
+}
+
 // refusal is why a person gets no code.
 type refusal struct {
 	// Kind: "pending" (waits for an administrator), "not-invited",
@@ -56,7 +102,7 @@ type admission struct {
 // admit finds (or, by access mode, makes) the person behind an upstream
 // identity and decides whether they may sign in to the client.
 func (s *Server) admit(ctx context.Context, a admission) (*signIn, *refusal) {
-	p, err := s.dir.People().FindByIdentity(ctx, upstreamAccount(a.Upstream))
+	p, err := s.people.FindByIdentity(ctx, upstreamAccount(a.Upstream))
 	if errors.Is(err, directory.ErrNotFound) {
 		p, err = s.newcomer(ctx, a)
 	}
@@ -70,7 +116,7 @@ func (s *Server) admit(ctx context.Context, a admission) (*signIn, *refusal) {
 	if r := s.mayUse(p, a.ClientID); r != nil {
 		return nil, s.refuse(ctx, a, r)
 	}
-	if err := s.dir.People().RecordSignIn(ctx, p.ID, directory.SignIn{ClientID: a.ClientID, Flow: a.Flow, IP: a.IP}); err != nil {
+	if err := s.people.RecordSignIn(ctx, p.ID, directory.SignIn{ClientID: a.ClientID, Flow: a.Flow, IP: a.IP}); err != nil {
 		return nil, s.unavailable(ctx, a, err)
 	}
 	s.audit(ctx, directory.Event{Action: directory.ActionSignIn, PersonID: p.ID, ClientID: a.ClientID, Flow: a.Flow,
@@ -118,20 +164,20 @@ func (s *Server) createPerson(ctx context.Context, a admission, status directory
 		if i > 1 {
 			np.Username = fmt.Sprintf("%s-%d", base, i)
 		}
-		if p, err = s.dir.People().Create(ctx, np); !errors.Is(err, directory.ErrUsernameTaken) {
+		if p, err = s.people.Create(ctx, np); !errors.Is(err, directory.ErrUsernameTaken) {
 			break
 		}
 	}
 	if err != nil {
 		return directory.Person{}, err
 	}
-	if err := s.dir.People().BindIdentity(ctx, p.ID, upstreamAccount(a.Upstream)); err != nil {
-		if delErr := s.dir.People().Delete(ctx, p.ID); delErr != nil {
+	if err := s.people.BindIdentity(ctx, p.ID, upstreamAccount(a.Upstream)); err != nil {
+		if delErr := s.people.Delete(ctx, p.ID); delErr != nil {
 			s.log.ErrorContext(ctx, "people: could not remove a person whose binding failed", "person", p.ID, "error", delErr)
 		}
 		if errors.Is(err, directory.ErrIdentityTaken) {
 			// A concurrent first sign-in of the same person won.
-			return s.dir.People().FindByIdentity(ctx, upstreamAccount(a.Upstream))
+			return s.people.FindByIdentity(ctx, upstreamAccount(a.Upstream))
 		}
 		return directory.Person{}, err
 	}
@@ -195,7 +241,7 @@ func (s *Server) audit(ctx context.Context, e directory.Event) {
 	if e.Actor == "" {
 		e.Actor = "sign_in"
 	}
-	if err := s.dir.Audit().Append(ctx, e); err != nil {
+	if err := s.people.Audit(ctx, e); err != nil {
 		s.log.ErrorContext(ctx, "audit: could not write a row", "action", e.Action, "person", e.PersonID,
 			"client_id", e.ClientID, "result", e.Result, "ref", e.Ref, "error", err)
 	}
@@ -233,7 +279,7 @@ func (s *Server) personIdentity(p directory.Person, up connector.Identity) oidc.
 // person must still be active and allowed to use the client. A directory
 // outage refuses too (fail closed), as temporarily_unavailable.
 func (s *Server) accountCheck(ctx context.Context, clientID, personID string) *oidc.Error {
-	p, err := s.dir.People().Get(ctx, personID)
+	p, err := s.people.Get(ctx, personID)
 	if errors.Is(err, directory.ErrNotFound) {
 		return oidc.ErrInvalidGrant("the person was removed from the directory; sign in again")
 	}
@@ -379,7 +425,7 @@ func (s *Server) EndPersonAccess(ctx context.Context, personID string) error {
 func (s *Server) sessionPerson(c echo.Context, req *oidc.AuthRequest, sess *ssoSession) (oidc.Identity, *refusal) {
 	ctx := c.Request().Context()
 	a := admission{ClientID: req.ClientID, Flow: "sso", IP: c.RealIP(), UA: c.Request().UserAgent()}
-	p, err := s.dir.People().Get(ctx, sess.Person)
+	p, err := s.people.Get(ctx, sess.Person)
 	if errors.Is(err, directory.ErrNotFound) {
 		return oidc.Identity{}, s.refuse(ctx, a, &refusal{Kind: "disabled", PersonID: sess.Person, Reason: "this person was removed from the directory"})
 	}

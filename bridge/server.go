@@ -46,6 +46,10 @@ var (
 type Deps struct {
 	Store     store.Store
 	Directory *directory.Directory
+	// SignIns, when set, replaces the directory's people and audit on the
+	// sign-in path and at every token use (see SignInDirectory); nil: the
+	// Directory's own. Only the load command's baseline sets it.
+	SignIns   SignInDirectory
 	Keys      Signer
 	Connector connector.Connector
 	Logger    *slog.Logger
@@ -64,6 +68,7 @@ type Server struct {
 	opt      *config.Options
 	store    store.Store
 	dir      *directory.Directory
+	people   SignInDirectory // the sign-in path's view of dir
 	keys     Signer
 	conn     connector.Connector
 	log      *slog.Logger
@@ -112,6 +117,9 @@ func New(opt *config.Options, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bridge: issuer: %w", err)
 	}
+	if d.SignIns == nil {
+		d.SignIns = directorySignIns{d.Directory}
+	}
 	// The admin console is a client of the core like any other, open only
 	// to the admin group (the console checks it again on every request).
 	withAdmin := *opt
@@ -123,6 +131,7 @@ func New(opt *config.Options, d Deps) (*Server, error) {
 		opt:      opt,
 		store:    d.Store,
 		dir:      d.Directory,
+		people:   d.SignIns,
 		keys:     d.Keys,
 		conn:     d.Connector,
 		log:      d.Logger,

@@ -140,7 +140,7 @@ func (s *Server) handleWaiting(c echo.Context) error {
 	if err != nil {
 		return s.waitingError(c, err)
 	}
-	p, err := s.dir.People().Get(ctx, w.Refusal.PersonID)
+	p, err := s.people.Get(ctx, w.Refusal.PersonID)
 	switch {
 	case errors.Is(err, directory.ErrNotFound):
 		// Denied: the pending person was removed.

@@ -68,3 +68,60 @@ func benchmarkSignIn(b *testing.B, opts directory.Options) {
 	}
 	b.ReportMetric(float64(counter.Count())/float64(i), "statements/op")
 }
+
+// BenchmarkFindByIdentity measures the sign-in lookup for each way a
+// person can be bound: by the openid, by the unionid (with the openid →
+// unionid link also known, as after a consent sign-in), and through the
+// link only (a silent sign-in that brings the openid alone).
+//
+//	go test -run '^$' -bench FindByIdentity ./directory/
+func BenchmarkFindByIdentity(b *testing.B) {
+	ctx := context.Background()
+	d, err := directory.Open(ctx, directory.Options{Type: directory.TypeSQLite, Path: filepath.Join(b.TempDir(), "bench.db")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	const people = 1000
+	for i := range people {
+		n := strconv.Itoa(i)
+		p, err := d.People().Create(ctx, directory.NewPerson{Username: "user" + n})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := d.People().BindIdentity(ctx, p.ID, directory.Identity{Provider: directory.ProviderWeChat, AppID: "wxweb", OpenID: "o-" + n}); err != nil {
+			b.Fatal(err)
+		}
+		if err := d.People().BindIdentity(ctx, p.ID, directory.Identity{Provider: directory.ProviderWeChat, UnionID: "u-" + n}); err != nil {
+			b.Fatal(err)
+		}
+		if err := d.Profiles().Remember(ctx, directory.Profile{Provider: directory.ProviderWeChat, AppID: "wxoa", OpenID: "oa-" + n, UnionID: "u-" + n}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		id   func(n string) directory.Identity
+	}{
+		{"openid", func(n string) directory.Identity {
+			return directory.Identity{Provider: directory.ProviderWeChat, AppID: "wxweb", OpenID: "o-" + n, UnionID: "u-" + n}
+		}},
+		{"unionid", func(n string) directory.Identity {
+			return directory.Identity{Provider: directory.ProviderWeChat, AppID: "wxoa", OpenID: "oa-" + n, UnionID: "u-" + n}
+		}},
+		{"link", func(n string) directory.Identity {
+			return directory.Identity{Provider: directory.ProviderWeChat, AppID: "wxoa", OpenID: "oa-" + n}
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				n := strconv.Itoa(i % people)
+				if p, err := d.People().FindByIdentity(ctx, c.id(n)); err != nil || p.Username != "user"+n {
+					b.Fatalf("FindByIdentity = %q (%v)", p.Username, err)
+				}
+				i++
+			}
+		})
+	}
+}

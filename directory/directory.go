@@ -57,7 +57,11 @@ type Directory struct {
 	version int // schema version after Open's migrations
 	// The sign-in path's statements, prepared once: parsing and planning
 	// them costs more than running them (SQLite: about 6x).
-	findByIdentity, recordSignIn, appendEvent *sql.Stmt
+	findByIdentity, recordSignIn, appendEvent, getPerson, rememberProfile *sql.Stmt
+	// profilesStored remembers which profiles this process stored lately,
+	// so that a sign-in that brings the same profile again writes nothing
+	// (see Profiles.Remember).
+	profilesStored *recentSet
 }
 
 // dialect is what differs between the two databases; everything else is one
@@ -85,7 +89,7 @@ func (d dialect) forUpdate() string {
 // by a newer binary is refused with ErrSchemaTooNew; an unreachable one
 // with ErrUnavailable.
 func Open(ctx context.Context, opts Options) (*Directory, error) {
-	d := &Directory{now: opts.Now, log: opts.Logger}
+	d := &Directory{now: opts.Now, log: opts.Logger, profilesStored: newRecentSet(profilesStoredMax, profileRewriteAfter)}
 	if d.now == nil {
 		d.now = time.Now
 	}
@@ -140,6 +144,8 @@ func (d *Directory) prepare(ctx context.Context) error {
 		{&d.findByIdentity, findByIdentitySQL},
 		{&d.recordSignIn, recordSignInSQL},
 		{&d.appendEvent, appendEventSQL},
+		{&d.getPerson, getPersonSQL},
+		{&d.rememberProfile, rememberProfileSQL},
 	} {
 		st, err := d.db.PrepareContext(ctx, s.sql)
 		if err != nil {
@@ -215,7 +221,7 @@ func sqliteDSN(path string) (string, error) {
 // Close closes the database. Calls after Close fail with ErrUnavailable.
 func (d *Directory) Close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{d.findByIdentity, d.recordSignIn, d.appendEvent} {
+	for _, st := range []*sql.Stmt{d.findByIdentity, d.recordSignIn, d.appendEvent, d.getPerson, d.rememberProfile} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

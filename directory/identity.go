@@ -76,19 +76,18 @@ func (id Identity) keys() []identityKey {
 // findByIdentitySQL is the sign-in lookup, one statement: the person bound
 // to the openid, else to the unionid, else to the unionid learned for the
 // openid at an earlier sign-in (upstream_profiles). The openid is the more
-// specific key, so it wins when two people match.
-const findByIdentitySQL = `SELECT ` + personColumns + ` FROM (
-	SELECT person_id, 0 AS pref FROM identities
-	 WHERE provider = $1 AND app_id = $2 AND openid = $3 AND unionid = '' AND $3 <> ''
-	UNION ALL
-	SELECT person_id, 1 AS pref FROM identities
-	 WHERE provider = $1 AND app_id = '' AND openid = '' AND unionid = $4 AND $4 <> ''
-	UNION ALL
-	SELECT i.person_id, 2 AS pref FROM upstream_profiles u JOIN identities i
+// specific key, so it wins when two people match. COALESCE stops at the
+// first key that finds someone (both databases evaluate its arguments
+// lazily), and each subquery finds at most one row: the keys are primary
+// keys.
+const findByIdentitySQL = `SELECT ` + personColumns + ` FROM people p WHERE p.id = COALESCE(
+	(SELECT person_id FROM identities
+	  WHERE provider = $1 AND app_id = $2 AND openid = $3 AND unionid = '' AND $3 <> ''),
+	(SELECT person_id FROM identities
+	  WHERE provider = $1 AND app_id = '' AND openid = '' AND unionid = $4 AND $4 <> ''),
+	(SELECT i.person_id FROM upstream_profiles u JOIN identities i
 	    ON i.provider = u.provider AND i.app_id = '' AND i.openid = '' AND i.unionid = u.unionid
-	 WHERE u.provider = $1 AND u.app_id = $2 AND u.openid = $3 AND u.unionid <> '' AND $3 <> ''
-) b JOIN people p ON p.id = b.person_id
-ORDER BY b.pref LIMIT 1`
+	  WHERE u.provider = $1 AND u.app_id = $2 AND u.openid = $3 AND u.unionid <> '' AND $3 <> ''))`
 
 // FindByIdentity returns the person an upstream identity is bound to, with
 // groups, in one query: by openid, else by unionid (given, or learned for

@@ -175,8 +175,11 @@ func (d *Directory) insertPerson(ctx context.Context, q querier, np NewPerson) (
 }
 
 // Get returns the person with this id, or ErrNotFound.
+// getPersonSQL is prepared: every token use asks it (the account check).
+const getPersonSQL = "SELECT " + personColumns + " FROM people p WHERE p.id = $1"
+
 func (pp People) Get(ctx context.Context, id string) (Person, error) {
-	p, err := scanPerson(pp.d.db.QueryRowContext(ctx, "SELECT "+personColumns+" FROM people p WHERE p.id = $1", id))
+	p, err := scanPerson(pp.d.getPerson.QueryRowContext(ctx, id))
 	if err != nil {
 		return Person{}, notFound("person "+truncateForMessage(id), err)
 	}
@@ -382,6 +385,11 @@ func (pp People) Approve(ctx context.Context, id, username string, groups []stri
 // learned for those identities. Audit rows stay (until pruned). The id is
 // never given to anyone else.
 func (pp People) Delete(ctx context.Context, id string) error {
+	// Profiles are deleted: the next sign-in must store them again. (A
+	// deletion by another process is not seen here; Remember then skips
+	// an unchanged profile for at most profileRewriteAfter, which costs a
+	// silent sign-in its openid → unionid link, so a consent popup.)
+	defer pp.d.profilesStored.forget()
 	return pp.d.inTx(ctx, "deleting a person", func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM upstream_profiles WHERE EXISTS (
 			SELECT 1 FROM identities i WHERE i.person_id = $1 AND i.provider = upstream_profiles.provider AND (

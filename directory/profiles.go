@@ -2,6 +2,7 @@ package directory
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -26,9 +27,34 @@ type Profiles struct{ d *Directory }
 
 const maxAvatarURLLen = 1024
 
+const rememberProfileSQL = `INSERT INTO upstream_profiles
+	(provider, app_id, openid, unionid, nickname, avatar_url, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+	ON CONFLICT (provider, app_id, openid) DO UPDATE SET
+		unionid    = CASE WHEN excluded.unionid <> '' THEN excluded.unionid ELSE upstream_profiles.unionid END,
+		nickname   = CASE WHEN excluded.nickname <> '' THEN excluded.nickname ELSE upstream_profiles.nickname END,
+		avatar_url = CASE WHEN excluded.avatar_url <> '' THEN excluded.avatar_url ELSE upstream_profiles.avatar_url END,
+		updated_at = excluded.updated_at`
+
+// profilesStoredMax and profileRewriteAfter bound what Remember keeps in
+// memory to skip rewriting an unchanged profile: at most 10,000 profiles
+// (about 1 MB), each skipped for at most 10 minutes after this process
+// stored it, so updated_at is at most that much behind the last sign-in.
+const (
+	profilesStoredMax   = 10000
+	profileRewriteAfter = 10 * time.Minute
+)
+
 // Remember stores p, keyed by (provider, app id, openid). A field left
 // empty keeps what an earlier sign-in stored: a silent sign-in that
 // learns no nickname does not erase it.
+//
+// Every consent sign-in brings the profile again, and it rarely changes: a
+// profile this process stored less than profileRewriteAfter ago with the
+// same values is not written again (no statement at all). The openid →
+// unionid link never changes for an openid, so skipping cannot lose one;
+// what can lag is display data that another replica wrote in between (a
+// nickname changed there and changed back here within the window), for at
+// most the window.
 func (ps Profiles) Remember(ctx context.Context, p Profile) error {
 	if err := validProvider(p.Provider); err != nil {
 		return err
@@ -54,18 +80,30 @@ func (ps Profiles) Remember(ctx context.Context, p Profile) error {
 		}
 	}
 	nickname := cleanNickname(p.Nickname)
-	_, err := ps.d.db.ExecContext(ctx, `INSERT INTO upstream_profiles
-		(provider, app_id, openid, unionid, nickname, avatar_url, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (provider, app_id, openid) DO UPDATE SET
-			unionid    = CASE WHEN excluded.unionid <> '' THEN excluded.unionid ELSE upstream_profiles.unionid END,
-			nickname   = CASE WHEN excluded.nickname <> '' THEN excluded.nickname ELSE upstream_profiles.nickname END,
-			avatar_url = CASE WHEN excluded.avatar_url <> '' THEN excluded.avatar_url ELSE upstream_profiles.avatar_url END,
-			updated_at = excluded.updated_at`,
-		p.Provider, p.AppID, p.OpenID, p.UnionID, nickname, p.AvatarURL, ps.d.nowMicro())
-	if err != nil {
+	// Key and value are length-prefixed, so that different profiles never
+	// share one.
+	key := lengthPrefixed(p.Provider, p.AppID, p.OpenID)
+	value := lengthPrefixed(p.UnionID, nickname, p.AvatarURL)
+	now := ps.d.now()
+	if ps.d.profilesStored.stored(key, value, now) {
+		return nil
+	}
+	if _, err := ps.d.rememberProfile.ExecContext(ctx,
+		p.Provider, p.AppID, p.OpenID, p.UnionID, nickname, p.AvatarURL, toMicro(now)); err != nil {
 		return dbErr("remembering a profile", err)
 	}
+	ps.d.profilesStored.add(key, value, now)
 	return nil
+}
+
+func lengthPrefixed(parts ...string) string {
+	var b strings.Builder
+	for _, s := range parts {
+		b.WriteString(strconv.Itoa(len(s)))
+		b.WriteByte(':')
+		b.WriteString(s)
+	}
+	return b.String()
 }
 
 // cleanNickname keeps a nickname displayable: valid UTF-8, no control

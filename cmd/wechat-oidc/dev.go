@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -39,6 +40,7 @@ func devCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6060)")
 	quiet := fs.Bool("quiet", false, "log warnings and errors only")
 	fs.StringVar(&o.Access, "access", "open", "who may sign in: open (anyone), approval (a new person waits for an administrator) or invite")
+	fs.StringVar(&o.Directory, "directory", "", "the people directory: empty for a throwaway in-memory one, sqlite for a file in a temporary directory, FILE.db, or a postgres:// URL; with --bench, none measures the sign-in without a directory")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -89,6 +91,14 @@ func runDev(ctx context.Context, o dev.Options, f devFlags, stdout, stderr io.Wr
 			return err
 		}
 		defer stopProfiling()
+	}
+	if o.Directory == "sqlite" {
+		tmp, err := os.MkdirTemp("", "wechat-oidc-dev-")
+		if err != nil {
+			return fmt.Errorf("--directory sqlite: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		o.Directory = filepath.Join(tmp, "directory.db")
 	}
 	d, err := dev.NewWithOptions(o, logger)
 	if err != nil {

@@ -46,6 +46,15 @@ const (
 )
 
 // Options configure a Connector.
+// ProfileStore keeps what sign-ins taught about openids (the people
+// directory's Profiles does).
+type ProfileStore interface {
+	Remember(ctx context.Context, p directory.Profile) error
+	Get(ctx context.Context, provider, appID, openid string) (directory.Profile, error)
+}
+
+var _ ProfileStore = directory.Profiles{}
+
 type Options struct {
 	WeChat  config.WeChat
 	Subject string // config.SubjectUnionID or config.SubjectOpenID
@@ -55,7 +64,7 @@ type Options struct {
 	CallbackURL string
 	// Profiles keeps the openid → unionid links and profiles between
 	// logins, durably (the people directory).
-	Profiles   directory.Profiles
+	Profiles   ProfileStore
 	Logger     *slog.Logger
 	HTTPClient *http.Client // nil: a default client
 	Now        func() time.Time
@@ -510,7 +519,7 @@ func address(p *wx.UserInfo) map[string]any {
 
 // FromConfig is the connector's options for a configuration: the wiring
 // serve and dev share. hc nil means a default HTTP client.
-func FromConfig(opt *config.Options, profiles directory.Profiles, logger *slog.Logger, hc *http.Client) Options {
+func FromConfig(opt *config.Options, profiles ProfileStore, logger *slog.Logger, hc *http.Client) Options {
 	clients := map[string]ClientSettings{}
 	for _, cl := range opt.Clients {
 		clients[cl.ID] = ClientSettings{Flow: cl.WeChatFlow, ForcePopup: cl.ForcePopup, MiniProgram: cl.MiniProgram, CrossDevice: cl.CrossDevice}
