@@ -8,7 +8,7 @@ import (
 	"github.com/wechat-oidc/wechat-oidc/connector"
 )
 
-// baseScopeClaims is the claims table of the README: which scope releases
+// baseScopeClaims is the claims table of docs/protocol.md: which scope releases
 // which claim. The same claims go into the ID token and userinfo. A
 // connector may add scopes of its own (connector.ScopeClaimer).
 var baseScopeClaims = map[string][]string{
