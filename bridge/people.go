@@ -25,7 +25,8 @@ import (
 // the person is and whether they may sign in to this application.
 //
 // Per sign-in of a known, active person this is one directory read
-// (FindByIdentity) and two writes (RecordSignIn and the audit row).
+// (FindByIdentity) and two writes (the sign-in record and the audit row) in
+// one transaction that concurrent sign-ins share (directory's SignedIn).
 
 // SignInDirectory is what the login core asks of the people directory on
 // the sign-in path and at every use of a token: directorySignIns is the
@@ -38,6 +39,7 @@ type SignInDirectory interface {
 	BindIdentity(ctx context.Context, personID string, id directory.Identity) error
 	Delete(ctx context.Context, personID string) error
 	RecordSignIn(ctx context.Context, personID string, si directory.SignIn) error
+	SignedIn(ctx context.Context, personID string, si directory.SignIn, e directory.Event) error
 	Get(ctx context.Context, personID string) (directory.Person, error)
 	Audit(ctx context.Context, e directory.Event) error
 }
@@ -63,6 +65,10 @@ func (ds directorySignIns) Delete(ctx context.Context, personID string) error {
 
 func (ds directorySignIns) RecordSignIn(ctx context.Context, personID string, si directory.SignIn) error {
 	return ds.d.People().RecordSignIn(ctx, personID, si)
+}
+
+func (ds directorySignIns) SignedIn(ctx context.Context, personID string, si directory.SignIn, e directory.Event) error {
+	return ds.d.People().SignedIn(ctx, personID, si, e)
 }
 
 func (ds directorySignIns) Get(ctx context.Context, personID string) (directory.Person, error) {
@@ -116,11 +122,13 @@ func (s *Server) admit(ctx context.Context, a admission) (*signIn, *refusal) {
 	if r := s.mayUse(p, a.ClientID); r != nil {
 		return nil, s.refuse(ctx, a, r)
 	}
-	if err := s.people.RecordSignIn(ctx, p.ID, directory.SignIn{ClientID: a.ClientID, Flow: a.Flow, IP: a.IP}); err != nil {
+	// The sign-in record and its audit row commit together, or the
+	// sign-in is refused: a granted sign-in always has its row.
+	if err := s.people.SignedIn(ctx, p.ID, directory.SignIn{ClientID: a.ClientID, Flow: a.Flow, IP: a.IP},
+		directory.Event{Actor: "sign_in", Action: directory.ActionSignIn, PersonID: p.ID, ClientID: a.ClientID, Flow: a.Flow,
+			IP: a.IP, UserAgent: a.UA, Result: "ok"}); err != nil {
 		return nil, s.unavailable(ctx, a, err)
 	}
-	s.audit(ctx, directory.Event{Action: directory.ActionSignIn, PersonID: p.ID, ClientID: a.ClientID, Flow: a.Flow,
-		IP: a.IP, UserAgent: a.UA, Result: "ok"})
 	return &signIn{Person: p, Identity: s.personIdentity(p, a.Upstream)}, nil
 }
 

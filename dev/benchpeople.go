@@ -113,6 +113,10 @@ func (bp *benchPeople) Delete(_ context.Context, personID string) error {
 
 func (bp *benchPeople) RecordSignIn(context.Context, string, directory.SignIn) error { return nil }
 
+func (bp *benchPeople) SignedIn(context.Context, string, directory.SignIn, directory.Event) error {
+	return nil
+}
+
 func (bp *benchPeople) Get(_ context.Context, personID string) (directory.Person, error) {
 	bp.mu.Lock()
 	defer bp.mu.Unlock()

@@ -62,6 +62,8 @@ type Directory struct {
 	// so that a sign-in that brings the same profile again writes nothing
 	// (see Profiles.Remember).
 	profilesStored *recentSet
+	// signIns commits the sign-ins' rows in shared transactions.
+	signIns *signInBatcher
 }
 
 // dialect is what differs between the two databases; everything else is one
@@ -90,6 +92,7 @@ func (d dialect) forUpdate() string {
 // with ErrUnavailable.
 func Open(ctx context.Context, opts Options) (*Directory, error) {
 	d := &Directory{now: opts.Now, log: opts.Logger, profilesStored: newRecentSet(profilesStoredMax, profileRewriteAfter)}
+	d.signIns = &signInBatcher{d: d}
 	if d.now == nil {
 		d.now = time.Now
 	}

@@ -144,7 +144,9 @@ func (rep *Report) Write(w io.Writer) {
 		}
 		fmt.Fprintln(w)
 		l := r.Latency()
-		fmt.Fprintf(w, "  latency       p50 %s  p90 %s  p99 %s  max %s\n", ms(l.P50), ms(l.P90), ms(l.P99), ms(l.Max))
+		fmt.Fprintf(w, "  latency       p50 %s  p90 %s  p99 %s  max %s (whole sign-in)\n", ms(l.P50), ms(l.P90), ms(l.P99), ms(l.Max))
+		q := r.Requests()
+		fmt.Fprintf(w, "  requests      p50 %s  p90 %s  p99 %s  max %s (each HTTP request, %d)\n", ms(q.P50), ms(q.P90), ms(q.P99), ms(q.Max), q.N)
 		if rep.signed {
 			fmt.Fprintf(w, "  ratio         %.3f sign-ins/s ÷ RS256 signatures/s\n", rep.Ratio(r))
 		}

@@ -73,6 +73,10 @@ func TestRunSignsInWithoutErrors(t *testing.T) {
 			if want := "/authorize /wechat-sim/connect/oauth2/authorize /wechat/callback token verify ID token userinfo"; strings.Join(names, " ") != want {
 				t.Fatalf("steps %q, want %q", strings.Join(names, " "), want)
 			}
+			// Five HTTP requests per sign-in (the sixth step is local).
+			if q := res.Requests(); q.N != 5*res.Logins || q.P50 <= 0 || q.P50 > q.P99 || q.P99 > q.Max || q.Max > l.Max {
+				t.Fatalf("request percentiles %+v for %d sign-ins (whole sign-in max %v)", q, res.Logins, l.Max)
+			}
 			if got := res.PerSecond(); got != float64(res.Logins)/0.7 {
 				t.Fatalf("PerSecond = %v for %d sign-ins in 0.7s", got, res.Logins)
 			}

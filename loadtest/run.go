@@ -146,6 +146,24 @@ func (r *Result) CPUPerLogin() (bench, server time.Duration) {
 // Latency returns the whole sign-in's latency percentiles.
 func (r *Result) Latency() Percentiles { return percentiles(r.latencies) }
 
+// stepVerify is the one step that is not an HTTP request: the bench checks
+// the ID token's signature itself.
+const stepVerify = "verify ID token"
+
+// Requests returns the latency percentiles of every HTTP request of every
+// sign-in (each step but the local ID token check), the provider's and
+// the simulated WeChat's alike: what one request waits for, where Latency
+// is what a person waits for (several requests in a row).
+func (r *Result) Requests() Percentiles {
+	var all []time.Duration
+	for name, d := range r.steps {
+		if name != stepVerify {
+			all = append(all, d...)
+		}
+	}
+	return percentiles(all)
+}
+
 // StepLatency is one step's latency percentiles.
 type StepLatency struct {
 	Step string

@@ -279,7 +279,7 @@ func (s *signIn) exchange(code, verifier string) (*tokenResponse, *failure) {
 // nonce, and at_hash against the access token (§3.1.3.8). It returns sub.
 func (s *signIn) verify(tok *tokenResponse, nonce string) (string, *failure) {
 	var sub string
-	f := s.timed("verify ID token", func() *failure {
+	f := s.timed(stepVerify, func() *failure {
 		idt, err := s.t.verifier.Verify(s.ctx, tok.IDToken)
 		if err != nil {
 			return fail("verify ID token", "rejected", err)

@@ -1,6 +1,7 @@
 package directorytest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"regexp"
@@ -425,6 +426,76 @@ func testRecordSignIn(t *testing.T, e *env) {
 	}
 	err = e.d.People().RecordSignIn(ctx, "p_nobody", directory.SignIn{ClientID: "x"})
 	wantErr(t, "RecordSignIn(unknown)", err, directory.ErrNotFound)
+}
+
+func testSignedIn(t *testing.T, e *env) {
+	ctx := t.Context()
+	p := mustCreate(t, e.d, directory.NewPerson{Username: "alice"})
+	at := start.Add(2 * time.Hour)
+	ev := directory.Event{Actor: "sign_in", Action: directory.ActionSignIn, PersonID: p.ID, ClientID: "grafana",
+		Flow: "qr", IP: "203.0.113.9", Result: "ok", Ref: "R-SIGNED"}
+	if err := e.d.People().SignedIn(ctx, p.ID, directory.SignIn{At: at, ClientID: "grafana", Flow: "qr", IP: "203.0.113.9"}, ev); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.d.People().Get(ctx, p.ID)
+	if err != nil || got.LastSignIn == nil || !got.LastSignIn.At.Equal(at) || got.LastSignIn.ClientID != "grafana" {
+		t.Fatalf("LastSignIn = %+v (%v)", got.LastSignIn, err)
+	}
+	evs, err := e.d.Audit().Query(ctx, directory.AuditQuery{PersonID: p.ID})
+	if err != nil || len(evs) != 1 || evs[0].Ref != "R-SIGNED" || !evs[0].Time.Equal(at) || evs[0].Result != "ok" {
+		t.Fatalf("audit = %+v (%v), want the sign-in's row at %v", evs, err, at)
+	}
+
+	// An unknown person: ErrNotFound, and no audit row either.
+	ev.PersonID, ev.Ref = "p_nobody", "R-NOBODY"
+	wantErr(t, "SignedIn(unknown)", e.d.People().SignedIn(ctx, "p_nobody", directory.SignIn{ClientID: "x"}, ev), directory.ErrNotFound)
+	if n := e.count(t, "SELECT COUNT(*) FROM audit_events WHERE ref = 'R-NOBODY'"); n != 0 {
+		t.Fatalf("%d audit rows for an unknown person's sign-in, want 0", n)
+	}
+	// An invalid event: ErrInvalid, nothing written.
+	bad := directory.Event{Action: directory.ActionSignIn, PersonID: p.ID, Ref: strings.Repeat("R", 17)}
+	wantErr(t, "SignedIn(invalid event)", e.d.People().SignedIn(ctx, p.ID, directory.SignIn{At: at.Add(time.Hour), ClientID: "x"}, bad), directory.ErrInvalid)
+	// A caller that already gave up: nothing written.
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	ev.PersonID, ev.Ref = p.ID, "R-GONE"
+	if err := e.d.People().SignedIn(gone, p.ID, directory.SignIn{At: at.Add(time.Hour), ClientID: "late"}, ev); err == nil {
+		t.Fatal("SignedIn with a cancelled context succeeded")
+	}
+	if got, err := e.d.People().Get(ctx, p.ID); err != nil || got.LastSignIn.ClientID != "grafana" {
+		t.Fatalf("after refused calls LastSignIn = %+v (%v), want the first sign-in's", got.LastSignIn, err)
+	}
+	if n := e.count(t, "SELECT COUNT(*) FROM audit_events WHERE ref = 'R-GONE'"); n != 0 {
+		t.Fatalf("%d audit rows for a cancelled sign-in, want 0", n)
+	}
+}
+
+// Concurrent sign-ins share transactions; each is committed, with its row.
+func testSignedInConcurrent(t *testing.T, e *env) {
+	ctx := t.Context()
+	const n = 40
+	people := make([]directory.Person, n)
+	for i := range people {
+		people[i] = mustCreate(t, e.d, directory.NewPerson{Username: fmt.Sprintf("user%d", i)})
+	}
+	errs := make(chan error, n)
+	for i := range people {
+		go func() {
+			errs <- e.d.People().SignedIn(ctx, people[i].ID, directory.SignIn{ClientID: "grafana", Flow: "oa"},
+				directory.Event{Actor: "sign_in", Action: directory.ActionSignIn, PersonID: people[i].ID, Result: "ok"})
+		}()
+	}
+	for range people {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := e.count(t, "SELECT COUNT(*) FROM audit_events WHERE action = 'sign_in'"); got != n {
+		t.Fatalf("%d sign-in rows, want %d", got, n)
+	}
+	if got := e.count(t, "SELECT COUNT(*) FROM people WHERE last_sign_in_client = 'grafana'"); got != n {
+		t.Fatalf("%d people with a recorded sign-in, want %d", got, n)
+	}
 }
 
 func testTimesComeFromTheInjectedClock(t *testing.T, e *env) {

@@ -85,6 +85,8 @@ func Run(t *testing.T, fresh func(t *testing.T) directory.Options) {
 		{"SearchFiltersByStatusAndPages", testSearchFiltersByStatusAndPages},
 		{"SearchWildcardsAreLiteral", testSearchWildcardsAreLiteral},
 		{"RecordSignInStoresLastSignIn", testRecordSignIn},
+		{"SignedInWritesRecordAndAuditRowTogether", testSignedIn},
+		{"SignedInConcurrentAllCommitted", testSignedInConcurrent},
 		{"TimesComeFromTheInjectedClock", testTimesComeFromTheInjectedClock},
 
 		// Identities and profiles.
