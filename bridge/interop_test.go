@@ -50,7 +50,7 @@ import (
 //   services/src/main/java/org/keycloak/broker/oidc/AbstractOAuth2IdentityProvider.java
 //   services/src/main/java/org/keycloak/broker/oidc/mappers/AbstractClaimMapper.java
 //   services/src/main/resources/org/keycloak/userprofile/config/keycloak-default-user-profile.json
-//   server-spi-private/.../userprofile/validator/PersonNameProhibitedCharactersValidator.java
+//   org.keycloak.userprofile.validator.PersonNameProhibitedCharactersValidator (PATTERN)
 
 const (
 	kcBroker         = "http://" + rpHost + "/realms/demo/broker/wechat/endpoint"
