@@ -398,6 +398,14 @@ func (h *harness) login(r *rp, b *http.Client, user string) *loginResult {
 	return &loginResult{token: tok, idToken: idt, claims: claims, query: q}
 }
 
+// sessionAlive asks for a code with prompt=none: the SSO session answers
+// without WeChat if it still exists.
+func (h *harness) sessionAlive(b *http.Client) bool {
+	h.t.Helper()
+	_, q := h.authorize(b, h.authorizeURL(map[string]string{"prompt": "none"}))
+	return q != nil && q.Get("code") != ""
+}
+
 // tokenRequest posts a raw token request.
 func (h *harness) tokenRequest(form url.Values, basicID, basicSecret string) (int, map[string]any, http.Header) {
 	h.t.Helper()
