@@ -3,6 +3,7 @@ package wechatoidc_test
 import (
 	"bufio"
 	"bytes"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -428,5 +429,54 @@ func TestOperationsConfigKeysExist(t *testing.T) {
 	}
 	if checked < 20 {
 		t.Fatalf("checked only %d configuration keys in docs/operations.md: has their form changed?", checked)
+	}
+}
+
+// testName is a Go test or benchmark function name as the docs cite it;
+// a name followed by * or … is a prefix that some test must have.
+var testName = regexp.MustCompile("`((?:Test|Benchmark|Fuzz)[A-Z][A-Za-z0-9_]*)(\\*|…)?")
+
+// TestDocsCiteTestsThatExist: every test, benchmark or fuzz target the
+// README or a doc names (in backquotes) is a function of some _test.go
+// file, so that a renamed or deleted test cannot stay cited as proof.
+func TestDocsCiteTestsThatExist(t *testing.T) {
+	defined := map[string]bool{}
+	decl := regexp.MustCompile(`(?m)^func ((?:Test|Benchmark|Fuzz)[A-Za-z0-9_]*)\(`)
+	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(path, "_test.go") {
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			for _, m := range decl.FindAllStringSubmatch(string(raw), -1) {
+				defined[m[1]] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(defined) < 100 {
+		t.Fatalf("found only %d test functions: is the test running at the repository root?", len(defined))
+	}
+	for _, path := range append([]string{"README.md"}, docFiles(t)...) {
+		for _, m := range testName.FindAllStringSubmatch(readDoc(t, path), -1) {
+			if m[2] != "" {
+				if !slices.ContainsFunc(slices.Collect(maps.Keys(defined)), func(n string) bool { return strings.HasPrefix(n, m[1]) }) {
+					t.Errorf("%s cites %s%s, but no test's name starts with %s", path, m[1], m[2], m[1])
+				}
+				continue
+			}
+			if !defined[m[1]] {
+				t.Errorf("%s cites %s, which no _test.go file defines", path, m[1])
+			}
+		}
 	}
 }
