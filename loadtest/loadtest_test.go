@@ -90,7 +90,9 @@ func TestRunCountsErrorsByKind(t *testing.T) {
 	issuer := startDev(t, "")
 	res, err := Run(context.Background(), Config{
 		Issuer: issuer, ClientID: "demo", ClientSecret: "not-the-secret-0123456789",
-		Concurrency: 2, Duration: 300 * time.Millisecond, Warmup: 50 * time.Millisecond, Users: 5,
+		// Long enough for a first failure on a loaded machine under -race
+		// (300 ms once counted none).
+		Concurrency: 2, Duration: 2 * time.Second, Warmup: 50 * time.Millisecond, Users: 5,
 	})
 	if err != nil {
 		t.Fatal(err)
