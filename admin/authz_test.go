@@ -65,6 +65,7 @@ func TestAdminEveryRouteRefusesAnonymousAndNonAdmins(t *testing.T) {
 	target := h.person("target", directory.StatusActive, "dev")
 	pending := h.person("waiting", directory.StatusPending)
 	h.core.sessions[target.ID] = []SessionInfo{{ID: "sid-target", Subject: target.ID, Clients: []string{"grafana"}}}
+	h.core.grants[target.ID] = []GrantInfo{{ID: "fam-target", ClientID: "grafana", Subject: target.ID}}
 
 	routes, public := consoleRoutes(t, h.echo, target.ID)
 	slices.Sort(public)
@@ -77,6 +78,8 @@ func TestAdminEveryRouteRefusesAnonymousAndNonAdmins(t *testing.T) {
 		{http.MethodPost, "/admin/people/" + target.ID + "/disable"},
 		{http.MethodPost, "/admin/people/" + target.ID + "/remove"},
 		{http.MethodPost, "/admin/people/" + target.ID + "/groups"},
+		{http.MethodPost, "/admin/people/" + target.ID + "/sessions/revoke"},
+		{http.MethodPost, "/admin/people/" + target.ID + "/grants/revoke"},
 		{http.MethodPost, "/admin/pending/" + target.ID + "/approve"},
 		{http.MethodPost, "/admin/invitations"},
 		{http.MethodGet, "/admin/audit"},
@@ -92,7 +95,7 @@ func TestAdminEveryRouteRefusesAnonymousAndNonAdmins(t *testing.T) {
 
 	form := func(csrf string) url.Values {
 		return url.Values{"csrf": {csrf}, "username": {"hacked"}, "groups": {"admins"}, "confirm": {"yes"},
-			"sid": {"sid-target"}, "days": {"7"}, "name": {"x"}}
+			"sid": {"sid-target"}, "family": {"fam-target"}, "days": {"7"}, "name": {"x"}}
 	}
 	anon := h.browser("", "zh-CN")
 	for _, r := range routes {
@@ -137,6 +140,9 @@ func TestAdminEveryRouteRefusesAnonymousAndNonAdmins(t *testing.T) {
 	}
 	if s := h.core.endedSIDs(); len(s) > 0 {
 		t.Errorf("refused requests ended sessions %v", s)
+	}
+	if g := h.core.endedGrantIDs(); len(g) > 0 {
+		t.Errorf("refused requests revoked refresh token families %v", g)
 	}
 	invs, err := h.dir.Invitations().List(t.Context(), directory.InvitationQuery{})
 	if err != nil || len(invs) > 0 {

@@ -72,6 +72,12 @@ func TestAdminBrowserPhone(t *testing.T) {
 	}
 	at := h.clock.Now().Add(-2 * time.Hour)
 	h.core.sessions[alice.ID] = []SessionInfo{{ID: "sid-alice-1", Subject: alice.ID, AuthTime: at, Created: at, Clients: []string{"grafana", "gitlab"}}}
+	h.core.grants[alice.ID] = []GrantInfo{
+		{ID: "fam-alice-offline", ClientID: "grafana", Subject: alice.ID, Scopes: []string{"openid", "profile", "email", "offline_access", "snsapi_userinfo"},
+			Offline: true, SessionID: "sid-alice-1", Created: at, LastUsed: at.Add(time.Hour), IdleExpires: at.Add(7 * 24 * time.Hour), Expires: at.Add(30 * 24 * time.Hour)},
+		{ID: "fam-alice-internal", ClientID: "internal-reporting-service-with-a-very-long-client-id", Subject: alice.ID, Scopes: []string{"openid"},
+			Created: at, Expires: at.Add(30 * 24 * time.Hour)},
+	}
 
 	p := startPhone(t, bin, h.issuer, admin.ID)
 	p.step("zh-pending", func(ctx context.Context) error {
@@ -91,7 +97,11 @@ func TestAdminBrowserPhone(t *testing.T) {
 	})
 	p.step("zh-person", func(ctx context.Context) error {
 		return p.click(ctx, fmt.Sprintf(`a[data-person="%s"]`, alice.ID), "zh-04-person", "person", "爱丽丝 Alice",
-			"oAbCdEfGhIjKlMnOpQrStUvWxYz0", "grafana-editors", "结束此会话", "停用")
+			"oAbCdEfGhIjKlMnOpQrStUvWxYz0", "grafana-editors", "结束此会话", "撤销此令牌", "离线访问", "internal-reporting-service-with-a-very-long-client-id", "停用")
+	})
+	p.step("zh-revoke-grant", func(ctx context.Context) error {
+		return p.click(ctx, `li[data-grant="fam-alice-offline"] button[data-action=revoke-grant]`, "zh-04b-grant-revoked", "person",
+			"已撤销该刷新令牌", "internal-reporting-service-with-a-very-long-client-id")
 	})
 	p.step("zh-invitations", func(ctx context.Context) error {
 		return p.click(ctx, `nav.tabs a[href$="/invitations"]`, "zh-05-invitations", "invitations", "创建邀请", "有效天数")
@@ -136,6 +146,9 @@ func TestAdminBrowserPhone(t *testing.T) {
 	})
 	if h.get(alice.ID).Status != directory.StatusDisabled || len(h.core.endedPeople()) != 1 {
 		t.Fatal("the walk did not disable alice through the core")
+	}
+	if g := h.core.endedGrantIDs(); len(g) != 1 || g[0] != alice.ID+"/fam-alice-offline" {
+		t.Fatalf("the walk revoked refresh token families %v, want alice's offline one", g)
 	}
 }
 

@@ -32,6 +32,40 @@ type Core interface {
 	// EndSession ends one SSO session: its non-offline tokens are revoked
 	// and back-channel logout is sent.
 	EndSession(ctx context.Context, sid string) error
+	// PersonGrants lists the person's live refresh token families.
+	PersonGrants(ctx context.Context, personID string) ([]GrantInfo, error)
+	// EndGrant revokes one refresh token family of the person: its refresh
+	// token and the access tokens issued from it stop working; nothing
+	// else of the person changes. ErrGrantNotFound when the family is not
+	// one of the person's live ones.
+	EndGrant(ctx context.Context, personID, familyID string) error
+}
+
+// ErrGrantNotFound is EndGrant's answer for a family that is not one of
+// the person's live refresh token families (ended meanwhile, or never
+// theirs).
+var ErrGrantNotFound = errors.New("admin: the person has no such live refresh token family")
+
+// GrantInfo is one live refresh token family of a person: one sign-in to
+// one application, kept alive by refreshing.
+type GrantInfo struct {
+	ID       string // the family's handle for EndGrant (not a token)
+	ClientID string
+	Subject  string
+	Scopes   []string
+	// Offline: issued for offline_access; it outlives the end of its
+	// session.
+	Offline bool
+	// SessionID is the sid of the session it was issued in ("" if none).
+	SessionID string
+	Created   time.Time
+	// LastUsed is when it was last refreshed (its newest refresh token
+	// was issued); zero when unknown.
+	LastUsed time.Time
+	// IdleExpires is when it ends unless refreshed; zero when unknown.
+	IdleExpires time.Time
+	// Expires is when it ends however often it is refreshed.
+	Expires time.Time
 }
 
 // SessionInfo is one live SSO session of a person, as the login core
@@ -242,6 +276,7 @@ func (c *Console) Mount(e *echo.Echo) {
 	g.POST("/people/:id/enable", c.handleEnable)
 	g.POST("/people/:id/remove", c.handleRemove)
 	g.POST("/people/:id/sessions/revoke", c.handleRevokeSession)
+	g.POST("/people/:id/grants/revoke", c.handleRevokeGrant)
 
 	g.GET("/invitations", c.handleInvitations)
 	g.POST("/invitations", c.handleCreateInvitation)

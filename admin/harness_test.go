@@ -59,7 +59,10 @@ type fakeCore struct {
 	ended         []string // persons whose access was ended
 	endedSessions []string
 	sessions      map[string][]SessionInfo // person id → live sessions
+	grants        map[string][]GrantInfo   // person id → live refresh token families
+	endedGrants   []string                 // "person/family" of each EndGrant that revoked
 	failEnd       error
+	failGrants    error // PersonGrants fails with it
 }
 
 func (f *fakeCore) EndPersonAccess(_ context.Context, personID string) error {
@@ -87,6 +90,35 @@ func (f *fakeCore) EndSession(_ context.Context, sid string) error {
 		f.sessions[p] = slices.DeleteFunc(ss, func(s SessionInfo) bool { return s.ID == sid })
 	}
 	return nil
+}
+
+func (f *fakeCore) PersonGrants(_ context.Context, personID string) ([]GrantInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failGrants != nil {
+		return nil, f.failGrants
+	}
+	return slices.Clone(f.grants[personID]), nil
+}
+
+// EndGrant revokes like the bridge: only one of the person's own live
+// families, else ErrGrantNotFound.
+func (f *fakeCore) EndGrant(_ context.Context, personID, familyID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i := slices.IndexFunc(f.grants[personID], func(g GrantInfo) bool { return g.ID == familyID })
+	if i < 0 {
+		return ErrGrantNotFound
+	}
+	f.grants[personID] = slices.Delete(f.grants[personID], i, i+1)
+	f.endedGrants = append(f.endedGrants, personID+"/"+familyID)
+	return nil
+}
+
+func (f *fakeCore) endedGrantIDs() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.endedGrants)
 }
 
 func (f *fakeCore) endedPeople() []string {
@@ -160,7 +192,7 @@ type harnessOption func(*Options)
 
 func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: &testClock{now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}, core: &fakeCore{sessions: map[string][]SessionInfo{}},
+	h := &harness{t: t, clock: &testClock{now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}, core: &fakeCore{sessions: map[string][]SessionInfo{}, grants: map[string][]GrantInfo{}},
 		sso: map[string]time.Time{}}
 	var handler http.Handler
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))

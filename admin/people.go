@@ -61,17 +61,21 @@ func pageOffset(s string) int {
 }
 
 type personPage struct {
-	Person        directory.Person
-	Avatar        string
-	Identities    []identityLine
-	Sessions      []SessionInfo
+	Person     directory.Person
+	Avatar     string
+	Identities []identityLine
+	// Apps are the person's live sessions and refresh token families,
+	// per application.
+	Apps          []appAccess
 	SessionsError bool
+	GrantsError   bool
 	Events        []directory.Event
 	Self          bool // the administrator looks at themselves
 }
 
-// handlePerson is a person's detail: identities, groups, live sessions,
-// status actions, recent audit rows.
+// handlePerson is a person's detail: identities, groups, live sessions and
+// refresh token families per application, status actions, recent audit
+// rows.
 func (c *Console) handlePerson(ec echo.Context) error {
 	ctx := ec.Request().Context()
 	p, err := c.dir.People().Get(ctx, ec.Param("id"))
@@ -91,11 +95,8 @@ func (c *Console) handlePerson(ec echo.Context) error {
 			break
 		}
 	}
-	if d.Sessions, err = c.core.PersonSessions(ctx, p.ID); err != nil {
-		// The page is still useful without them (and disabling still works).
-		c.log.WarnContext(ctx, "admin: listing a person's sessions failed", "person", p.ID, "error", err)
-		d.SessionsError = true
-	}
+	// The page is still useful without them (and disabling still works).
+	d.Apps, d.SessionsError, d.GrantsError = c.personAccess(ctx, p.ID)
 	if d.Events, err = c.dir.Audit().Query(ctx, directory.AuditQuery{PersonID: p.ID, Limit: 20}); err != nil {
 		return c.unavailable(ec, fmt.Errorf("reading a person's audit rows: %w", err))
 	}

@@ -389,6 +389,72 @@ func (s *Server) EndSession(ctx context.Context, sid string) error {
 	return s.deleteSession(ctx, sess, key)
 }
 
+// GrantInfo describes one live refresh token family (the admin console
+// lists them).
+type GrantInfo = admin.GrantInfo
+
+// personSubjects are the subjects a person's tokens carry: those their
+// sessions recorded, and under subject: person their id.
+func (s *Server) personSubjects(ctx context.Context, personID string) ([]string, error) {
+	var rec personRecord
+	if err := s.getJSON(ctx, keyPerson+personID, &rec); err != nil && !absent(err) {
+		return nil, err
+	}
+	subjects := rec.Subjects
+	if s.opt.Subject == config.SubjectPerson && !slices.Contains(subjects, personID) {
+		subjects = append(subjects, personID)
+	}
+	return subjects, nil
+}
+
+// PersonGrants lists a person's live refresh token families, over every
+// subject their tokens carry. A family issued to the same subject for
+// someone else (a WeChat account re-bound to another person keeps its
+// unionid or openid) is not theirs and is left out.
+func (s *Server) PersonGrants(ctx context.Context, personID string) ([]GrantInfo, error) {
+	subjects, err := s.personSubjects(ctx, personID)
+	if err != nil {
+		return nil, err
+	}
+	var out []GrantInfo
+	for _, sub := range subjects {
+		fams, err := s.provider.RefreshFamilies(ctx, sub)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range fams {
+			if f.Account != "" && f.Account != personID {
+				continue
+			}
+			out = append(out, GrantInfo{ID: f.ID, ClientID: f.ClientID, Subject: f.Subject, Scopes: f.Scopes,
+				Offline: f.Offline, SessionID: f.SessionID, Created: f.CreatedAt, LastUsed: f.LastUsedAt,
+				IdleExpires: f.IdleExpiresAt, Expires: f.ExpiresAt})
+		}
+	}
+	return out, nil
+}
+
+// EndGrant revokes one refresh token family of a person: its refresh token
+// and every access token issued from it stop working; their other
+// families and their SSO sessions are untouched (no back-channel logout:
+// the session goes on). A family that is not one of the person's live
+// families is admin.ErrGrantNotFound.
+func (s *Server) EndGrant(ctx context.Context, personID, familyID string) error {
+	grants, err := s.PersonGrants(ctx, personID)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(grants, func(g GrantInfo) bool { return familyID != "" && g.ID == familyID })
+	if i < 0 {
+		return admin.ErrGrantNotFound
+	}
+	err = s.provider.RevokeRefreshFamily(ctx, grants[i].Subject, familyID)
+	if errors.Is(err, oidc.ErrFamilyNotFound) {
+		return admin.ErrGrantNotFound
+	}
+	return err
+}
+
 // EndPersonAccess ends everything a person has at once: every SSO session
 // (their applications told by back-channel logout) and every token,
 // offline_access included. Idempotent. Called when a person is disabled or

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/wechat-oidc/wechat-oidc/keys"
+	"github.com/wechat-oidc/wechat-oidc/store"
+	"github.com/wechat-oidc/wechat-oidc/store/storetest"
 )
 
 // BenchmarkClientSecretCompare shows that checking a secret costs the same
@@ -105,6 +107,69 @@ func BenchmarkCodeExchange(b *testing.B) {
 				if w.Code != http.StatusOK {
 					b.Fatalf("status %d: %s", w.Code, w.Body)
 				}
+			}
+		})
+	}
+}
+
+// BenchmarkRefreshGrant measures the refresh_token grant on the two real
+// stores: each iteration rotates the previous iteration's refresh token
+// (the atomic claim, the successor's records, an access token, the
+// family's last use, one RS256 signature). On Redis every store call is a
+// round trip, which is what the family's last-use record adds one of.
+func BenchmarkRefreshGrant(b *testing.B) {
+	ks, err := keys.NewEphemeral()
+	if err != nil {
+		b.Fatal(err)
+	}
+	backends := map[string]func(b *testing.B, now func() time.Time) Storage{
+		"memory": func(b *testing.B, now func() time.Time) Storage {
+			m := store.NewMemoryClock(now)
+			b.Cleanup(func() { m.Close() })
+			return storeStorage{m}
+		},
+		"redis": func(b *testing.B, _ func() time.Time) Storage {
+			r, err := store.NewRedis(context.Background(), store.RedisOptions{URL: "redis://" + storetest.StartRedis(b), Prefix: "bench:"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { r.Close() })
+			return storeStorage{r}
+		},
+	}
+	for _, name := range []string{"memory", "redis"} {
+		b.Run(name, func(b *testing.B) {
+			clock := &fakeClock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+			always := NewClient("app", appSecret, []string{appRedirect})
+			always.RefreshTokens = true
+			p := &Provider{
+				Issuer: "https://sso.example.com", Clients: NewRegistry(always), Storage: backends[name](b, clock.Now), Signer: ks,
+				ScopeClaims: map[string][]string{"profile": {"name", "preferred_username"}},
+				CodeTTL:     time.Minute, AccessTokenTTL: time.Hour, IDTokenTTL: time.Hour, Now: clock.Now,
+				Logger: slog.New(slog.DiscardHandler),
+			}
+			post := func(form url.Values) *TokenResponse {
+				r := httptest.NewRequest(http.MethodPost, "/token", strings.NewReader(form.Encode()))
+				r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				r.SetBasicAuth("app", appSecret)
+				w := httptest.NewRecorder()
+				p.HandleToken(w, r)
+				var tr TokenResponse
+				if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &tr) != nil {
+					b.Fatalf("status %d: %s", w.Code, w.Body)
+				}
+				return &tr
+			}
+			code, err := p.IssueCode(context.Background(), &AuthRequest{ClientID: "app", RedirectURI: appRedirect, Scopes: []string{"openid", "profile"}},
+				Identity{Subject: "o_user_1", AuthTime: clock.Now(), SessionID: "sid-1", Claims: testClaims})
+			if err != nil {
+				b.Fatal(err)
+			}
+			rt := post(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {appRedirect}}).RefreshToken
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				rt = post(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}).RefreshToken
 			}
 		})
 	}

@@ -129,7 +129,8 @@ func (p *Provider) addToIndex(ctx context.Context, key string, e indexEntry) err
 
 func (p *Provider) revokeEntry(ctx context.Context, e indexEntry) error {
 	if e.Family != "" {
-		return p.revokeFamily(ctx, e.Family)
+		_, err := p.revokeFamily(ctx, e.Family)
+		return err
 	}
 	if e.Access != "" {
 		return p.Storage.Delete(ctx, keyAccess+e.Access)

@@ -190,17 +190,15 @@ func (p *Provider) familyRevoked(ctx context.Context, id string) (bool, error) {
 }
 
 // revokeFamily marks a family revoked, which ends every refresh and access
-// token descended from it.
-func (p *Provider) revokeFamily(ctx context.Context, id string) error {
+// token descended from it. It returns the family (nil when its record is
+// gone: nothing left to honour, tokens of a missing family are refused).
+func (p *Provider) revokeFamily(ctx context.Context, id string) (*refreshFamily, error) {
 	f, err := p.loadFamily(ctx, id)
-	if err != nil {
-		return err
-	}
-	if f == nil || f.Revoked {
-		return nil // nothing left to honour: tokens of a missing family are refused
+	if err != nil || f == nil || f.Revoked {
+		return f, err
 	}
 	f.Revoked = true
-	return p.putFamily(ctx, id, f, p.now())
+	return f, p.putFamily(ctx, id, f, p.now())
 }
 
 // issueRefreshToken mints a new refresh token in the family.
@@ -212,6 +210,9 @@ func (p *Provider) issueRefreshToken(ctx context.Context, familyID string, f *re
 	rec := refreshRecord{
 		FamilyID: familyID, ClientID: f.ClientID, IssuedAt: now,
 		IdleExpiresAt: idle, FamilyExpiresAt: f.ExpiresAt,
+	}
+	if err := p.recordFamilyUse(ctx, familyID, f, now, idle); err != nil {
+		return "", err
 	}
 	token := NewToken()
 	if err := p.putRefresh(ctx, keyRefresh+HashToken(token), &rec, now); err != nil {
@@ -398,7 +399,7 @@ func (p *Provider) refreshReused(ctx context.Context, client *Client, hash strin
 		return &resp, nil
 	}
 	// The record stays, so further replays are refused the same way.
-	if err := p.revokeFamily(ctx, rec.FamilyID); err != nil {
+	if err := p.endFamily(ctx, rec.FamilyID); err != nil {
 		p.log().ErrorContext(ctx, "refresh token reuse: could not revoke the family", "client_id", client.ID, "error", err)
 	}
 	p.log().WarnContext(ctx, "rotated refresh token reused: its family is revoked", "client_id", client.ID, "family", rec.FamilyID)

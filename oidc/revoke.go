@@ -70,7 +70,7 @@ func (p *Provider) revokeRefresh(ctx context.Context, client *Client, token stri
 	if rec.ClientID != client.ID {
 		return true, nil // another client's token: leave it, answer as for any token
 	}
-	if err := p.revokeFamily(ctx, rec.FamilyID); err != nil {
+	if err := p.endFamily(ctx, rec.FamilyID); err != nil {
 		return true, err
 	}
 	return true, p.Storage.Delete(ctx, keyRefresh+HashToken(token))

@@ -329,7 +329,7 @@ func (p *Provider) revokeReplayedCode(ctx context.Context, codeHash string) {
 	// The refresh tokens, and the access tokens refreshed from them, are
 	// "tokens previously issued based on that authorization code" too.
 	if u.FamilyID != "" {
-		if err := p.revokeFamily(ctx, u.FamilyID); err != nil {
+		if err := p.endFamily(ctx, u.FamilyID); err != nil {
 			p.log().ErrorContext(ctx, "authorization code replayed: could not revoke the refresh token family", "client_id", u.ClientID, "error", err)
 		}
 	}
