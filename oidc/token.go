@@ -24,6 +24,28 @@ type TokenResponse struct {
 	IDToken      string `json:"id_token,omitempty"`
 	RefreshToken string `json:"refresh_token,omitempty"`
 	Scope        string `json:"scope,omitempty"`
+	// SessionState is the sid of the SSO session the tokens are bound to
+	// (the ID token's sid claim, the sid of the logout tokens sent when that
+	// session ends), set in the authorization_code response only, and only
+	// when there is such a session. RFC 6749 §5.1 lets a token response
+	// carry more members ("The client MUST ignore unrecognized value names
+	// in the response"). Keycloak brokering this provider needs it: its
+	// OIDCIdentityProvider.extractIdentity records the brokered session as
+	// "<alias>.<session_state of the token response>"
+	// (BrokeredIdentityContext.setBrokerSessionId), and its
+	// LogoutEndpoint.backchannelLogout finds the session a logout_token
+	// names by getUserSessionByBrokerSessionId("<alias>.<sid>"); without
+	// session_state it answers 200 and ends nothing (keycloak/keycloak
+	// services/src/main/java/org/keycloak/broker/oidc/OIDCIdentityProvider.java,
+	// .../protocol/oidc/endpoints/LogoutEndpoint.java). Keycloak reads it
+	// at login only, never from a refresh, so refresh responses leave it
+	// out.
+	//
+	// It is not OpenID Connect Session Management 1.0's session_state (§3,
+	// a salted hash for check_session_iframe, sent in the authorization
+	// response): this provider does not implement Session Management, and
+	// discovery advertises no check_session_iframe.
+	SessionState string `json:"session_state,omitempty"`
 }
 
 // ErrorResponse is the error body of the token, userinfo, revocation and
@@ -228,6 +250,8 @@ func (p *Provider) exchangeCode(ctx context.Context, client *Client, params Para
 		IDToken:      idToken,
 		RefreshToken: refreshToken,
 		Scope:        strings.Join(g.Scopes, " "),
+		// Empty without an SSO session: omitted (see TokenResponse).
+		SessionState: g.SessionID,
 	}, nil
 }
 
