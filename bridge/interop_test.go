@@ -25,6 +25,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
@@ -49,11 +50,16 @@ import (
 //   services/src/main/java/org/keycloak/broker/oidc/OIDCIdentityProvider.java
 //   services/src/main/java/org/keycloak/broker/oidc/AbstractOAuth2IdentityProvider.java
 //   services/src/main/java/org/keycloak/broker/oidc/mappers/AbstractClaimMapper.java
+//   services/src/main/java/org/keycloak/services/resources/IdentityBrokerService.java
+//   services/src/main/java/org/keycloak/protocol/oidc/endpoints/LogoutEndpoint.java
+//   services/src/main/java/org/keycloak/protocol/oidc/TokenManager.java
 //   services/src/main/resources/org/keycloak/userprofile/config/keycloak-default-user-profile.json
 //   org.keycloak.userprofile.validator.PersonNameProhibitedCharactersValidator (PATTERN)
 
 const (
-	kcBroker         = "http://" + rpHost + "/realms/demo/broker/wechat/endpoint"
+	kcAlias          = "wechat" // the identity provider's alias, part of kcBroker
+	kcBroker         = "http://" + rpHost + "/realms/demo/broker/" + kcAlias + "/endpoint"
+	kcBackchannel    = "/realms/demo/protocol/openid-connect/logout/backchannel-logout"
 	kcLogoutResponse = kcBroker + "/logout_response"
 	kcUserSession    = "5c3e9a4e-0b7d-4c55-9a43-0a6f2f1d8e21" // Keycloak's user session id: the state of its logout requests
 	kcUsers          = "keycloak-users"
@@ -66,16 +72,17 @@ var kcGuideClaims = config.ClientClaimsConfig{Email: "{username}@wechat.example.
 // keycloakHarness is the bridge as docs/integrations/keycloak.md sets it up:
 // approval mode, the client limited to keycloak-users, Keycloak's default
 // client authentication pinned. alice (also in keycloak-admins) and bob are
-// approved people of that group.
-func keycloakHarness(t *testing.T, claims config.ClientClaimsConfig) *harness {
+// approved people of that group. opts come last (e.g. a
+// backchannel_logout_uri).
+func keycloakHarness(t *testing.T, claims config.ClientClaimsConfig, opts ...harnessOption) *harness {
 	t.Helper()
-	h := newHarness(t, withAccess(config.AccessApproval), withClient(rpClientID, func(c *config.ClientConfig) {
+	h := newHarness(t, append([]harnessOption{withAccess(config.AccessApproval), withClient(rpClientID, func(c *config.ClientConfig) {
 		c.RedirectURIs = append(c.RedirectURIs, kcBroker)
 		c.PostLogoutRedirectURIs = []string{kcLogoutResponse}
 		c.TokenEndpointAuthMethod = "client_secret_post"
 		c.AllowedGroups = []string{kcUsers}
 		c.Claims = claims
-	}))
+	})}, opts...)...)
 	h.addPerson("alice", kcUsers, kcAdmins)
 	h.addPerson("bob", kcUsers)
 	return h
@@ -120,10 +127,12 @@ func keycloakImport(t *testing.T, h *harness) *keycloakBroker {
 }
 
 // keycloakIdentity is the BrokeredIdentityContext Keycloak builds, with the
-// ID token it stores for logout (FEDERATED_ID_TOKEN).
+// ID token it stores for logout (FEDERATED_ID_TOKEN) and the token
+// response's session_state.
 type keycloakIdentity struct {
 	ID, Username, FirstName, LastName, Email string
-	idToken                                  string
+	BrokerUserID, BrokerSessionID            string
+	idToken, sessionState                    string
 	idClaims, userinfo                       map[string]any
 }
 
@@ -186,6 +195,16 @@ func (kc *keycloakBroker) login(b *http.Client, user string) (*keycloakIdentity,
 		return nil, errors.New("invalid nonce")
 	}
 	id.idToken = rawID
+	// OIDCIdentityProvider.extractIdentity: setBrokerUserId(alias + "." +
+	// id), and setBrokerSessionId(alias + "." + session_state) only when
+	// the token response (AccessTokenResponse.getSessionState) has one.
+	// (keycloak/keycloak#48674, 2026, makes later releases prefer the ID
+	// token's sid; the bridge sends both, equal.)
+	id.BrokerUserID = kcAlias + "." + id.ID
+	if ss, _ := tok["session_state"].(string); ss != "" {
+		id.sessionState = ss
+		id.BrokerSessionID = kcAlias + "." + ss
+	}
 	return id, nil
 }
 
@@ -526,6 +545,217 @@ func TestKeycloakBackchannelSwitchEndsBrowserSession(t *testing.T) {
 	}
 	if h.sessionAlive(b) {
 		t.Fatal("the browser's session survived Keycloak's server-side logout")
+	}
+}
+
+// keycloakRealm is the realm's user sessions the broker created and its
+// back-channel logout endpoint. IdentityBrokerService.finishBrokerAuthentication
+// puts the identity's broker session and user ids in the authentication
+// session (AuthenticationProcessor.BROKER_SESSION_ID, BROKER_USER_ID), and
+// the user session is created with them (createUserSession(...,
+// brokerSessionId, brokerUserId)).
+type keycloakRealm struct {
+	kc       *keycloakBroker // set once the bridge runs (the endpoint checks tokens with it)
+	srv      *httptest.Server
+	mu       sync.Mutex
+	sessions map[string]kcSession // by Keycloak's user session id
+	answers  []string             // what the endpoint answered, for failure messages
+}
+
+type kcSession struct{ user, brokerSessionID, brokerUserID string }
+
+func newKeycloakRealm(t *testing.T) *keycloakRealm {
+	t.Helper()
+	r := &keycloakRealm{sessions: map[string]kcSession{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc(kcBackchannel, r.backchannelLogout)
+	r.srv = httptest.NewServer(mux)
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+// signIn is the user session a brokered sign-in creates.
+func (r *keycloakRealm) signIn(user string, id *keycloakIdentity) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sid := randomID(22)
+	r.sessions[sid] = kcSession{user: user, brokerSessionID: id.BrokerSessionID, brokerUserID: id.BrokerUserID}
+	return sid
+}
+
+func (r *keycloakRealm) alive(userSessionID string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.sessions[userSessionID]
+	return ok
+}
+
+func (r *keycloakRealm) answered() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.answers)
+}
+
+func (r *keycloakRealm) answer(w http.ResponseWriter, status int, why string) {
+	r.mu.Lock()
+	r.answers = append(r.answers, fmt.Sprintf("%d %s", status, why))
+	r.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+}
+
+// backchannelLogout is LogoutEndpoint.backchannelLogout: a form POST with
+// logout_token; TokenManager.verifyLogoutToken (an OIDC identity provider
+// with an issuer equal to the token's iss — isIssuer — whose validateToken
+// accepts it: signature, exp, aud = client id, azp; then sid or sub, the
+// back-channel event, no nonce, jti, iat; any failure is 400); then
+// backchannelLogoutWithSessionId when the token has a sid —
+// getUserSessionByBrokerSessionId(alias + "." + sid), nothing ended and
+// still 200 when none matches — else backchannelLogoutFederatedUserId
+// (every session of brokerUserId alias + "." + sub). The offline-session
+// branch (revoke_offline_access event) is not imitated: the bridge never
+// sends it.
+func (r *keycloakRealm) backchannelLogout(w http.ResponseWriter, req *http.Request) {
+	if mt, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type")); req.Method != http.MethodPost || mt != "application/x-www-form-urlencoded" {
+		r.answer(w, http.StatusUnsupportedMediaType, "not a form POST")
+		return
+	}
+	if err := req.ParseForm(); err != nil {
+		r.answer(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	raw := req.PostForm.Get("logout_token")
+	if raw == "" {
+		r.answer(w, http.StatusBadRequest, "No logout token")
+		return
+	}
+	// toLogoutToken: the payload, before any check.
+	parts := strings.Split(raw, ".")
+	var lt map[string]any
+	if len(parts) != 3 {
+		r.answer(w, http.StatusBadRequest, "DECODE_TOKEN_FAILED")
+		return
+	}
+	if payload, err := base64.RawURLEncoding.DecodeString(parts[1]); err != nil || json.Unmarshal(payload, &lt) != nil {
+		r.answer(w, http.StatusBadRequest, "DECODE_TOKEN_FAILED")
+		return
+	}
+	// validateLogoutTokenAgainstIdpProvider: the one OIDC provider of the
+	// realm, its issuer set by the discovery import.
+	if lt["iss"] != r.kc.issuer {
+		r.answer(w, http.StatusBadRequest, "TOKEN_VERIFICATION_WITH_IDP_FAILED: issuer")
+		return
+	}
+	if _, err := r.kc.validateToken(raw); err != nil {
+		r.answer(w, http.StatusBadRequest, "TOKEN_VERIFICATION_WITH_IDP_FAILED: "+err.Error())
+		return
+	}
+	str := func(k string) string { v, _ := lt[k].(string); return v }
+	events, _ := lt["events"].(map[string]any)
+	_, hasEvent := events[backchannelEvent]
+	_, hasNonce := lt["nonce"]
+	_, hasIat := lt["iat"]
+	switch {
+	case str("sub") == "" && str("sid") == "":
+		r.answer(w, http.StatusBadRequest, "MISSING_SID_OR_SUBJECT")
+		return
+	case !hasEvent:
+		r.answer(w, http.StatusBadRequest, "BACKCHANNEL_LOGOUT_EVENT_MISSING")
+		return
+	case hasNonce:
+		r.answer(w, http.StatusBadRequest, "NONCE_CLAIM_IN_TOKEN")
+		return
+	case str("jti") == "":
+		r.answer(w, http.StatusBadRequest, "LOGOUT_TOKEN_ID_MISSING")
+		return
+	case !hasIat:
+		r.answer(w, http.StatusBadRequest, "MISSING_IAT_CLAIM")
+		return
+	}
+	r.mu.Lock()
+	ended := 0
+	for id, s := range r.sessions {
+		if sid := str("sid"); (sid != "" && s.brokerSessionID == kcAlias+"."+sid) || (sid == "" && s.brokerUserID == kcAlias+"."+str("sub")) {
+			delete(r.sessions, id) // logoutUserSession → AuthenticationManager.backchannelLogout
+			ended++
+			if sid != "" {
+				break // getUserSessionByBrokerSessionId finds one
+			}
+		}
+	}
+	r.mu.Unlock()
+	r.answer(w, http.StatusOK, fmt.Sprintf("sid %q sub %q: %d user sessions ended", str("sid"), str("sub"), ended))
+}
+
+// TestKeycloakBackchannelLogoutFindsBrokerSession: with Keycloak's
+// back-channel logout URL as the client's backchannel_logout_uri, a
+// session that ends at the bridge — the person signs out there, or an
+// administrator disables them — ends the Keycloak session brokered from it:
+// Keycloak recorded "wechat.<session_state>" at login and the logout_token's
+// sid names the same session. Another person's Keycloak session stays.
+func TestKeycloakBackchannelLogoutFindsBrokerSession(t *testing.T) {
+	for _, how := range []string{"signed out at the bridge", "disabled in the directory"} {
+		t.Run(how, func(t *testing.T) {
+			realm := newKeycloakRealm(t)
+			h := keycloakHarness(t, kcGuideClaims, withClient(rpClientID, func(c *config.ClientConfig) {
+				c.BackchannelLogoutURI = realm.srv.URL + kcBackchannel
+			}))
+			kc := keycloakImport(t, h)
+			realm.kc = kc
+			signIn := func(user string) (*http.Client, *keycloakIdentity, string) {
+				b := h.browser()
+				id, err := kc.login(b, user)
+				if err != nil {
+					t.Fatalf("%s: %v", user, err)
+				}
+				if id.sessionState == "" || id.sessionState != id.idClaims["sid"] {
+					t.Fatalf("%s: token response session_state %q, ID token sid %v: Keycloak records no broker session, or one the logout_token's sid does not name", user, id.sessionState, id.idClaims["sid"])
+				}
+				return b, id, realm.signIn(user, id)
+			}
+			b, _, alice := signIn("alice")
+			_, _, bob := signIn("bob")
+
+			switch how {
+			case "signed out at the bridge":
+				// Not through Keycloak: the bridge's own logout, confirmed.
+				resp, q := h.authorize(b, kc.logoutURL)
+				body := readBody(t, resp)
+				if q != nil || !strings.Contains(body, `name="confirm"`) {
+					t.Fatalf("expected the confirmation page: %d %v", resp.StatusCode, q)
+				}
+				resp, err := b.PostForm(kc.logoutURL, formFields(body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if h.sessionAlive(b) {
+					t.Fatal("the bridge's session survived the confirmed logout")
+				}
+			case "disabled in the directory":
+				p := h.personOf("alice")
+				disabled := directory.StatusDisabled
+				if _, err := h.dir.People().Update(context.Background(), p.ID, directory.PersonUpdate{Status: &disabled}); err != nil {
+					t.Fatal(err)
+				}
+				if err := h.dir.Audit().Append(context.Background(), directory.Event{Actor: "cli", Action: directory.ActionPersonDisable, PersonID: p.ID}); err != nil {
+					t.Fatal(err)
+				}
+				h.srv.carryOutRevocations(context.Background(), 0)
+			}
+			h.srv.WaitBackchannel()
+
+			answers := realm.answered()
+			if len(answers) != 1 || !strings.HasPrefix(answers[0], "200 ") {
+				t.Fatalf("Keycloak's back-channel logout endpoint answered %q, want one 200", answers)
+			}
+			if realm.alive(alice) {
+				t.Fatalf("alice's Keycloak session survived (%s)", answers[0])
+			}
+			if !realm.alive(bob) {
+				t.Fatal("bob's Keycloak session ended with alice's")
+			}
+		})
 	}
 }
 
