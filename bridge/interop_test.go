@@ -574,13 +574,16 @@ func newKeycloakRealm(t *testing.T) *keycloakRealm {
 	return r
 }
 
-// signIn is the user session a brokered sign-in creates.
-func (r *keycloakRealm) signIn(user string, id *keycloakIdentity) string {
+// signIn is the user session a brokered sign-in creates, with id
+// userSessionID ("": a new one).
+func (r *keycloakRealm) signIn(user string, id *keycloakIdentity, userSessionID string) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	sid := randomID(22)
-	r.sessions[sid] = kcSession{user: user, brokerSessionID: id.BrokerSessionID, brokerUserID: id.BrokerUserID}
-	return sid
+	if userSessionID == "" {
+		userSessionID = randomID(22)
+	}
+	r.sessions[userSessionID] = kcSession{user: user, brokerSessionID: id.BrokerSessionID, brokerUserID: id.BrokerUserID}
+	return userSessionID
 }
 
 func (r *keycloakRealm) alive(userSessionID string) bool {
@@ -711,7 +714,7 @@ func TestKeycloakBackchannelLogoutFindsBrokerSession(t *testing.T) {
 				if id.sessionState == "" || id.sessionState != id.idClaims["sid"] {
 					t.Fatalf("%s: token response session_state %q, ID token sid %v: Keycloak records no broker session, or one the logout_token's sid does not name", user, id.sessionState, id.idClaims["sid"])
 				}
-				return b, id, realm.signIn(user, id)
+				return b, id, realm.signIn(user, id, "")
 			}
 			b, _, alice := signIn("alice")
 			_, _, bob := signIn("bob")
@@ -756,6 +759,45 @@ func TestKeycloakBackchannelLogoutFindsBrokerSession(t *testing.T) {
 				t.Fatal("bob's Keycloak session ended with alice's")
 			}
 		})
+	}
+}
+
+// TestKeycloakBrowserLogoutWithBackchannelURIFindsSessionGone: a logout
+// Keycloak starts (keycloakInitiatedBrowserLogout, "Backchannel logout"
+// off: the browser goes to end_session with state = Keycloak's user
+// session id) ends the bridge's session, and the bridge tells every client
+// of it, Keycloak included, before it answers the browser. Keycloak's
+// LogoutEndpoint.backchannelLogout finds the user session by its broker
+// session id and AuthenticationManager.backchannelLogout removes it, even
+// though it is LOGGING_OUT; when the browser comes back,
+// OIDCEndpoint.logoutResponse finds no user session for the state and shows
+// an error page (IDENTITY_PROVIDER_UNEXPECTED_ERROR, 400) instead of
+// finishing the logout. The person is signed out of both; the guide says
+// so. Should the bridge ever skip the client that started the logout, this
+// test says so too.
+func TestKeycloakBrowserLogoutWithBackchannelURIFindsSessionGone(t *testing.T) {
+	realm := newKeycloakRealm(t)
+	h := keycloakHarness(t, kcGuideClaims, withClient(rpClientID, func(c *config.ClientConfig) {
+		c.BackchannelLogoutURI = realm.srv.URL + kcBackchannel
+	}))
+	kc := keycloakImport(t, h)
+	realm.kc = kc
+	b := h.browser()
+	id, err := kc.login(b, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	realm.signIn("alice", id, kcUserSession)
+	resp, q := h.authorize(b, kc.browserLogout(id.idToken, true, false))
+	if loc := resp.Header.Get("Location"); q == nil || !strings.HasPrefix(loc, kcLogoutResponse+"?") || q.Get("state") != kcUserSession {
+		t.Fatalf("logout: %d to %q", resp.StatusCode, loc)
+	}
+	// The delivery started before the redirect was written; the browser's
+	// next request comes after it.
+	h.srv.WaitBackchannel()
+	// OIDCEndpoint.logoutResponse: getUserSession(realm, state).
+	if realm.alive(q.Get("state")) {
+		t.Fatalf("Keycloak's user session outlived the bridge's logout_token (%q): logout_response would finish the logout", realm.answered())
 	}
 }
 
