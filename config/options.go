@@ -249,12 +249,12 @@ func (c *File) Options() *Options {
 		},
 		Directory: Directory{Type: c.Directory.Type, Path: c.Directory.Path, URL: c.Directory.URL,
 			SignInTimeout: c.Directory.SignInTimeout.D()},
-		Access:    Access{Mode: c.Access.Mode, AdminGroup: c.Access.AdminGroup, PendingTTL: c.Access.PendingTTL.D()},
-		Audit:     Audit{Retention: c.Audit.Retention.D()},
-		Log:       Log{Level: c.Log.Level, Format: c.Log.Format},
-		Metrics:   Metrics{Listen: c.Metrics.Listen},
-		Shutdown:  Shutdown{DrainDelay: c.Shutdown.DrainDelay.D(), Timeout: c.Shutdown.Timeout.D()},
-		UI:        c.uiOptions(),
+		Access:   Access{Mode: c.Access.Mode, AdminGroup: c.Access.AdminGroup, PendingTTL: c.Access.PendingTTL.D()},
+		Audit:    Audit{Retention: c.Audit.Retention.D()},
+		Log:      Log{Level: c.Log.Level, Format: c.Log.Format},
+		Metrics:  Metrics{Listen: c.Metrics.Listen},
+		Shutdown: Shutdown{DrainDelay: c.Shutdown.DrainDelay.D(), Timeout: c.Shutdown.Timeout.D()},
+		UI:       c.uiOptions(),
 	}
 	for _, p := range c.TrustedProxies {
 		if _, n, err := net.ParseCIDR(p); err == nil { // validated
