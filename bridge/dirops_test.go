@@ -180,3 +180,34 @@ func TestSignInNotHeldByLockedPostgres(t *testing.T) {
 	}
 	h.login(r, h.browser(), "alice")
 }
+
+// TestGrantedSignInWithoutAuditRowIsRefused: a granted sign-in whose audit
+// row cannot be written gets no code but the 503 "try again" page with a
+// reference in the log: a sign-in missing from the audit trail is an
+// entrance an administrator cannot see (see admit). Here the audit table
+// refuses inserts (a trigger), while the person's lookup and RecordSignIn
+// work.
+func TestGrantedSignInWithoutAuditRowIsRefused(t *testing.T) {
+	h := newHarness(t)
+	r := h.rp(rpClientID, rpSecret, rpRedirect)
+	h.login(r, h.browser(), "alice")
+
+	db, err := sql.Open("sqlite", h.cfg.Directory.Path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events
+		BEGIN SELECT RAISE(ABORT, 'audit trail refuses rows'); END`); err != nil {
+		t.Fatal(err)
+	}
+	a := h.attemptSignIn("alice")
+	h.wantUnavailable("a sign-in whose audit row is refused", a)
+	if line := grepLines(h.logs.String(), "ref="+a.ref); !strings.Contains(line, "audit row") {
+		t.Fatalf("the log line of ref=%s does not say the audit row failed:\n%s", a.ref, line)
+	}
+	if _, err := db.Exec(`DROP TRIGGER refuse_audit`); err != nil {
+		t.Fatal(err)
+	}
+	h.login(r, h.browser(), "alice")
+}
