@@ -219,7 +219,7 @@ func newHarnessWithUsers(t testing.TB, users []simulator.User, opts ...harnessOp
 	h.metrics = metrics.New()
 	st = h.metrics.Store(st)
 	h.dirStatements = &directorytest.StatementCounter{}
-	h.dir, err = directory.Open(context.Background(), directory.Options{Type: opt.Directory.Type, Path: opt.Directory.Path, Now: h.now,
+	h.dir, err = directory.Open(context.Background(), directory.Options{Type: opt.Directory.Type, Path: opt.Directory.Path, URL: opt.Directory.URL, Now: h.now,
 		WrapConnector: h.dirStatements.Wrap})
 	if err != nil {
 		t.Fatal(err)

@@ -34,13 +34,15 @@ func (s *Server) handleInvite(c echo.Context) error {
 	if token == "" || len(token) > maxInviteTokenLen {
 		return s.invitePage(c, "invite-unknown", "")
 	}
-	inv, err := s.dir.Invitations().Get(ctx, token)
+	dctx, cancel := directory.Bound(ctx)
+	defer cancel()
+	inv, err := s.dir.Invitations().Get(dctx, token)
 	if err != nil {
 		return s.inviteError(c, err, "")
 	}
 	if kind := inviteStateKind(inv.State); kind != "" {
 		ref := directory.NewRef()
-		s.audit(ctx, directory.Event{Action: directory.ActionInvitationUse, Result: string(inv.State), Ref: ref,
+		s.audit(dctx, directory.Event{Action: directory.ActionInvitationUse, Result: string(inv.State), Ref: ref,
 			IP: c.RealIP(), UserAgent: c.Request().UserAgent(), Reason: "invitation " + inv.ID + " opened but " + string(inv.State)})
 		return s.invitePage(c, kind, ref)
 	}
@@ -82,7 +84,8 @@ func inviteStateKind(st directory.InvitationState) string {
 // redeemInvite binds the upstream identity to the invited person, starts
 // their SSO session and lands them in the application.
 func (s *Server) redeemInvite(c echo.Context, token, flow string, up connector.Identity) error {
-	ctx := c.Request().Context()
+	ctx, cancel := directory.Bound(c.Request().Context())
+	defer cancel()
 	ev := directory.Event{Action: directory.ActionInvitationUse, Flow: flow, IP: c.RealIP(), UserAgent: c.Request().UserAgent()}
 	inv, err := s.dir.Invitations().Get(ctx, token)
 	if err != nil {

@@ -27,6 +27,12 @@ import (
 // Per sign-in of a known, active person this is one directory read
 // (FindByIdentity) and two writes (the sign-in record and the audit row) in
 // one transaction that concurrent sign-ins share (directory's SignedIn).
+//
+// None of it waits long: the calls share the request's sign-in budget
+// (directory.sign_in_timeout, see directory.Bound), so a lock held by an
+// import, a console action or a backup, or a database that does not
+// answer, ends the sign-in on the "try again shortly" page with a
+// reference instead of holding the person's browser.
 
 // SignInDirectory is what the login core asks of the people directory on
 // the sign-in path and at every use of a token: directorySignIns is the
@@ -108,6 +114,8 @@ type admission struct {
 // admit finds (or, by access mode, makes) the person behind an upstream
 // identity and decides whether they may sign in to the client.
 func (s *Server) admit(ctx context.Context, a admission) (*signIn, *refusal) {
+	ctx, cancel := directory.Bound(ctx)
+	defer cancel()
 	p, err := s.people.FindByIdentity(ctx, upstreamAccount(a.Upstream))
 	if errors.Is(err, directory.ErrNotFound) {
 		p, err = s.newcomer(ctx, a)
@@ -122,8 +130,16 @@ func (s *Server) admit(ctx context.Context, a admission) (*signIn, *refusal) {
 	if r := s.mayUse(p, a.ClientID); r != nil {
 		return nil, s.refuse(ctx, a, r)
 	}
-	// The sign-in record and its audit row commit together, or the
-	// sign-in is refused: a granted sign-in always has its row.
+	// A granted sign-in is issued only with its audit row: the sign-in
+	// record and the row commit together (in a transaction concurrent
+	// sign-ins share), and when they cannot (in time) the sign-in is
+	// refused as "try again shortly". The trail is how an administrator
+	// learns who entered which application: a granted sign-in missing from
+	// it is an entrance nobody can see later, and whoever can make the
+	// directory slow (a long import, a held lock) could make their own
+	// sign-ins vanish from it. A refused sign-in costs the person one
+	// retry, and the page's reference is in the log. (Refusals' rows stay
+	// best effort: nothing is issued.)
 	if err := s.people.SignedIn(ctx, p.ID, directory.SignIn{ClientID: a.ClientID, Flow: a.Flow, IP: a.IP},
 		directory.Event{Actor: "sign_in", Action: directory.ActionSignIn, PersonID: p.ID, ClientID: a.ClientID, Flow: a.Flow,
 			IP: a.IP, UserAgent: a.UA, Result: "ok"}); err != nil {
@@ -180,7 +196,11 @@ func (s *Server) createPerson(ctx context.Context, a admission, status directory
 		return directory.Person{}, err
 	}
 	if err := s.people.BindIdentity(ctx, p.ID, upstreamAccount(a.Upstream)); err != nil {
-		if delErr := s.people.Delete(ctx, p.ID); delErr != nil {
+		// The cleanup gets time of its own: the budget may be what ran out.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.signInTimeout())
+		delErr := s.people.Delete(cctx, p.ID)
+		cancel()
+		if delErr != nil {
 			s.log.ErrorContext(ctx, "people: could not remove a person whose binding failed", "person", p.ID, "error", delErr)
 		}
 		if errors.Is(err, directory.ErrIdentityTaken) {
@@ -246,13 +266,18 @@ func (s *Server) unavailable(ctx context.Context, a admission, err error) *refus
 // audit appends a row; a failure is logged, never fatal to the sign-in
 // (the row's absence is itself logged with everything it would have said).
 func (s *Server) audit(ctx context.Context, e directory.Event) {
-	if e.Actor == "" {
-		e.Actor = "sign_in"
-	}
-	if err := s.people.Audit(ctx, e); err != nil {
+	if err := s.appendAudit(ctx, e); err != nil {
 		s.log.ErrorContext(ctx, "audit: could not write a row", "action", e.Action, "person", e.PersonID,
 			"client_id", e.ClientID, "result", e.Result, "ref", e.Ref, "error", err)
 	}
+}
+
+// appendAudit appends a row (actor "sign_in" unless set).
+func (s *Server) appendAudit(ctx context.Context, e directory.Event) error {
+	if e.Actor == "" {
+		e.Actor = "sign_in"
+	}
+	return s.people.Audit(ctx, e)
 }
 
 // personIdentity is what the tokens say about an admitted person: the
@@ -287,6 +312,8 @@ func (s *Server) personIdentity(p directory.Person, up connector.Identity) oidc.
 // person must still be active and allowed to use the client. A directory
 // outage refuses too (fail closed), as temporarily_unavailable.
 func (s *Server) accountCheck(ctx context.Context, clientID, personID string) *oidc.Error {
+	ctx, cancel := directory.Bound(ctx)
+	defer cancel()
 	p, err := s.people.Get(ctx, personID)
 	if errors.Is(err, directory.ErrNotFound) {
 		return oidc.ErrInvalidGrant("the person was removed from the directory; sign in again")
@@ -497,7 +524,8 @@ func (s *Server) EndPersonAccess(ctx context.Context, personID string) error {
 // session: still active, allowed to use this client, and with today's name,
 // email and groups.
 func (s *Server) sessionPerson(c echo.Context, req *oidc.AuthRequest, sess *ssoSession) (oidc.Identity, *refusal) {
-	ctx := c.Request().Context()
+	ctx, cancel := directory.Bound(c.Request().Context())
+	defer cancel()
 	a := admission{ClientID: req.ClientID, Flow: "sso", IP: c.RealIP(), UA: c.Request().UserAgent()}
 	p, err := s.people.Get(ctx, sess.Person)
 	if errors.Is(err, directory.ErrNotFound) {

@@ -281,6 +281,7 @@ func (s *Server) routes() *echo.Echo {
 		// The request id and the one log line per request come first, so a
 		// recovered panic is logged with its request id.
 		s.requestLog,
+		s.directoryBudget,
 		middleware.RecoverWithConfig(middleware.RecoverConfig{
 			DisablePrintStack: true,
 			LogErrorFunc: func(c echo.Context, err error, _ []byte) error {
@@ -440,6 +441,28 @@ const requestIDKey ctxKey = iota
 // never logged: it carries codes and state. (Echo's RequestID middleware
 // would take any X-Request-Id as given; ours accepts only a short token of
 // safe characters, so a client cannot write into our log lines.)
+// directoryBudget gives each request a sign-in budget for the directory
+// (directory.sign_in_timeout): the sign-in path's directory calls
+// (directory.Bound at each) wait that long in total, not a held lock's or a
+// silent database's time. Requests that make no bounded call (the admin
+// console's) are not affected.
+func (s *Server) directoryBudget(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		c.SetRequest(r.WithContext(directory.WithSignInBudget(r.Context(), s.signInTimeout())))
+		return next(c)
+	}
+}
+
+// signInTimeout is directory.sign_in_timeout (its default for Options not
+// made by config).
+func (s *Server) signInTimeout() time.Duration {
+	if t := s.opt.Directory.SignInTimeout; t > 0 {
+		return t
+	}
+	return config.DefaultDirectorySignInTimeout
+}
+
 func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()

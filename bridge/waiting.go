@@ -140,7 +140,9 @@ func (s *Server) handleWaiting(c echo.Context) error {
 	if err != nil {
 		return s.waitingError(c, err)
 	}
-	p, err := s.people.Get(ctx, w.Refusal.PersonID)
+	dctx, cancel := directory.Bound(ctx)
+	p, err := s.people.Get(dctx, w.Refusal.PersonID)
+	cancel()
 	switch {
 	case errors.Is(err, directory.ErrNotFound):
 		// Denied: the pending person was removed.

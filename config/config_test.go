@@ -45,7 +45,8 @@ func TestParseConfigValid(t *testing.T) {
 		cfg.Tokens.CodeTTL.D().Seconds() != 60 || cfg.Listen != "0.0.0.0:8080" {
 		t.Errorf("defaults not applied: %+v", cfg)
 	}
-	if cfg.Access.Mode != AccessApproval || cfg.Access.AdminGroup != "admins" || cfg.Directory.Type != "sqlite" {
+	if cfg.Access.Mode != AccessApproval || cfg.Access.AdminGroup != "admins" || cfg.Directory.Type != "sqlite" ||
+		cfg.Directory.SignInTimeout.D() != DefaultDirectorySignInTimeout {
 		t.Errorf("admitting everyone must be written down, not defaulted: access %+v, directory %+v", cfg.Access, cfg.Directory)
 	}
 }
@@ -61,6 +62,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"directory missing", "", "directory: { type: sqlite, path: /var/lib/wechat-oidc/wechat-oidc.db }", []string{"directory.path is missing"}},
 		{"directory type", "directory: { type: mysql }", "directory: { type: sqlite, path: /var/lib/wechat-oidc/wechat-oidc.db }", []string{"directory.type", "postgres"}},
 		{"postgres without url", "directory: { type: postgres }", "directory: { type: sqlite, path: /var/lib/wechat-oidc/wechat-oidc.db }", []string{"directory.url is missing", "DATABASE_URL"}},
+		{"directory sign-in timeout too long", "directory: { type: sqlite, path: /var/lib/wechat-oidc/wechat-oidc.db, sign_in_timeout: 1m }", "directory: { type: sqlite, path: /var/lib/wechat-oidc/wechat-oidc.db }", []string{"directory.sign_in_timeout", "between 100ms and 30s"}},
+		{"directory sign-in timeout too short", "directory: { type: sqlite, path: /var/lib/wechat-oidc/wechat-oidc.db, sign_in_timeout: 10ms }", "directory: { type: sqlite, path: /var/lib/wechat-oidc/wechat-oidc.db }", []string{"directory.sign_in_timeout", "between 100ms and 30s"}},
 		{"access mode", "keys: { dir: /tmp/keys }\naccess: { mode: everyone }", "keys: { dir: /tmp/keys }", []string{"access.mode", "approval", "invite", "open"}},
 		{"allowed group name", "    redirect_uris: [https://grafana.example.com/login/generic_oauth]\n    allowed_groups: [Bad Group]", "    redirect_uris: [https://grafana.example.com/login/generic_oauth]", []string{"allowed_groups[0]"}},
 		{"unknown top-level key", "issuer: https://sso.example.com\nissuerr: x", "issuer: https://sso.example.com", []string{`unknown key "issuerr"`, "keys allowed here"}},

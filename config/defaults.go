@@ -15,6 +15,12 @@ const (
 	DefaultWeChatTimeout     = 5 * time.Second
 )
 
+// DefaultDirectorySignInTimeout is directory.sign_in_timeout's default: a
+// sign-in normally spends about a millisecond in the directory, so two
+// seconds is only ever a lock held by someone else or a database not
+// answering, and a person is better told to try again than kept waiting.
+const DefaultDirectorySignInTimeout = 2 * time.Second
+
 // DefaultMemoryMaxEntries bounds the memory store (store.memory.max_entries).
 const DefaultMemoryMaxEntries = 250_000
 
@@ -120,6 +126,9 @@ func (c *File) ApplyDefaults() {
 	}
 	if c.Directory.Type == "" {
 		c.Directory.Type = "sqlite"
+	}
+	if c.Directory.SignInTimeout == 0 {
+		c.Directory.SignInTimeout = Duration(DefaultDirectorySignInTimeout)
 	}
 	if c.Access.Mode == "" {
 		// The bridge fronts internal systems: admitting the whole of WeChat

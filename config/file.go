@@ -139,6 +139,11 @@ type DirectoryConfig struct {
 	Type string `yaml:"type"` // sqlite (default) or postgres
 	Path string `yaml:"path"` // sqlite: the database file (":memory:" for a throwaway one)
 	URL  string `yaml:"url"`  // postgres: postgres://user:pass@host:5432/db?sslmode=verify-full
+	// SignInTimeout bounds what one sign-in waits for the directory, all
+	// its reads and writes together (a lock held by an import, a console
+	// action or a backup; a database that does not answer). Past it the
+	// sign-in gets the "try again shortly" page.
+	SignInTimeout Duration `yaml:"sign_in_timeout"`
 }
 
 // AccessConfig decides who may sign in.

@@ -183,6 +183,8 @@ type Rate struct {
 // Directory is where the people directory lives.
 type Directory struct {
 	Type, Path, URL string
+	// SignInTimeout bounds a sign-in's directory calls, together.
+	SignInTimeout time.Duration
 }
 
 // Access decides who may sign in.
@@ -245,13 +247,14 @@ func (c *File) Options() *Options {
 			AuthorizePerIP:    Rate(c.Limits.AuthorizePerIP),
 			LogoutPerIP:       Rate(c.Limits.LogoutPerIP),
 		},
-		Directory: Directory{Type: c.Directory.Type, Path: c.Directory.Path, URL: c.Directory.URL},
-		Access:    Access{Mode: c.Access.Mode, AdminGroup: c.Access.AdminGroup, PendingTTL: c.Access.PendingTTL.D()},
-		Audit:     Audit{Retention: c.Audit.Retention.D()},
-		Log:       Log{Level: c.Log.Level, Format: c.Log.Format},
-		Metrics:   Metrics{Listen: c.Metrics.Listen},
-		Shutdown:  Shutdown{DrainDelay: c.Shutdown.DrainDelay.D(), Timeout: c.Shutdown.Timeout.D()},
-		UI:        c.uiOptions(),
+		Directory: Directory{Type: c.Directory.Type, Path: c.Directory.Path, URL: c.Directory.URL,
+			SignInTimeout: c.Directory.SignInTimeout.D()},
+		Access:   Access{Mode: c.Access.Mode, AdminGroup: c.Access.AdminGroup, PendingTTL: c.Access.PendingTTL.D()},
+		Audit:    Audit{Retention: c.Audit.Retention.D()},
+		Log:      Log{Level: c.Log.Level, Format: c.Log.Format},
+		Metrics:  Metrics{Listen: c.Metrics.Listen},
+		Shutdown: Shutdown{DrainDelay: c.Shutdown.DrainDelay.D(), Timeout: c.Shutdown.Timeout.D()},
+		UI:       c.uiOptions(),
 	}
 	for _, p := range c.TrustedProxies {
 		if _, n, err := net.ParseCIDR(p); err == nil { // validated

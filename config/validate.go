@@ -424,6 +424,10 @@ func (c *File) validateDirectory() error {
 	default:
 		return fmt.Errorf("directory.type %q is not supported: use sqlite (one instance) or postgres (several replicas)", d.Type)
 	}
+	if t := d.SignInTimeout.D(); t < 100*time.Millisecond || t > 30*time.Second {
+		return fmt.Errorf("directory.sign_in_timeout %s must be between 100ms and 30s (default %s): how long a sign-in may wait for the directory before the person is asked to try again",
+			t, DefaultDirectorySignInTimeout)
+	}
 	return nil
 }
 

@@ -399,7 +399,9 @@ func (c *Connector) userInfoWithRetry(ctx context.Context, tok *wx.AccessToken) 
 // A failure is logged and the sign-in goes on: the memory only saves a
 // consent popup next time.
 func (c *Connector) remember(ctx context.Context, appID string, p *wx.UserInfo) {
-	err := c.opt.Profiles.Remember(ctx, directory.Profile{Provider: Provider, AppID: appID, OpenID: p.OpenID,
+	dctx, cancel := directory.Bound(ctx) // the sign-in's budget, shared with the access decision
+	defer cancel()
+	err := c.opt.Profiles.Remember(dctx, directory.Profile{Provider: Provider, AppID: appID, OpenID: p.OpenID,
 		UnionID: p.UnionID, Nickname: p.Nickname, AvatarURL: p.HeadImgURL})
 	if err != nil {
 		c.log.WarnContext(ctx, "could not store the openid → unionid link", "error", err)
@@ -408,7 +410,9 @@ func (c *Connector) remember(ctx context.Context, appID string, p *wx.UserInfo) 
 
 // recall fills unionid and profile from what earlier logins taught.
 func (c *Connector) recall(ctx context.Context, appID string, p *wx.UserInfo) {
-	pr, err := c.opt.Profiles.Get(ctx, Provider, appID, p.OpenID)
+	dctx, cancel := directory.Bound(ctx) // the sign-in's budget, shared with the access decision
+	defer cancel()
+	pr, err := c.opt.Profiles.Get(dctx, Provider, appID, p.OpenID)
 	if err != nil {
 		if !errors.Is(err, directory.ErrNotFound) {
 			c.log.WarnContext(ctx, "could not read the openid → unionid link", "error", err)

@@ -71,6 +71,14 @@ func StartPostgres(tb testing.TB) (url string) {
 			tb.Cleanup(srv.stop)
 		}
 	}
+	skipOrFail(tb, err)
+	return srv.createDatabase(tb)
+}
+
+// skipOrFail ends tb when the server could not start: a skip without the
+// binaries (a failure under CI), a failure otherwise.
+func skipOrFail(tb testing.TB, err error) {
+	tb.Helper()
 	if errors.Is(err, errNoPostgres) {
 		if os.Getenv("CI") != "" {
 			tb.Fatalf("%v (CI is set: the PostgreSQL directory must be tested)", err)
@@ -80,17 +88,74 @@ func StartPostgres(tb testing.TB) (url string) {
 	if err != nil {
 		tb.Fatalf("starting PostgreSQL: %v", err)
 	}
-	return srv.createDatabase(tb)
+}
+
+// PostgresServer is a private PostgreSQL server that a test may Stop and
+// Start again on the same data directory and port: for outage tests. Use
+// StartPostgres for everything else (it shares one server).
+type PostgresServer struct {
+	tb  testing.TB
+	srv *pgServer
+	url string
+}
+
+// StartPostgresServer starts a server of tb's own with one empty database
+// (URL), stopped and removed when tb ends. Without the server binaries the
+// test is skipped, except under CI, where it fails.
+func StartPostgresServer(tb testing.TB) *PostgresServer {
+	tb.Helper()
+	srv, err := startPostgresServer()
+	skipOrFail(tb, err)
+	tb.Cleanup(srv.stop)
+	return &PostgresServer{tb: tb, srv: srv, url: srv.createDatabase(tb)}
+}
+
+// URL is the database's connection URL; it stays valid across Stop and Start.
+func (p *PostgresServer) URL() string { return p.url }
+
+// Stop shuts the server down as an operator's restart does (a fast
+// shutdown: transactions rolled back, clients disconnected) and returns
+// once the server process is gone. Connections fail until Start.
+func (p *PostgresServer) Stop() { p.srv.halt() }
+
+// Start starts the server again, on the same data directory and port, and
+// returns once it accepts connections. It fails the test if it does not.
+func (p *PostgresServer) Start() {
+	p.tb.Helper()
+	if err := p.srv.launch(); err != nil {
+		p.tb.Fatalf("restarting PostgreSQL on port %d: %v", p.srv.port, err)
+	}
 }
 
 type pgServer struct {
-	dir      string // owns the data directory and the sockets
-	port     int
-	cmd      *exec.Cmd
-	exited   chan struct{}
-	logs     *tailBuffer
+	dir  string // owns the data directory and the sockets
+	bin  string // the directory of the postgres binary
+	data string
+	cred *syscall.Credential
+	port int
+	logs *tailBuffer
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd     // the running server process; nil while halted
+	exited chan struct{} // closed when cmd has exited
+
 	dbSeq    atomic.Int64
 	stopOnce sync.Once
+}
+
+// running reports whether the server process is up (for cleanups that need it).
+func (s *pgServer) running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return false
+	}
+	select {
+	case <-s.exited:
+		return false
+	default:
+		return true
+	}
 }
 
 // url is the superuser's URL for database db.
@@ -207,62 +272,97 @@ func tryStartPostgres(bin, dir, data string, cred *syscall.Credential) (*pgServe
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 
-	srv := &pgServer{dir: dir, port: port, exited: make(chan struct{}), logs: &tailBuffer{max: 64 << 10}}
-	srv.cmd = command(filepath.Join(bin, "postgres"), dir, cred,
-		"-D", data, "-p", strconv.Itoa(port), "-k", dir,
+	srv := &pgServer{dir: dir, bin: bin, data: data, cred: cred, port: port, logs: &tailBuffer{max: 64 << 10}}
+	if err := srv.launch(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, srv.url("postgres"))
+	if err == nil {
+		_, err = conn.Exec(ctx, "CREATE DATABASE "+testDatabase)
+		conn.Close(context.Background())
+	}
+	if err != nil {
+		srv.halt()
+		return nil, fmt.Errorf("creating database %s: %w", testDatabase, err)
+	}
+	return srv, nil
+}
+
+// launch starts the server process on s.data and s.port and waits until
+// it accepts connections.
+func (s *pgServer) launch() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		select {
+		case <-s.exited:
+		default:
+			return nil // already running
+		}
+	}
+	cmd := command(filepath.Join(s.bin, "postgres"), s.dir, s.cred,
+		"-D", s.data, "-p", strconv.Itoa(s.port), "-k", s.dir,
 		"-c", "listen_addresses=127.0.0.1",
 		// A throwaway server: durability buys nothing.
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
 		"-c", "max_connections=200", "-c", "shared_buffers=32MB")
-	srv.cmd.Stdout, srv.cmd.Stderr = srv.logs, srv.logs
-	if err := srv.cmd.Start(); err != nil {
-		return nil, err
+	cmd.Stdout, cmd.Stderr = s.logs, s.logs
+	if err := cmd.Start(); err != nil {
+		return err
 	}
-	go func() { _ = srv.cmd.Wait(); close(srv.exited) }()
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	s.cmd, s.exited = cmd, exited
 
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		conn, err := pgx.Connect(ctx, srv.url("postgres"))
+		conn, err := pgx.Connect(ctx, s.url("postgres"))
 		cancel()
 		if err == nil {
-			_, err = conn.Exec(context.Background(), "CREATE DATABASE "+testDatabase)
 			conn.Close(context.Background())
-			if err != nil {
-				srv.kill()
-				return nil, fmt.Errorf("creating database %s: %w", testDatabase, err)
-			}
-			return srv, nil
+			return nil
 		}
 		select {
-		case <-srv.exited:
-			return nil, fmt.Errorf("postgres on port %d exited: %s", port, srv.logs.String())
+		case <-exited:
+			return fmt.Errorf("postgres on port %d exited: %s", s.port, s.logs.String())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			srv.kill()
-			return nil, fmt.Errorf("postgres on port %d did not accept connections within 30s: %v: %s", port, err, srv.logs.String())
+			_ = cmd.Process.Kill()
+			<-exited
+			return fmt.Errorf("postgres on port %d did not accept connections within 30s: %v: %s", s.port, err, s.logs.String())
 		}
 	}
 }
 
-// stop shuts the server down (fast shutdown, then a kill if it hangs) and
-// removes its directory.
-func (s *pgServer) stop() {
-	s.stopOnce.Do(func() {
-		_ = s.cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-s.exited:
-		case <-time.After(15 * time.Second):
-			s.kill()
-		}
-		os.RemoveAll(s.dir)
-	})
+// halt stops the server process (fast shutdown: open transactions are
+// rolled back and clients disconnected; a kill if it hangs) and waits until
+// it is gone. The data directory stays.
+func (s *pgServer) halt() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-s.exited:
+	case <-time.After(15 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+	}
+	s.cmd = nil
 }
 
-func (s *pgServer) kill() {
-	_ = s.cmd.Process.Kill()
-	<-s.exited
+// stop halts the server and removes its directory.
+func (s *pgServer) stop() {
+	s.stopOnce.Do(func() {
+		s.halt()
+		os.RemoveAll(s.dir)
+	})
 }
 
 // testDatabase is the database every test's schema lives in.
@@ -279,10 +379,8 @@ func (s *pgServer) createDatabase(tb testing.TB) string {
 		tb.Fatalf("creating schema %s: %v", name, err)
 	}
 	tb.Cleanup(func() {
-		select {
-		case <-s.exited:
-			return // the server is gone and its files with it
-		default:
+		if !s.running() {
+			return // the server is gone (its files with it, or a test stopped it)
 		}
 		if err := s.admin("DROP SCHEMA " + name + " CASCADE"); err != nil {
 			tb.Errorf("dropping schema %s: %v", name, err)
