@@ -185,8 +185,8 @@ func TestSignInNotHeldByLockedPostgres(t *testing.T) {
 // row cannot be written gets no code but the 503 "try again" page with a
 // reference in the log: a sign-in missing from the audit trail is an
 // entrance an administrator cannot see (see admit). Here the audit table
-// refuses inserts (a trigger), while the person's lookup and RecordSignIn
-// work.
+// refuses inserts (a trigger), while the person's lookup works (the sign-in
+// record, in the same transaction as the row, is rolled back with it).
 func TestGrantedSignInWithoutAuditRowIsRefused(t *testing.T) {
 	h := newHarness(t)
 	r := h.rp(rpClientID, rpSecret, rpRedirect)

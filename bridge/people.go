@@ -143,7 +143,7 @@ func (s *Server) admit(ctx context.Context, a admission) (*signIn, *refusal) {
 	if err := s.people.SignedIn(ctx, p.ID, directory.SignIn{ClientID: a.ClientID, Flow: a.Flow, IP: a.IP},
 		directory.Event{Actor: "sign_in", Action: directory.ActionSignIn, PersonID: p.ID, ClientID: a.ClientID, Flow: a.Flow,
 			IP: a.IP, UserAgent: a.UA, Result: "ok"}); err != nil {
-		return nil, s.unavailable(ctx, a, err)
+		return nil, s.unavailable(ctx, a, fmt.Errorf("recording the sign-in and its audit row: %w", err))
 	}
 	return &signIn{Person: p, Identity: s.personIdentity(p, a.Upstream)}, nil
 }

@@ -13,9 +13,9 @@ import (
 )
 
 // BenchmarkColdStart measures `wechat-oidc serve` from exec to /healthz
-// answering 200: the built binary, a configuration with the memory store
-// and an existing key directory (the first start, which creates the key,
-// is not counted). It reports the median and the slowest start.
+// answering 200: the built binary, a configuration with the memory store,
+// an existing key directory and SQLite directory (the first start, which
+// creates the key and the database, is not counted). It reports the median and the slowest start.
 //
 //	go test -run '^$' -bench ColdStart -benchtime 20x ./cmd/wechat-oidc
 func BenchmarkColdStart(b *testing.B) {
@@ -34,7 +34,8 @@ clients:
   - { id: app, secret: app-secret-0123456789, redirect_uris: [https://app.example.com/cb] }
 store: { type: memory }
 keys: { dir: %s }
-`, addr, addr, filepath.Join(dir, "keys"))
+directory: { type: sqlite, path: %s }
+`, addr, addr, filepath.Join(dir, "keys"), filepath.Join(dir, "wechat-oidc.db"))
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		b.Fatal(err)
 	}
