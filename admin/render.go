@@ -50,7 +50,7 @@ func cspHash(s string) string {
 func parsePages() map[string]*template.Template {
 	out := map[string]*template.Template{}
 	for _, n := range pageNames {
-		out[n] = template.Must(template.ParseFS(assets, "templates/layout.html", "templates/"+n+".html"))
+		out[n] = template.Must(template.New("layout.html").Funcs(pageFuncs).ParseFS(assets, "templates/layout.html", "templates/"+n+".html"))
 	}
 	return out
 }
@@ -74,20 +74,24 @@ type view struct {
 	Logo template.URL
 	Data any
 
-	// What pages compute, called as {{call $.T "key"}}: fields of function
-	// type, not methods, because the template package calls no methods
-	// (internal/template says why: binary size).
+	// AdminGroup is the admin group's name.
+	AdminGroup string
+
+	// What pages compute from the request's language and the console's
+	// time zone, called as {{call $.T "key"}}: fields of function type,
+	// not methods, because the template package calls no methods
+	// (internal/template says why: binary size). The rest is pageFuncs.
 	T    func(key string) string              // the message key in the page's language
 	Tf   func(key string, args ...any) string // T with its %s/%d verbs filled in
 	Time func(t time.Time) string             // in the console's time zone; the zero time as "—"
-	Name func(p directory.Person) string      // how a person is called on pages
-	Dot  func(parts ...string) string         // the non-empty parts joined with " · "
-	// Initial is the first letter of a name, for an avatar placeholder.
-	Initial func(name string) string
-	// Groups shows groups as one editable line.
-	Groups func(groups []string) string
-	// AdminGroup is the admin group's name.
-	AdminGroup string
+}
+
+// pageFuncs are the templates' functions that need no request.
+var pageFuncs = template.FuncMap{
+	"name":    personName,
+	"dot":     dotJoin,
+	"initial": initial,
+	"groups":  groupsLine,
 }
 
 type flashView struct {
@@ -101,8 +105,8 @@ func (c *Console) view(ec echo.Context, page, titleKey string) *view {
 	lang := c.lang(ec)
 	v := &view{
 		Page: page, Lang: lang, Base: c.base, CSS: template.CSS(styles), Org: c.org, Logo: c.logo,
-		RequestID: ec.Response().Header().Get("X-Request-Id"),
-		Name:      personName, Dot: dotJoin, Initial: initial, Groups: groupsLine, AdminGroup: c.adminGroup,
+		RequestID:  ec.Response().Header().Get("X-Request-Id"),
+		AdminGroup: c.adminGroup,
 	}
 	v.T = func(key string) string { return message(v.Lang, key) }
 	v.Tf = func(key string, args ...any) string {
