@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"html/template"
 	"io"
 	"log/slog"
 	"net/url"
@@ -14,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/wechat-oidc/wechat-oidc/directory"
+	template "github.com/wechat-oidc/wechat-oidc/internal/template/html"
 	"github.com/wechat-oidc/wechat-oidc/oidc"
 	"github.com/wechat-oidc/wechat-oidc/store"
 )

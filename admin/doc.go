@@ -33,7 +33,9 @@
 // login core's Core.EndPersonAccess, besides the audit row the server's
 // revocation loop reads.
 //
-// Pages: html/template, embedded assets only (one stylesheet, inlined and
+// Pages: html/template (the copy in internal/template, which calls no
+// methods: helpers are functions, {{call $.T "key"}} for the page's
+// language), embedded assets only (one stylesheet, inlined and
 // allowed by its hash in a strict Content-Security-Policy; no script at
 // all), zh-CN and en chosen by Accept-Language with a switch link, laid out
 // for a 375 px phone (WeChat's in-app browser). Every page carries a

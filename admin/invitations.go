@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"html/template"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/wechat-oidc/wechat-oidc/directory"
+	template "github.com/wechat-oidc/wechat-oidc/internal/template/html"
 )
 
 // invitationForm is the create form as typed (kept when it is refused).

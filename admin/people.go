@@ -101,7 +101,7 @@ func (c *Console) handlePerson(ec echo.Context) error {
 		return c.unavailable(ec, fmt.Errorf("reading a person's audit rows: %w", err))
 	}
 	v := c.view(ec, "person", "people.title")
-	v.Title = v.Name(p)
+	v.Title = personName(p)
 	v.Data = d
 	return c.render(ec, http.StatusOK, "person", v)
 }

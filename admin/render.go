@@ -6,7 +6,6 @@ import (
 	"embed"
 	"encoding/base64"
 	"fmt"
-	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/wechat-oidc/wechat-oidc/directory"
+	template "github.com/wechat-oidc/wechat-oidc/internal/template/html"
 )
 
 //go:embed templates/*.html templates/console.css
@@ -50,7 +50,7 @@ func cspHash(s string) string {
 func parsePages() map[string]*template.Template {
 	out := map[string]*template.Template{}
 	for _, n := range pageNames {
-		out[n] = template.Must(template.ParseFS(assets, "templates/layout.html", "templates/"+n+".html"))
+		out[n] = template.Must(template.New("layout.html").Funcs(pageFuncs).ParseFS(assets, "templates/layout.html", "templates/"+n+".html"))
 	}
 	return out
 }
@@ -73,7 +73,27 @@ type view struct {
 	Org  string
 	Logo template.URL
 	Data any
-	c    *Console
+
+	// AdminGroup is the admin group's name.
+	AdminGroup string
+
+	// What pages compute from the request's language and the console's
+	// time zone, called as {{call $.T "key"}}: fields of function type,
+	// not methods, because the template package calls no methods
+	// (internal/template says why: binary size). The rest is pageFuncs.
+	T    func(key string) string              // the message key in the page's language
+	Tf   func(key string, args ...any) string // T with its %s/%d verbs filled in
+	Time func(t time.Time) string             // in the console's time zone; the zero time as "—"
+}
+
+// pageFuncs are the templates' functions that need no request.
+var pageFuncs = template.FuncMap{
+	"name":    personName,
+	"dot":     dotJoin,
+	"initial": initial,
+	// set: whether a time is known (a zero time.Time is "unknown").
+	"set":    func(t time.Time) bool { return !t.IsZero() },
+	"groups": groupsLine,
 }
 
 type flashView struct {
@@ -86,8 +106,22 @@ type flashView struct {
 func (c *Console) view(ec echo.Context, page, titleKey string) *view {
 	lang := c.lang(ec)
 	v := &view{
-		Page: page, Lang: lang, Base: c.base, CSS: template.CSS(styles), c: c, Org: c.org, Logo: c.logo,
-		RequestID: ec.Response().Header().Get("X-Request-Id"),
+		Page: page, Lang: lang, Base: c.base, CSS: template.CSS(styles), Org: c.org, Logo: c.logo,
+		RequestID:  ec.Response().Header().Get("X-Request-Id"),
+		AdminGroup: c.adminGroup,
+	}
+	v.T = func(key string) string { return message(v.Lang, key) }
+	v.Tf = func(key string, args ...any) string {
+		if len(args) == 0 {
+			return v.T(key)
+		}
+		return fmt.Sprintf(v.T(key), args...)
+	}
+	v.Time = func(t time.Time) string {
+		if t.IsZero() {
+			return "—"
+		}
+		return t.In(c.loc).Format("2006-01-02 15:04 MST")
 	}
 	v.Title = v.T(titleKey)
 	if a := adminOf(ec); a != nil {
@@ -130,41 +164,16 @@ func navOf(page string) string {
 	return "pending"
 }
 
-// T is the message key in the page's language.
-func (v *view) T(key string) string { return message(v.Lang, key) }
-
-// Tf is the message key with its %s/%d verbs filled in.
-func (v *view) Tf(key string, args ...any) string {
-	if len(args) == 0 {
-		return v.T(key)
-	}
-	return fmt.Sprintf(v.T(key), args...)
-}
-
-// Time shows a time in the console's time zone; the zero time as "—".
-func (v *view) Time(t time.Time) string {
-	if t.IsZero() {
-		return "—"
-	}
-	return t.In(v.c.loc).Format("2006-01-02 15:04 MST")
-}
-
-// Name is how a person is called on pages.
-func (v *view) Name(p directory.Person) string {
+// personName is how a person is called on pages.
+func personName(p directory.Person) string {
 	if p.DisplayName != "" {
 		return p.DisplayName
 	}
 	return p.Username
 }
 
-// IsAdmin says whether the groups include the admin group.
-func (v *view) IsAdmin(groups []string) bool { return hasGroup(groups, v.c.adminGroup) }
-
-// AdminGroup is the admin group's name.
-func (v *view) AdminGroup() string { return v.c.adminGroup }
-
-// Dot joins the non-empty parts with " · ".
-func (v *view) Dot(parts ...string) string {
+// dotJoin joins the non-empty parts with " · ".
+func dotJoin(parts ...string) string {
 	var keep []string
 	for _, p := range parts {
 		if p != "" {
@@ -174,16 +183,16 @@ func (v *view) Dot(parts ...string) string {
 	return strings.Join(keep, " · ")
 }
 
-// Initial is the first letter of a name, for an avatar placeholder.
-func (v *view) Initial(name string) string {
+// initial is the first letter of a name, for an avatar placeholder.
+func initial(name string) string {
 	for _, r := range name {
 		return strings.ToUpper(string(r))
 	}
 	return "?"
 }
 
-// Groups shows groups as one editable line.
-func (v *view) Groups(groups []string) string { return strings.Join(groups, " ") }
+// groupsLine shows groups as one editable line.
+func groupsLine(groups []string) string { return strings.Join(groups, " ") }
 
 // render writes a page.
 func (c *Console) render(ec echo.Context, status int, name string, v *view) error {

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"html/template"
 	"net"
 	"net/http"
 	"net/url"
@@ -20,6 +19,7 @@ import (
 	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/wechat-oidc/wechat-oidc/connector"
+	template "github.com/wechat-oidc/wechat-oidc/internal/template/html"
 	"github.com/wechat-oidc/wechat-oidc/oidc"
 	"github.com/wechat-oidc/wechat-oidc/store"
 )

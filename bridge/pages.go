@@ -3,11 +3,12 @@ package bridge
 import (
 	"bytes"
 	"embed"
-	"html/template"
 	"net/http"
+	"slices"
 
 	"github.com/labstack/echo/v4"
 
+	template "github.com/wechat-oidc/wechat-oidc/internal/template/html"
 	"github.com/wechat-oidc/wechat-oidc/oidc"
 )
 
@@ -68,6 +69,9 @@ type pageForm struct {
 	Fields  map[string]string
 	Button  string
 	Buttons []pageButton
+	// HasNumbers: some Buttons are numbers to pick from. renderPage sets
+	// it; templates call no methods (internal/template says why).
+	HasNumbers bool
 }
 
 type pageButton struct {
@@ -197,6 +201,11 @@ func (s *Server) renderPage(c echo.Context, status int, p page) error {
 	p.Org = s.opt.UI.Organization
 	// A data: URL config built from a PNG or JPEG it read and checked.
 	p.Logo = template.URL(s.opt.UI.LogoDataURL)
+	if p.Form != nil {
+		f := *p.Form
+		f.HasNumbers = slices.ContainsFunc(f.Buttons, func(b pageButton) bool { return b.Number })
+		p.Form = &f
+	}
 	var buf bytes.Buffer
 	if err := pageTemplates.ExecuteTemplate(&buf, "page.html", p); err != nil {
 		s.log.ErrorContext(c.Request().Context(), "render page", "error", err)
@@ -221,14 +230,4 @@ func (s *Server) errorPage(c echo.Context, status int, e *oidc.Error) error {
 		ErrorCode: e.Code,
 		Icon:      "warn",
 	})
-}
-
-// HasNumbers reports whether the form has numbers to pick from.
-func (f *pageForm) HasNumbers() bool {
-	for _, b := range f.Buttons {
-		if b.Number {
-			return true
-		}
-	}
-	return false
 }

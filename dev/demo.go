@@ -3,7 +3,6 @@ package dev
 import (
 	"context"
 	"encoding/json"
-	"html/template"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -18,6 +17,7 @@ import (
 	"github.com/wechat-oidc/wechat-oidc/bridge"
 	"github.com/wechat-oidc/wechat-oidc/config"
 	wechatconn "github.com/wechat-oidc/wechat-oidc/connector/wechat"
+	template "github.com/wechat-oidc/wechat-oidc/internal/template/html"
 	"github.com/wechat-oidc/wechat-oidc/oidc"
 )
 

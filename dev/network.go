@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"html/template"
 	"net"
 	"net/http"
 	"net/url"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	qrcode "github.com/skip2/go-qrcode"
+
+	template "github.com/wechat-oidc/wechat-oidc/internal/template/html"
 )
 
 // parseDevIssuer checks --issuer: scheme://host[:port], nothing more (dev

@@ -3,10 +3,11 @@ package oidc
 import (
 	"crypto/sha256"
 	"encoding/base64"
-	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
+
+	template "github.com/wechat-oidc/wechat-oidc/internal/template/html"
 )
 
 // WriteAuthorizeResponse returns an authorization response or error to the

@@ -1,7 +1,6 @@
 package simulator
 
 import (
-	"html/template"
 	"net"
 	"net/http"
 	"net/url"
@@ -9,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	template "github.com/wechat-oidc/wechat-oidc/internal/template/html"
 )
 
 const (
