@@ -123,7 +123,7 @@ func Open(ctx context.Context, opts Options) (*Directory, error) {
 		d.db.SetMaxIdleConns(n)
 		d.db.SetConnMaxIdleTime(5 * time.Minute)
 	}
-	if err := d.db.PingContext(ctx); err != nil {
+	if err := d.ping(ctx); err != nil {
 		d.closeAfterFailedOpen()
 		return nil, dbErr("connecting", err)
 	}
@@ -157,6 +157,29 @@ func (d *Directory) prepare(ctx context.Context) error {
 		*s.stmt = st
 	}
 	return nil
+}
+
+// ping checks the first connection. On a new SQLite file, the first
+// connection of each opener switches it to WAL, which needs the database to
+// itself, and SQLite answers SQLITE_BUSY at once — without waiting out
+// busy_timeout — to the others that try at the same moment (several
+// replicas or CLI commands starting together): those retry for up to 10 s,
+// as busy_timeout would have waited.
+func (d *Directory) ping(ctx context.Context) error {
+	wait := 5 * time.Millisecond
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := d.db.PingContext(ctx)
+		if err == nil || d.dialect != dialectSQLite || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 200*time.Millisecond)
+	}
 }
 
 func (d *Directory) closeAfterFailedOpen() {

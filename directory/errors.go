@@ -140,3 +140,9 @@ func notFound(what string, err error) error {
 	}
 	return dbErr("reading "+what, err)
 }
+
+// isBusy says whether err is SQLite's "database is locked" (SQLITE_BUSY).
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
+}
