@@ -20,8 +20,12 @@ import (
 //	go test -run '^$' -bench WholeLogin -benchtime 300x ./bridge
 //
 // It also reports the directory statements per sign-in (dir-stmts/op) of a
-// person the directory already knows (active): the access decision's read,
-// the sign-in record, the audit row, and userinfo's account check.
+// person the directory already knows (active), counting BEGIN and COMMIT:
+// the access decision's read, one transaction with the sign-in record and
+// its audit row (BEGIN, UPDATE, INSERT, COMMIT; shared with concurrent
+// sign-ins), and userinfo's account check — 6. (The WeChat profile is
+// written only when it changed or this process did not store it in the
+// last 10 minutes.)
 func BenchmarkWholeLogin(b *testing.B) {
 	h := newHarness(b, withAccess(config.AccessApproval))
 	h.addPerson("alice")
