@@ -58,10 +58,10 @@ type Directory struct {
 	// on a shared pool every sign-in read its pages again; the console's
 	// and the CLI's long queries never wait in front of it. PostgreSQL: db.
 	signInDB *sql.DB
-	dialect dialect
-	now     func() time.Time
-	log     *slog.Logger
-	version int // schema version after Open's migrations
+	dialect  dialect
+	now      func() time.Time
+	log      *slog.Logger
+	version  int // schema version after Open's migrations
 	// The sign-in path's statements, prepared once: parsing and planning
 	// them costs more than running them (SQLite: about 6x).
 	findByIdentity, recordSignIn, appendEvent, getPerson, rememberProfile *sql.Stmt
