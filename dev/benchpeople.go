@@ -19,8 +19,11 @@ const DirectoryNone = "none"
 // benchRows are the load-test users as active people, each bound by their
 // unionid: what an operator's import would make of them, so that a bench
 // in approval or invite mode signs in people the directory already knows.
-func benchRows() []directory.ImportRow {
-	users := simulator.LoadUsers(BenchUsers)
+func benchRows(n int) []directory.ImportRow {
+	if n <= 0 || n > BenchUsers {
+		n = BenchUsers
+	}
+	users := simulator.LoadUsers(n)
 	rows := make([]directory.ImportRow, len(users))
 	for i, u := range users {
 		rows[i] = directory.ImportRow{Line: i + 2, Username: u.Key, DisplayName: u.Nickname, Groups: []string{"staff"},
@@ -44,9 +47,9 @@ type benchPeople struct {
 
 var _ bridge.SignInDirectory = (*benchPeople)(nil)
 
-func newBenchPeople() *benchPeople {
+func newBenchPeople(n int) *benchPeople {
 	bp := &benchPeople{byKey: map[string]string{}, byID: map[string]directory.Person{}}
-	for _, r := range benchRows() {
+	for _, r := range benchRows(n) {
 		p, _ := bp.Create(context.Background(), directory.NewPerson{Username: r.Username, DisplayName: r.DisplayName,
 			Groups: r.Groups, Status: r.Status})
 		_ = bp.BindIdentity(context.Background(), p.ID, r.Identity) // a map: cannot fail

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"net/http"
 	"strings"
 	"testing"
@@ -20,12 +21,18 @@ const testSecret = "bench-test-secret-0123456789abcdef"
 // port and returns its issuer.
 func startDev(t *testing.T, alg string) string {
 	t.Helper()
+	return startDevWith(t, dev.Options{Algorithm: alg})
+}
+
+// startDevWith starts dev mode with --bench and o's other options.
+func startDevWith(t *testing.T, o dev.Options) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := dev.NewWithOptions(dev.Options{Listen: ln.Addr().String(), Bench: true, DemoSecret: testSecret, Algorithm: alg},
-		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	o.Listen, o.Bench, o.DemoSecret = ln.Addr().String(), true, testSecret
+	d, err := dev.NewWithOptions(o, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,6 +88,36 @@ func TestRunSignsInWithoutErrors(t *testing.T) {
 				t.Fatalf("PerSecond = %v for %d sign-ins in 0.7s", got, res.Logins)
 			}
 		})
+	}
+}
+
+// TestRunAgainstEachDirectory: in approval mode the load-test users are
+// active people (imported into a SQLite file, or held by the baseline
+// without a directory), so every sign-in is admitted.
+func TestRunAgainstEachDirectory(t *testing.T) {
+	for name, where := range map[string]string{"none": dev.DirectoryNone, "sqlite": filepath.Join(t.TempDir(), "directory.db")} {
+		t.Run(name, func(t *testing.T) {
+			issuer := startDevWith(t, dev.Options{Access: "approval", Directory: where, BenchPeople: 20})
+			res, err := Run(context.Background(), Config{
+				Issuer: issuer, ClientID: "demo", ClientSecret: testSecret,
+				Concurrency: 2, Duration: time.Second, Warmup: 100 * time.Millisecond, Users: 20,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Logins == 0 || res.ErrorCount() != 0 || res.WarmupErrors != 0 {
+				t.Fatalf("logins %d, errors %v (warm-up %d), e.g. %v", res.Logins, res.Errors, res.WarmupErrors, res.Details)
+			}
+		})
+	}
+}
+
+// The baseline without a directory exists only for the load command.
+func TestDirectoryNoneOnlyWithBench(t *testing.T) {
+	_, err := dev.NewWithOptions(dev.Options{Listen: "127.0.0.1:1", Directory: dev.DirectoryNone},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil || !strings.Contains(err.Error(), "only with --bench") {
+		t.Fatalf("dev --directory none without --bench: %v, want a refusal naming --bench", err)
 	}
 }
 
