@@ -50,18 +50,11 @@ type Options struct {
 // Directory is the people directory over one database. It is safe for
 // concurrent use; close it with Close.
 type Directory struct {
-	db *sql.DB
-	// signInDB runs the sign-in path (its prepared statements and the
-	// sign-ins' transactions). SQLite: a pool of its own with one
-	// connection, whose page cache stays valid between sign-ins — SQLite
-	// drops a connection's whole cache when another connection wrote, so
-	// on a shared pool every sign-in read its pages again; the console's
-	// and the CLI's long queries never wait in front of it. PostgreSQL: db.
-	signInDB *sql.DB
-	dialect  dialect
-	now      func() time.Time
-	log      *slog.Logger
-	version  int // schema version after Open's migrations
+	db      *sql.DB
+	dialect dialect
+	now     func() time.Time
+	log     *slog.Logger
+	version int // schema version after Open's migrations
 	// The sign-in path's statements, prepared once: parsing and planning
 	// them costs more than running them (SQLite: about 6x).
 	findByIdentity, recordSignIn, appendEvent, getPerson, rememberProfile *sql.Stmt
@@ -119,11 +112,13 @@ func Open(ctx context.Context, opts Options) (*Directory, error) {
 		// Each connection would get its own empty database.
 		d.db.SetMaxOpenConns(1)
 	case d.dialect == dialectSQLite:
+		// One pool for everything. (A one-connection pool for the sign-in
+		// path keeps its page cache warm, about 4 % of a sign-in's CPU, but
+		// while another process holds the write lock — a CLI import — a
+		// sign-in's transaction waiting on that connection would hold
+		// every read behind it, token checks included; here reads go on.)
 		d.db.SetMaxOpenConns(8)
 		d.db.SetMaxIdleConns(8)
-		d.signInDB = sql.OpenDB(connector)
-		d.signInDB.SetMaxOpenConns(1)
-		d.signInDB.SetMaxIdleConns(1)
 	default:
 		n := opts.MaxOpenConns
 		if n <= 0 {
@@ -132,9 +127,6 @@ func Open(ctx context.Context, opts Options) (*Directory, error) {
 		d.db.SetMaxOpenConns(n)
 		d.db.SetMaxIdleConns(n)
 		d.db.SetConnMaxIdleTime(5 * time.Minute)
-	}
-	if d.signInDB == nil {
-		d.signInDB = d.db
 	}
 	if err := d.ping(ctx); err != nil {
 		d.closeAfterFailedOpen()
@@ -163,7 +155,7 @@ func (d *Directory) prepare(ctx context.Context) error {
 		{&d.getPerson, getPersonSQL},
 		{&d.rememberProfile, rememberProfileSQL},
 	} {
-		st, err := d.signInDB.PrepareContext(ctx, s.sql)
+		st, err := d.db.PrepareContext(ctx, s.sql)
 		if err != nil {
 			return dbErr("preparing statements", err)
 		}
@@ -266,9 +258,6 @@ func (d *Directory) Close() error {
 		}
 	}
 	errs = append(errs, d.db.Close())
-	if d.signInDB != nil && d.signInDB != d.db {
-		errs = append(errs, d.signInDB.Close())
-	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("directory: close: %w", err)
 	}
@@ -311,17 +300,13 @@ type querier interface {
 // inTx runs fn in a transaction: committed when fn returns nil, rolled back
 // otherwise (fn's error is returned as is).
 func (d *Directory) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
-	return inTxOn(ctx, d.db, d.log, op, fn)
-}
-
-func inTxOn(ctx context.Context, db *sql.DB, log *slog.Logger, op string, fn func(tx *sql.Tx) error) error {
-	tx, err := db.BeginTx(ctx, nil)
+	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return dbErr(op+": begin", err)
 	}
 	if err := fn(tx); err != nil {
 		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
-			log.Warn("directory: rollback failed", "op", op, "err", rbErr)
+			d.log.Warn("directory: rollback failed", "op", op, "err", rbErr)
 		}
 		return err
 	}

@@ -108,7 +108,7 @@ func (b *signInBatcher) commit(batch []*signInRecord) {
 	results := make([]error, len(live))
 	// The batch's transaction belongs to no caller: one caller's deadline
 	// must not roll back the others' rows.
-	err := inTxOn(context.Background(), b.d.signInDB, b.d.log, "recording sign-ins", func(tx *sql.Tx) error {
+	err := b.d.inTx(context.Background(), "recording sign-ins", func(tx *sql.Tx) error {
 		record, audit := tx.Stmt(b.d.recordSignIn), tx.Stmt(b.d.appendEvent)
 		for i, r := range live {
 			s, e := r.signIn, r.event
