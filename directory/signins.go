@@ -106,13 +106,24 @@ func (b *signInBatcher) commit(batch []*signInRecord) {
 		return
 	}
 	results := make([]error, len(live))
-	// The batch's transaction belongs to no caller: one caller's deadline
-	// must not roll back the others' rows.
-	err := b.d.inTx(context.Background(), "recording sign-ins", func(tx *sql.Tx) error {
-		record, audit := tx.Stmt(b.d.recordSignIn), tx.Stmt(b.d.appendEvent)
+	// The batch's transaction belongs to no one caller — one caller's
+	// deadline must not roll back the others' rows — but it ends when
+	// every caller has given up: rows are never written for sign-ins that
+	// were all refused meanwhile (while BEGIN waited for the write lock).
+	ctx, cancel := allDone(live)
+	defer cancel()
+	err := b.d.inTx(ctx, "recording sign-ins", func(tx *sql.Tx) error {
+		record, audit := tx.StmtContext(ctx, b.d.recordSignIn), tx.StmtContext(ctx, b.d.appendEvent)
 		for i, r := range live {
+			// A caller that gave up while the transaction began: its
+			// sign-in was refused, so its rows are not written. (The
+			// window left is the few statements to the commit.)
+			if err := r.ctx.Err(); err != nil {
+				results[i] = dbErr("recording a sign-in", err)
+				continue
+			}
 			s, e := r.signIn, r.event
-			res, err := record.Exec(r.personID, toMicro(s.At), truncateUTF8(s.ClientID, MaxIdentifierLen),
+			res, err := record.ExecContext(ctx, r.personID, toMicro(s.At), truncateUTF8(s.ClientID, MaxIdentifierLen),
 				truncateUTF8(s.Flow, 32), truncateUTF8(s.IP, 64))
 			if err != nil {
 				return dbErr("recording a sign-in", err)
@@ -123,7 +134,7 @@ func (b *signInBatcher) commit(batch []*signInRecord) {
 				results[i] = fmt.Errorf("recording a sign-in: person %s: %w", truncateForMessage(r.personID), ErrNotFound)
 				continue
 			}
-			if _, err := audit.Exec(toMicro(e.Time), e.Actor, e.Action, e.PersonID, e.ClientID, e.Flow, e.IP,
+			if _, err := audit.ExecContext(ctx, toMicro(e.Time), e.Actor, e.Action, e.PersonID, e.ClientID, e.Flow, e.IP,
 				truncateUTF8(e.UserAgent, 512), e.Result, truncateUTF8(e.Reason, 1024), e.Ref); err != nil {
 				return dbErr("appending an audit event", err)
 			}
@@ -131,10 +142,34 @@ func (b *signInBatcher) commit(batch []*signInRecord) {
 		return nil
 	})
 	for i, r := range live {
-		if err != nil {
+		if err != nil && results[i] == nil {
 			r.done <- err
 		} else {
 			r.done <- results[i]
 		}
+	}
+}
+
+// allDone returns a context that ends when every record's context has
+// ended (or when cancel is called).
+func allDone(records []*signInRecord) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var mu sync.Mutex
+	left := len(records)
+	stops := make([]func() bool, 0, len(records))
+	for _, r := range records {
+		stops = append(stops, context.AfterFunc(r.ctx, func() {
+			mu.Lock()
+			defer mu.Unlock()
+			if left--; left == 0 {
+				cancel()
+			}
+		}))
+	}
+	return ctx, func() {
+		for _, stop := range stops {
+			stop()
+		}
+		cancel()
 	}
 }

@@ -470,6 +470,53 @@ func testSignedIn(t *testing.T, e *env) {
 	}
 }
 
+// A sign-in whose caller gave up while the database was locked (its
+// sign-in was refused) writes nothing once the lock is released: no "ok"
+// audit row for a refused sign-in.
+func testSignedInCallerGoneWhileLocked(t *testing.T, e *env) {
+	ctx := t.Context()
+	p := mustCreate(t, e.d, directory.NewPerson{Username: "alice"})
+	q := mustCreate(t, e.d, directory.NewPerson{Username: "bob"})
+	db := e.raw(t)
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	release := "ROLLBACK"
+	if e.opts.Type == directory.TypePostgres {
+		_, err = conn.ExecContext(ctx, "BEGIN")
+		if err == nil {
+			_, err = conn.ExecContext(ctx, "LOCK TABLE people IN EXCLUSIVE MODE")
+		}
+	} else {
+		_, err = conn.ExecContext(ctx, "BEGIN IMMEDIATE")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	ev := directory.Event{Actor: "sign_in", Action: directory.ActionSignIn, PersonID: p.ID, Result: "ok", Ref: "R-LOCKED"}
+	if err := e.d.People().SignedIn(short, p.ID, directory.SignIn{ClientID: "grafana"}, ev); err == nil {
+		t.Fatal("SignedIn succeeded while the database was locked")
+	}
+	if _, err := conn.ExecContext(ctx, release); err != nil {
+		t.Fatal(err)
+	}
+	// The next sign-in commits after the first batch ended either way.
+	if err := e.d.People().SignedIn(ctx, q.ID, directory.SignIn{ClientID: "grafana"},
+		directory.Event{Actor: "sign_in", Action: directory.ActionSignIn, PersonID: q.ID, Result: "ok", Ref: "R-AFTER"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.count(t, "SELECT COUNT(*) FROM audit_events WHERE ref = 'R-LOCKED'"); n != 0 {
+		t.Fatalf("%d audit rows for a sign-in whose caller gave up, want 0", n)
+	}
+	if got, err := e.d.People().Get(ctx, p.ID); err != nil || got.LastSignIn != nil {
+		t.Fatalf("alice's last sign-in %+v (%v), want none", got.LastSignIn, err)
+	}
+}
+
 // Concurrent sign-ins share transactions; each is committed, with its row.
 func testSignedInConcurrent(t *testing.T, e *env) {
 	ctx := t.Context()

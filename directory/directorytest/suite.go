@@ -87,6 +87,7 @@ func Run(t *testing.T, fresh func(t *testing.T) directory.Options) {
 		{"RecordSignInStoresLastSignIn", testRecordSignIn},
 		{"SignedInWritesRecordAndAuditRowTogether", testSignedIn},
 		{"SignedInConcurrentAllCommitted", testSignedInConcurrent},
+		{"SignedInCallerGoneWhileLockedWritesNothing", testSignedInCallerGoneWhileLocked},
 		{"TimesComeFromTheInjectedClock", testTimesComeFromTheInjectedClock},
 
 		// Identities and profiles.
