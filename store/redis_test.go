@@ -308,6 +308,38 @@ func TestRedisSentinel(t *testing.T) {
 	}
 }
 
+// TestRedisSentinelOverTLS: rediss:// with a sentinel — the sentinels and
+// the master they name all speak TLS only, and the one ca_file verifies
+// each of them under its own address.
+func TestRedisSentinelOverTLS(t *testing.T) {
+	master := storetest.StartRedisTLS(t)
+	sentinel := storetest.StartSentinel(t, master, "mymaster")
+	ctx := t.Context()
+	prefix := uniquePrefix(t)
+	r, err := store.NewRedis(ctx, store.RedisOptions{URL: "rediss:///0", CAFile: master.CAFile, Prefix: prefix,
+		Sentinel: &store.RedisSentinel{Master: "mymaster", Addrs: []string{sentinel}}})
+	if err != nil {
+		t.Fatalf("NewRedis through a TLS sentinel: %v", err)
+	}
+	t.Cleanup(func() { r.Close() })
+	if err := r.Put(ctx, "k", []byte("v"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	direct, err := store.NewRedis(ctx, store.RedisOptions{URL: master.URL(), CAFile: master.CAFile, Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { direct.Close() })
+	if got, err := direct.Get(ctx, "k"); err != nil || string(got) != "v" {
+		t.Fatalf("the master has %q, %v; want the value written through the sentinel", got, err)
+	}
+	// Without the CA the sentinel's certificate is refused.
+	if _, err := store.NewRedis(ctx, store.RedisOptions{URL: "rediss:///0", DialTimeout: time.Second,
+		Sentinel: &store.RedisSentinel{Master: "mymaster", Addrs: []string{sentinel}}}); err == nil {
+		t.Fatal("a TLS sentinel without the CA: no error")
+	}
+}
+
 // TestRedisComesBack: a store whose server went away fails its operations,
 // and works again by itself once the server is back on the same address.
 func TestRedisComesBack(t *testing.T) {

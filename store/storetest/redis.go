@@ -39,6 +39,9 @@ type RedisServer struct {
 	// CAFile is the PEM file of the CA that signed the server's certificate
 	// (TLS only).
 	CAFile string
+	// certFile and keyFile are the server's certificate (for 127.0.0.1)
+	// and key, which a sentinel of a TLS master serves too.
+	certFile, keyFile string
 
 	tb   testing.TB
 	bin  string
@@ -88,7 +91,7 @@ func StartRedisTLS(tb testing.TB) *RedisServer {
 	s := &RedisServer{tb: tb, bin: redisBinary(tb)}
 	dir := tb.TempDir()
 	ca, cert, key := writeTestCertificates(tb, dir)
-	s.CAFile = ca
+	s.CAFile, s.certFile, s.keyFile = ca, cert, key
 	s.args = []string{"--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir,
 		"--port", "0", "--tls-cert-file", cert, "--tls-key-file", key, "--tls-ca-cert-file", ca,
 		"--tls-auth-clients", "no"}
@@ -158,14 +161,17 @@ func (s *RedisServer) ping() error {
 	if s.CAFile == "" {
 		return pingRaw(s.Addr, nil)
 	}
+	return pingRaw(s.Addr, s.tlsConfig())
+}
+
+// tlsConfig trusts the test CA, for the server's loopback address.
+func (s *RedisServer) tlsConfig() *tls.Config {
 	pool := x509.NewCertPool()
-	pemBytes, err := os.ReadFile(s.CAFile)
-	if err != nil {
-		return err
+	if pemBytes, err := os.ReadFile(s.CAFile); err == nil {
+		pool.AppendCertsFromPEM(pemBytes)
 	}
-	pool.AppendCertsFromPEM(pemBytes)
 	host, _, _ := net.SplitHostPort(s.Addr)
-	return pingRaw(s.Addr, &tls.Config{RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12})
+	return &tls.Config{RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12}
 }
 
 // run starts bin with args and waits until ready succeeds; it returns how
@@ -203,7 +209,9 @@ func run(bin string, args []string, ready func() error) (stop func(), err error)
 
 // StartSentinel starts a Redis Sentinel on a free loopback port that
 // monitors master under the name name, and returns its address. It is
-// killed when tb ends.
+// killed when tb ends. The sentinel of a TLS master (StartRedisTLS) accepts
+// only TLS itself, with the master's certificate, and talks TLS to the
+// master.
 func StartSentinel(tb testing.TB, master *RedisServer, name string) (addr string) {
 	tb.Helper()
 	bin := redisBinary(tb)
@@ -219,12 +227,19 @@ func StartSentinel(tb testing.TB, master *RedisServer, name string) (addr string
 		host, port, _ := net.SplitHostPort(addr)
 		mhost, mport, _ := net.SplitHostPort(master.Addr)
 		conf := filepath.Join(dir, "sentinel.conf")
-		body := fmt.Sprintf("port %s\nbind %s\ndir %s\nsentinel monitor %s %s %s 1\nsentinel down-after-milliseconds %s 1000\n",
-			port, host, dir, name, mhost, mport, name)
+		listen := "port " + port + "\n"
+		var pingTLS *tls.Config
+		if master.CAFile != "" {
+			listen = fmt.Sprintf("port 0\ntls-port %s\ntls-cert-file %s\ntls-key-file %s\ntls-ca-cert-file %s\n"+
+				"tls-auth-clients no\ntls-replication yes\n", port, master.certFile, master.keyFile, master.CAFile)
+			pingTLS = master.tlsConfig()
+		}
+		body := fmt.Sprintf("%sbind %s\ndir %s\nsentinel monitor %s %s %s 1\nsentinel down-after-milliseconds %s 1000\n",
+			listen, host, dir, name, mhost, mport, name)
 		if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 			tb.Fatal(err)
 		}
-		stop, err := run(bin, []string{conf, "--sentinel"}, func() error { return pingRaw(addr, nil) })
+		stop, err := run(bin, []string{conf, "--sentinel"}, func() error { return pingRaw(addr, pingTLS) })
 		if err == nil {
 			tb.Cleanup(stop)
 			return addr
