@@ -212,7 +212,7 @@ func (s *StoreSource) decode(raw []byte) (*storeDoc, error) {
 		return nil, fmt.Errorf("keys: the signing keys in the shared store (%s) have format version %d, this version reads %d: run the same version on every replica", s.key, doc.Version, storeDocVersion)
 	}
 	if doc.KEK != s.kekID {
-		return nil, fmt.Errorf("keys: the signing keys in the shared store were encrypted with another keys.encryption_key (id %s; this replica's is %s): give every replica the same key. Nothing was changed", doc.KEK, s.kekID)
+		return nil, fmt.Errorf("keys: the signing keys in the shared store were encrypted with another keys.encryption_key (id %s; this replica's is %s): give every replica the same key (after `wechat-oidc keys rekey`, the new one). Nothing was changed", doc.KEK, s.kekID)
 	}
 	for _, r := range doc.Keys {
 		if _, err := parseAlgorithm(r.Alg); err != nil {
@@ -354,4 +354,62 @@ func (s *StoreSource) keepAlive(ctx context.Context, p *policy) error {
 	s.written = now
 	s.mu.Unlock()
 	return nil
+}
+
+// ErrAlreadyRekeyed is returned by Rekey when the shared store's keys are
+// already sealed under the new encryption key.
+var ErrAlreadyRekeyed = errors.New("keys: the signing keys in the shared store are already sealed with the new keys.encryption_key: nothing to do")
+
+// Rekey seals every signing key in the shared store again, from the
+// encryption key old to new, in one compare-and-swap: replicas either read
+// every key under old or every key under new, never a mix. Keys, kids and
+// schedules are unchanged, so nothing a relying party sees changes. It
+// returns how many keys it sealed again. Replicas still given old fail to
+// reload afterwards and keep signing with the keys they hold until they
+// are restarted with new (docs/operations.md).
+func Rekey(ctx context.Context, st store.Store, prefix string, old, new []byte) (int, error) {
+	from, err := NewStoreSource(st, old, prefix)
+	if err != nil {
+		return 0, fmt.Errorf("the old key: %w", err)
+	}
+	to, err := NewStoreSource(st, new, prefix)
+	if err != nil {
+		return 0, err
+	}
+	if from.kekID == to.kekID {
+		return 0, errors.New("keys: the old and the new keys.encryption_key are the same: give the new one in the configuration and the old one in the environment variable")
+	}
+	n := 0
+	err = st.Update(ctx, from.key, storeDocTTL, func(raw []byte) ([]byte, error) {
+		n = 0
+		if raw == nil {
+			return nil, fmt.Errorf("keys: no signing keys in the shared store (%s) to seal again", from.key)
+		}
+		var peek storeDoc
+		if err := json.Unmarshal(raw, &peek); err == nil && peek.KEK == to.kekID {
+			return nil, ErrAlreadyRekeyed
+		}
+		doc, err := from.decode(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%w (is the old key the one the keys were sealed with?)", err)
+		}
+		for i, r := range doc.Keys {
+			k, err := from.open(r)
+			if err != nil {
+				return nil, err
+			}
+			sealed, err := to.seal(k)
+			if err != nil {
+				return nil, err
+			}
+			doc.Keys[i].Sealed = sealed
+			n++
+		}
+		doc.KEK, doc.Written = to.kekID, time.Now().UTC()
+		return json.Marshal(doc)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -216,4 +217,77 @@ func TestStoreDocumentUnreadable(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRekeyKeepsEveryKeyUnderTheNewEncryptionKey: the keys sealed under the
+// old encryption key are sealed again under the new one in one write: a
+// replica given the new key reads the same keys (same kids, same
+// signatures verify), one still given the old key is refused and changes
+// nothing, and a second rekey, a wrong old key or the same key twice are
+// refused and change nothing.
+func TestRekeyKeepsEveryKeyUnderTheNewEncryptionKey(t *testing.T) {
+	eachStore(t, func(t *testing.T, stores storeFactory) {
+		clk := newClock()
+		h := stores(t, 2)
+		o := rotating(clk, ES256)
+		oldSrc := storeSource(t, h[0], testKEK)
+		before := newKeyring(t, oldSrc, o)
+		clk.Add(rot) // a second key, so that more than one record is sealed again
+		if _, err := Rotate(t.Context(), oldSrc, o); err != nil {
+			t.Fatal(err)
+		}
+		want, err := List(t.Context(), oldSrc, o)
+		if err != nil || len(want) < 2 {
+			t.Fatalf("keys before the rekey: %v (%v), want at least 2", want, err)
+		}
+		token, err := before.Set().Sign([]byte(`{"sub":"alice"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		newKEK := bytes.Repeat([]byte{0x5c}, EncryptionKeySize)
+		wrongOld := bytes.Repeat([]byte{0x77}, EncryptionKeySize)
+		unchanged := storeDocOf(t, h[1], oldSrc)
+		if _, err := Rekey(t.Context(), h[1], "", wrongOld, newKEK); err == nil || !strings.Contains(err.Error(), "old key") {
+			t.Fatalf("rekey with a wrong old key: %v, want a refusal naming the old key", err)
+		}
+		if _, err := Rekey(t.Context(), h[1], "", testKEK, testKEK); err == nil || !strings.Contains(err.Error(), "the same") {
+			t.Fatalf("rekey to the same key: %v", err)
+		}
+		if after := storeDocOf(t, h[1], oldSrc); !bytes.Equal(after, unchanged) {
+			t.Fatal("a refused rekey changed the store")
+		}
+
+		n, err := Rekey(t.Context(), h[1], "", testKEK, newKEK)
+		if err != nil || n != len(want) {
+			t.Fatalf("Rekey = %d, %v; want %d keys sealed again", n, err, len(want))
+		}
+		newSrc := storeSource(t, h[1], newKEK)
+		got, err := List(t.Context(), newSrc, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("after the rekey %d keys, want %d", len(got), len(want))
+		}
+		for i := range want {
+			if got[i].KID != want[i].KID || got[i].State != want[i].State || !got[i].Activates.Equal(want[i].Activates) {
+				t.Fatalf("key %d after the rekey %+v, want %+v", i, got[i], want[i])
+			}
+		}
+		after := newKeyring(t, newSrc, o)
+		if _, err := after.Set().Verify(token); err != nil {
+			t.Fatalf("a token signed before the rekey does not verify with the keys read after it: %v", err)
+		}
+		raw := storeDocOf(t, h[1], newSrc)
+		if bytes.Contains(raw, newKEK) || bytes.Contains(raw, []byte(base64.StdEncoding.EncodeToString(newKEK))) {
+			t.Fatal("the store holds the new encryption key")
+		}
+		if _, err := NewKeyring(t.Context(), storeSource(t, h[0], testKEK), o); err == nil || !strings.Contains(err.Error(), "another keys.encryption_key") {
+			t.Fatalf("a replica still given the old key after the rekey: %v, want refused", err)
+		}
+		if _, err := Rekey(t.Context(), h[1], "", testKEK, newKEK); !errors.Is(err, ErrAlreadyRekeyed) {
+			t.Fatalf("a second rekey: %v, want ErrAlreadyRekeyed", err)
+		}
+	})
 }

@@ -8,7 +8,7 @@
 //	wechat-oidc simulator --app ...   a simulated WeChat for demos (deploy/compose)
 //	wechat-oidc people ...            manage the people directory (package peoplecli)
 //	wechat-oidc audit ...             read the audit trail
-//	wechat-oidc keys list|rotate --config FILE
+//	wechat-oidc keys list|rotate|rekey --config FILE
 //	wechat-oidc bench [flags]         load-test a running provider (docs/performance.md)
 //	wechat-oidc version               print the version
 package main
@@ -64,6 +64,9 @@ Usage:
                                     add the next signing key of each algorithm (published
                                     now, signing after keys.publish_before_use); "keys add"
                                     is the same command
+  wechat-oidc keys rekey --config FILE --old-key-env VAR
+                                    seal the keys in the shared store again under FILE's
+                                    keys.encryption_key, from the old one in $VAR
   wechat-oidc people COMMAND --config FILE
                                     manage people: list, show, add, invite, approve, deny, disable,
                                     enable, remove, groups, import, export (wechat-oidc people help)

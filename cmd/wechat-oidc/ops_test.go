@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -350,6 +351,36 @@ keys: { encryption_key: "${OPS_KEK}", algorithm: ES256, publish_before_use: 1h }
 	run([]string{"keys", "list", "--config", e.path}, &out, &errb)
 	if strings.Count(out.String(), " next ") != 2 || strings.Count(out.String(), " active ") != 2 {
 		t.Errorf("keys list after rotate, want 2 next and 2 active:\n%s", out.String())
+	}
+	// keys rekey: the configuration names the new key, the environment
+	// variable given by --old-key-env the old one; the same keys come out.
+	listed := out.String()
+	newKEK := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x5c}, 32))
+	t.Setenv("OPS_OLD_KEK", testKEK)
+	t.Setenv("OPS_KEK", newKEK)
+	errb.Reset()
+	if code := run([]string{"keys", "rekey", "--config", e.path}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "--old-key-env") {
+		t.Fatalf("keys rekey without --old-key-env: %d %s", code, errb.String())
+	}
+	out.Reset()
+	if code := run([]string{"keys", "list", "--config", e.path}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "another keys.encryption_key") {
+		t.Fatalf("keys list with the new key before the rekey: %d %s", code, errb.String())
+	}
+	out.Reset()
+	errb.Reset()
+	if code := run([]string{"keys", "rekey", "--config", e.path, "--old-key-env", "OPS_OLD_KEK"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "sealed 4 signing keys") {
+		t.Fatalf("keys rekey: %d %s %s", code, out.String(), errb.String())
+	}
+	if strings.Contains(out.String()+errb.String(), newKEK) || strings.Contains(out.String()+errb.String(), testKEK) {
+		t.Fatal("keys rekey printed an encryption key")
+	}
+	out.Reset()
+	if code := run([]string{"keys", "list", "--config", e.path}, &out, &errb); code != 0 || out.String() != listed {
+		t.Fatalf("keys list after the rekey: %d\n%s\nwant the same keys as before:\n%s", code, out.String(), listed)
+	}
+	out.Reset()
+	if code := run([]string{"keys", "rekey", "--config", e.path, "--old-key-env", "OPS_OLD_KEK"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "nothing to do") {
+		t.Fatalf("a second keys rekey: %d %s %s", code, out.String(), errb.String())
 	}
 	// Without the encryption key the command says how to make one.
 	os.Unsetenv("OPS_KEK")
