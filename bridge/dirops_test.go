@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/wechat-oidc/wechat-oidc/config"
 	wechatconn "github.com/wechat-oidc/wechat-oidc/connector/wechat"
 	"github.com/wechat-oidc/wechat-oidc/directory"
@@ -125,23 +123,13 @@ func TestSignInNotHeldByLockedSQLite(t *testing.T) {
 	r := h.rp(rpClientID, rpSecret, rpRedirect)
 	h.login(r, h.browser(), "alice")
 
-	other, err := sql.Open("sqlite", h.cfg.Directory.Path+"?_pragma=busy_timeout(10000)&_txlock=immediate")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	lock, err := other.BeginTx(t.Context(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	release := directorytest.HoldLock(t, directory.Options{Type: directory.TypeSQLite, Path: h.cfg.Directory.Path}, "")
 	a := h.attemptSignIn("alice")
 	h.wantUnavailable("a sign-in while another connection holds the write lock", a)
 	if a.took > signInBound+lockSlack {
 		t.Fatalf("the sign-in was held %v by the lock, want at most %v", a.took, signInBound+lockSlack)
 	}
-	if err := lock.Rollback(); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	h.login(r, h.browser(), "alice")
 }
 
@@ -158,26 +146,13 @@ func TestSignInNotHeldByLockedPostgres(t *testing.T) {
 	h.login(r, h.browser(), "alice")
 	alice := h.personOf("alice")
 
-	other, err := pgx.Connect(t.Context(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close(context.Background())
-	lock, err := other.Begin(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lock.Exec(t.Context(), "SELECT id FROM people WHERE id = $1 FOR UPDATE", alice.ID); err != nil {
-		t.Fatal(err)
-	}
+	release := directorytest.HoldLock(t, directory.Options{Type: directory.TypePostgres, URL: url}, alice.ID)
 	a := h.attemptSignIn("alice")
 	h.wantUnavailable("a sign-in while another transaction holds the person's row", a)
 	if a.took > signInBound+lockSlack {
 		t.Fatalf("the sign-in was held %v by the row lock, want at most %v", a.took, signInBound+lockSlack)
 	}
-	if err := lock.Rollback(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	h.login(r, h.browser(), "alice")
 }
 

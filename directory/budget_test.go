@@ -2,14 +2,12 @@ package directory_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/wechat-oidc/wechat-oidc/directory"
+	"github.com/wechat-oidc/wechat-oidc/directory/directorytest"
 )
 
 // TestSignInBudgetIsOneDeadline: every Bound of one budget shares the
@@ -71,15 +69,7 @@ func TestBudgetInterruptsSQLiteBusyWait(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := sql.Open("sqlite", opts.Path+"?_pragma=busy_timeout(10000)&_txlock=immediate")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	lock, err := other.BeginTx(t.Context(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	release := directorytest.HoldLock(t, opts, p.ID)
 	took, err := recordWithin(d, p.ID)
 	if !errors.Is(err, directory.ErrUnavailable) || took > budgetBound+lockSlack {
 		t.Fatalf("a write behind a held write lock: %v after %v, want ErrUnavailable within %v", err, took, budgetBound+lockSlack)
@@ -87,9 +77,7 @@ func TestBudgetInterruptsSQLiteBusyWait(t *testing.T) {
 	if took < budgetBound {
 		t.Fatalf("the write gave up after %v, before its budget of %v", took, budgetBound)
 	}
-	if err := lock.Rollback(); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	if _, err := recordWithin(d, p.ID); err != nil {
 		t.Fatalf("after the lock was released: %v", err)
 	}
@@ -111,25 +99,12 @@ func TestBudgetCancelsPostgresLockWait(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := pgx.Connect(t.Context(), opts.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close(context.Background())
-	lock, err := other.Begin(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lock.Exec(t.Context(), "SELECT id FROM people WHERE id = $1 FOR UPDATE", p.ID); err != nil {
-		t.Fatal(err)
-	}
+	release := directorytest.HoldLock(t, opts, p.ID)
 	took, err := recordWithin(d, p.ID)
 	if !errors.Is(err, directory.ErrUnavailable) || took > budgetBound+lockSlack {
 		t.Fatalf("a write behind a held row lock: %v after %v, want ErrUnavailable within %v", err, took, budgetBound+lockSlack)
 	}
-	if err := lock.Rollback(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	if _, err := recordWithin(d, p.ID); err != nil {
 		t.Fatalf("after the lock was released: %v", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,27 +11,15 @@ import (
 	"github.com/wechat-oidc/wechat-oidc/directory/directorytest"
 )
 
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // An unchanged profile brought again by the next consent sign-in is not
 // written again for a while; a changed one is, and so is one whose rows
 // were deleted, and one stored longer ago than the window.
 func TestRememberSkipsUnchangedProfile(t *testing.T) {
 	ctx := context.Background()
-	clock := &testClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+	clock := directorytest.NewClock(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
 	var counter directorytest.StatementCounter
 	d, err := directory.Open(ctx, directory.Options{Type: directory.TypeSQLite,
-		Path: filepath.Join(t.TempDir(), "d.db"), Now: clock.now, WrapConnector: counter.Wrap})
+		Path: filepath.Join(t.TempDir(), "d.db"), Now: clock.Now, WrapConnector: counter.Wrap})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,13 +43,13 @@ func TestRememberSkipsUnchangedProfile(t *testing.T) {
 		}
 	}
 	remember(pr, 1, "first")
-	clock.advance(time.Minute)
+	clock.Advance(time.Minute)
 	remember(pr, 0, "same profile a minute later")
 	changed := pr
 	changed.Nickname = "小明2"
 	remember(changed, 1, "nickname changed")
 	remember(pr, 1, "nickname changed back")
-	clock.advance(11 * time.Minute)
+	clock.Advance(11 * time.Minute)
 	remember(pr, 1, "same profile after the window")
 
 	// Deleting the person deletes the profile; the next sign-in stores it again.

@@ -477,33 +477,14 @@ func testSignedInCallerGoneWhileLocked(t *testing.T, e *env) {
 	ctx := t.Context()
 	p := mustCreate(t, e.d, directory.NewPerson{Username: "alice"})
 	q := mustCreate(t, e.d, directory.NewPerson{Username: "bob"})
-	db := e.raw(t)
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	release := "ROLLBACK"
-	if e.opts.Type == directory.TypePostgres {
-		_, err = conn.ExecContext(ctx, "BEGIN")
-		if err == nil {
-			_, err = conn.ExecContext(ctx, "LOCK TABLE people IN EXCLUSIVE MODE")
-		}
-	} else {
-		_, err = conn.ExecContext(ctx, "BEGIN IMMEDIATE")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	release := HoldLock(t, e.opts, p.ID)
 	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
 	ev := directory.Event{Actor: "sign_in", Action: directory.ActionSignIn, PersonID: p.ID, Result: "ok", Ref: "R-LOCKED"}
 	if err := e.d.People().SignedIn(short, p.ID, directory.SignIn{ClientID: "grafana"}, ev); err == nil {
 		t.Fatal("SignedIn succeeded while the database was locked")
 	}
-	if _, err := conn.ExecContext(ctx, release); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	// The next sign-in commits after the first batch ended either way.
 	if err := e.d.People().SignedIn(ctx, q.ID, directory.SignIn{ClientID: "grafana"},
 		directory.Event{Actor: "sign_in", Action: directory.ActionSignIn, PersonID: q.ID, Result: "ok", Ref: "R-AFTER"}); err != nil {
