@@ -22,7 +22,8 @@ import (
 // replayed code, RevokeSession, RevokeRefreshFamily) or one that expired.
 // Listing reads each family record and judges it:
 //
-//   - revoked, or its record gone: not listed, and its entry is removed
+//   - revoked, or its record gone (and not indexed in the last minute,
+//     when the record may not be stored yet): not listed, and its entry is removed
 //     from the index (an ended family never comes back, so any replica may
 //     remove it at any time; entries added meanwhile by other replicas are
 //     kept, because the removal is an atomic Storage.Update that drops only
@@ -37,6 +38,11 @@ import (
 // keyFamilyUse, rather than in it: the family record is only ever changed
 // to set Revoked (see refreshFamily), and a second kind of change would let
 // a read-modify-write of one undo the other.
+
+// familyRecordGrace is how long (seconds) after a family was indexed a
+// missing family record means "not stored yet" rather than "gone": the code
+// exchange indexes the family, then stores it, within one request.
+const familyRecordGrace = 60
 
 // keyFamilyUse + a family id holds a familyUse.
 const keyFamilyUse = "oidc:famuse:"
@@ -112,6 +118,12 @@ func (p *Provider) RefreshFamilies(ctx context.Context, subject string) ([]Refre
 		f, err := p.loadFamily(ctx, e.Family)
 		if err != nil {
 			return nil, fmt.Errorf("oidc: read a refresh token family: %w", err)
+		}
+		if f == nil && now.Unix()-e.Created < familyRecordGrace {
+			// Indexed a moment ago, its record not stored yet (the code
+			// exchange indexes first): a sign-in in progress. Dropping its
+			// entry would hide the family from RevokeSubject for good.
+			continue
 		}
 		if f == nil || f.Revoked || f.Subject != subject {
 			ended[e.Family] = true

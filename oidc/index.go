@@ -48,6 +48,11 @@ type indexEntry struct {
 	// Expires is when the entry names nothing live any more (Unix time):
 	// the family record's or the access token's expiry.
 	Expires int64 `json:"e"`
+	// Created is when the entry was added (Unix time; 0 in entries written
+	// before it was recorded). A family is indexed before its record is
+	// stored, so a listing that finds no record for a fresh entry must not
+	// take the family for ended (see RefreshFamilies).
+	Created int64 `json:"c,omitempty"`
 }
 
 type tokenIndex struct {

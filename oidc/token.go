@@ -276,7 +276,7 @@ func (p *Provider) issueCodeTokens(ctx context.Context, client *Client, g *codeG
 	entry := indexEntry{Access: atHash, Expires: now.Add(p.AccessTokenTTL).Unix()}
 	if fam != nil {
 		usedTTL = max(usedTTL, p.familyStoreTTL(fam, now))
-		entry = indexEntry{Family: familyID, Offline: fam.Offline, Expires: now.Add(p.familyStoreTTL(fam, now)).Unix()}
+		entry = indexEntry{Family: familyID, Offline: fam.Offline, Expires: now.Add(p.familyStoreTTL(fam, now)).Unix(), Created: now.Unix()}
 	}
 	used, err := json.Marshal(usedCode{ClientID: client.ID, AccessTokens: []string{atHash}, FamilyID: familyID})
 	if err != nil {
