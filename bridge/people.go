@@ -34,12 +34,13 @@ import (
 // answer, ends the sign-in on the "try again shortly" page with a
 // reference instead of holding the person's browser.
 
-// SignInDirectory is what the login core asks of the people directory on
-// the sign-in path and at every use of a token: directorySignIns is the
-// directory's. The load command's baseline (dev --bench --directory none)
-// gives one that keeps people in memory and records nothing, to measure the
-// same sign-in without a database.
-type SignInDirectory interface {
+// SignInPeople is what the login core asks of the people directory on the
+// sign-in path and at every use of a token, and AuditLog where its audit
+// rows go: directory.People and directory.Audit are them. The load
+// command's baseline (dev --bench --directory none) gives ones that keep
+// people in memory and record nothing, to measure the same sign-in without
+// a database.
+type SignInPeople interface {
 	FindByIdentity(ctx context.Context, id directory.Identity) (directory.Person, error)
 	Create(ctx context.Context, np directory.NewPerson) (directory.Person, error)
 	BindIdentity(ctx context.Context, personID string, id directory.Identity) error
@@ -47,43 +48,17 @@ type SignInDirectory interface {
 	RecordSignIn(ctx context.Context, personID string, si directory.SignIn) error
 	SignedIn(ctx context.Context, personID string, si directory.SignIn, e directory.Event) error
 	Get(ctx context.Context, personID string) (directory.Person, error)
-	Audit(ctx context.Context, e directory.Event) error
 }
 
-// directorySignIns is the people directory's SignInDirectory.
-type directorySignIns struct{ d *directory.Directory }
-
-func (ds directorySignIns) FindByIdentity(ctx context.Context, id directory.Identity) (directory.Person, error) {
-	return ds.d.People().FindByIdentity(ctx, id)
+// AuditLog appends audit rows (directory.Audit).
+type AuditLog interface {
+	Append(ctx context.Context, e directory.Event) error
 }
 
-func (ds directorySignIns) Create(ctx context.Context, np directory.NewPerson) (directory.Person, error) {
-	return ds.d.People().Create(ctx, np)
-}
-
-func (ds directorySignIns) BindIdentity(ctx context.Context, personID string, id directory.Identity) error {
-	return ds.d.People().BindIdentity(ctx, personID, id)
-}
-
-func (ds directorySignIns) Delete(ctx context.Context, personID string) error {
-	return ds.d.People().Delete(ctx, personID)
-}
-
-func (ds directorySignIns) RecordSignIn(ctx context.Context, personID string, si directory.SignIn) error {
-	return ds.d.People().RecordSignIn(ctx, personID, si)
-}
-
-func (ds directorySignIns) SignedIn(ctx context.Context, personID string, si directory.SignIn, e directory.Event) error {
-	return ds.d.People().SignedIn(ctx, personID, si, e)
-}
-
-func (ds directorySignIns) Get(ctx context.Context, personID string) (directory.Person, error) {
-	return ds.d.People().Get(ctx, personID)
-}
-
-func (ds directorySignIns) Audit(ctx context.Context, e directory.Event) error {
-	return ds.d.Audit().Append(ctx, e)
-}
+var (
+	_ SignInPeople = directory.People{}
+	_ AuditLog     = directory.Audit{}
+)
 
 // refusal is why a person gets no code.
 type refusal struct {
@@ -277,7 +252,7 @@ func (s *Server) appendAudit(ctx context.Context, e directory.Event) error {
 	if e.Actor == "" {
 		e.Actor = "sign_in"
 	}
-	return s.people.Audit(ctx, e)
+	return s.auditLog.Append(ctx, e)
 }
 
 // personIdentity is what the tokens say about an admitted person: the

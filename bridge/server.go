@@ -46,10 +46,11 @@ var (
 type Deps struct {
 	Store     store.Store
 	Directory *directory.Directory
-	// SignIns, when set, replaces the directory's people and audit on the
-	// sign-in path and at every token use (see SignInDirectory); nil: the
-	// Directory's own. Only the load command's baseline sets it.
-	SignIns   SignInDirectory
+	// SignIns and Audit, when set, replace the directory's people and
+	// audit on the sign-in path and at every token use (see SignInPeople);
+	// nil: the Directory's own. Only the load command's baseline sets them.
+	SignIns   SignInPeople
+	Audit     AuditLog
 	Keys      Signer
 	Connector connector.Connector
 	Logger    *slog.Logger
@@ -68,7 +69,8 @@ type Server struct {
 	opt      *config.Options
 	store    store.Store
 	dir      *directory.Directory
-	people   SignInDirectory // the sign-in path's view of dir
+	people   SignInPeople // the sign-in path's view of dir
+	auditLog AuditLog
 	keys     Signer
 	conn     connector.Connector
 	log      *slog.Logger
@@ -118,7 +120,10 @@ func New(opt *config.Options, d Deps) (*Server, error) {
 		return nil, fmt.Errorf("bridge: issuer: %w", err)
 	}
 	if d.SignIns == nil {
-		d.SignIns = directorySignIns{d.Directory}
+		d.SignIns = d.Directory.People()
+	}
+	if d.Audit == nil {
+		d.Audit = d.Directory.Audit()
 	}
 	// The admin console is a client of the core like any other, open only
 	// to the admin group (the console checks it again on every request).
@@ -132,6 +137,7 @@ func New(opt *config.Options, d Deps) (*Server, error) {
 		store:    d.Store,
 		dir:      d.Directory,
 		people:   d.SignIns,
+		auditLog: d.Audit,
 		keys:     d.Keys,
 		conn:     d.Connector,
 		log:      d.Logger,

@@ -45,7 +45,10 @@ type benchPeople struct {
 	nextID int
 }
 
-var _ bridge.SignInDirectory = (*benchPeople)(nil)
+var (
+	_ bridge.SignInPeople = (*benchPeople)(nil)
+	_ bridge.AuditLog     = (*benchPeople)(nil)
+)
 
 func newBenchPeople(n int) *benchPeople {
 	bp := &benchPeople{byKey: map[string]string{}, byID: map[string]directory.Person{}}
@@ -130,7 +133,7 @@ func (bp *benchPeople) Get(_ context.Context, personID string) (directory.Person
 	return p, nil
 }
 
-func (bp *benchPeople) Audit(context.Context, directory.Event) error { return nil }
+func (bp *benchPeople) Append(context.Context, directory.Event) error { return nil }
 
 // benchProfiles keeps the openid → unionid links in a map, for the baseline.
 type benchProfiles struct {

@@ -167,11 +167,13 @@ func NewWithOptions(o Options, logger *slog.Logger) (*Dev, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dev directory: %w", err)
 	}
-	var signIns bridge.SignInDirectory
+	var signIns bridge.SignInPeople
+	var auditLog bridge.AuditLog
 	var profiles wechatconn.ProfileStore = dir.Profiles()
 	switch {
 	case o.Directory == DirectoryNone:
-		signIns, profiles = newBenchPeople(o.BenchPeople), &benchProfiles{m: map[string]directory.Profile{}}
+		bp := newBenchPeople(o.BenchPeople)
+		signIns, auditLog, profiles = bp, bp, &benchProfiles{m: map[string]directory.Profile{}}
 	case o.Bench && opt.Access.Mode != config.AccessOpen:
 		// (In open mode a load-test user becomes a person at their first
 		// sign-in, in the bench's warm-up.)
@@ -185,7 +187,7 @@ func NewWithOptions(o Options, logger *slog.Logger) (*Dev, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, err := bridge.New(opt, bridge.Deps{Store: st, Directory: dir, SignIns: signIns, Keys: ks, Connector: conn, Logger: logger, DevLinks: true})
+	srv, err := bridge.New(opt, bridge.Deps{Store: st, Directory: dir, SignIns: signIns, Audit: auditLog, Keys: ks, Connector: conn, Logger: logger, DevLinks: true})
 	if err != nil {
 		return nil, err
 	}
