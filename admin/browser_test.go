@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"github.com/wechat-oidc/wechat-oidc/internal/browsertest"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -175,14 +174,7 @@ func startPhone(t *testing.T, bin, base, subject string) *phone {
 	if _, err := chromedp.Call(ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{testSubjectHeader: subject}}); err != nil {
 		t.Fatal(err)
 	}
-	shots := t.TempDir()
-	if root := os.Getenv("BROWSER_SCREENSHOTS"); root != "" {
-		shots = filepath.Join(root, t.Name())
-		if err := os.MkdirAll(shots, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return &phone{t: t, ctx: ctx, base: base, shots: shots}
+	return &phone{t: t, ctx: ctx, base: base, shots: browsertest.ShotsDir(t)}
 }
 
 // step runs one step under its own deadline; on failure it saves
@@ -207,13 +199,8 @@ func (p *phone) step(name string, fn func(ctx context.Context) error) {
 }
 
 func (p *phone) shot(ctx context.Context, name string) string {
-	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	path, err := browsertest.Shot(ctx, p.shots, name)
 	if err != nil {
-		p.t.Logf("screenshot %s: %v", name, err)
-		return ""
-	}
-	path := filepath.Join(p.shots, name+".png")
-	if err := os.WriteFile(path, buf, 0o644); err != nil {
 		p.t.Logf("screenshot %s: %v", name, err)
 		return ""
 	}

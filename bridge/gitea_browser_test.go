@@ -2,9 +2,6 @@ package bridge
 
 import (
 	"context"
-	"github.com/wechat-oidc/wechat-oidc/internal/browsertest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +10,8 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/wechat-oidc/wechat-oidc/internal/browsertest"
 )
 
 // TestGiteaBrowserSignIn: a person in a real browser (headless Chromium,
@@ -36,22 +35,12 @@ func TestGiteaBrowserSignIn(t *testing.T) {
 	if _, err := chromedp.Call(ctx, emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{UserAgent: uaWeChat}); err != nil {
 		t.Fatalf("WeChat's user agent: %v", err)
 	}
-	shots := t.TempDir()
-	if d := os.Getenv("BROWSER_SCREENSHOTS"); d != "" { // kept, as in dev/browser_test.go
-		shots = filepath.Join(d, t.Name())
-		if err := os.MkdirAll(shots, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	shots := browsertest.ShotsDir(t)
 	shot := func(name string) {
 		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100: PNG
+		p, err := browsertest.Shot(ctx, shots, name)
 		if err != nil {
 			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		p := filepath.Join(shots, name+".png")
-		if err := os.WriteFile(p, png, 0o644); err != nil {
-			t.Fatal(err)
 		}
 		t.Logf("screenshot: %s", p)
 	}

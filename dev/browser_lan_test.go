@@ -42,7 +42,7 @@ func TestBrowserPhoneOnLAN(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 
 	b := startChromium(t, bin, chromedp.ProxyServer("http://"+ln.Addr().String()))
-	shots := screenshotDir(t)
+	shots := browsertest.ShotsDir(t)
 	lin := b.person(t, "lin", vpPhone, uaWeChatIPhone, shots)
 	home := pgDemoHome
 	home.texts = append(append([]string(nil), home.texts...), "用手机微信扫一扫", issuer+"/")

@@ -19,14 +19,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/wechat-oidc/wechat-oidc/bridge"
-	"github.com/wechat-oidc/wechat-oidc/internal/browsertest"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -35,6 +32,9 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/wechat-oidc/wechat-oidc/bridge"
+	"github.com/wechat-oidc/wechat-oidc/internal/browsertest"
 	"github.com/wechat-oidc/wechat-oidc/internal/qrtest"
 )
 
@@ -188,7 +188,7 @@ func browserWalk(t *testing.T, vp viewport) walkEnv {
 	bin := browsertest.Binary(t)
 	d := startBrowserDev(t)
 	b := startChromium(t, bin)
-	shots := screenshotDir(t)
+	shots := browsertest.ShotsDir(t)
 
 	// Ann signs in and out in WeChat's in-app browser.
 	ann := b.person(t, "ann", vp, loginUA, shots)
@@ -599,21 +599,6 @@ func (p *person) qrCode(ctx context.Context, prefix string) (string, error) {
 	return qi.DevLink, nil
 }
 
-// screenshotDir is the test's temp dir, or BROWSER_SCREENSHOTS/<test name>
-// when that is set, to keep the screenshots after the run.
-func screenshotDir(t *testing.T) string {
-	t.Helper()
-	root := os.Getenv("BROWSER_SCREENSHOTS")
-	if root == "" {
-		return t.TempDir()
-	}
-	dir := filepath.Join(root, t.Name())
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 // startBrowserDev runs `wechat-oidc dev` in-process on a real loopback port.
 func startBrowserDev(t *testing.T) *Dev {
 	t.Helper()
@@ -791,13 +776,8 @@ func (p *person) step(name string, fn func(ctx context.Context) error) {
 // shot saves a full-page PNG screenshot as <name>.png in the test's
 // screenshot dir and returns its path ("" if it failed).
 func (p *person) shot(ctx context.Context, name string) string {
-	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	path, err := browsertest.Shot(ctx, p.shots, name)
 	if err != nil {
-		p.t.Logf("screenshot %s: %v", name, err)
-		return ""
-	}
-	path := filepath.Join(p.shots, name+".png")
-	if err := os.WriteFile(path, buf, 0o644); err != nil {
 		p.t.Logf("screenshot %s: %v", name, err)
 		return ""
 	}

@@ -4,8 +4,10 @@
 package browsertest
 
 import (
+	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -47,4 +49,34 @@ func AllocatorOptions(bin, profileDir string, extra ...chromedp.ExecAllocatorOpt
 		chromedp.Flag("disable-sync", true),
 	)
 	return append(opts, extra...)
+}
+
+// ShotsDir is where a test's screenshots go: its temp dir, or
+// BROWSER_SCREENSHOTS/<test name> when that is set, to keep them after the
+// run.
+func ShotsDir(t testing.TB) string {
+	t.Helper()
+	root := os.Getenv("BROWSER_SCREENSHOTS")
+	if root == "" {
+		return t.TempDir()
+	}
+	dir := filepath.Join(root, t.Name())
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// Shot saves a full-page PNG of the page in ctx as dir/<name>.png and
+// returns its path, or "" and the reason when it could not.
+func Shot(ctx context.Context, dir, name string) (string, error) {
+	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100: PNG
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(path, buf, 0o644); err != nil {
+		return "", err
+	}
+	return path, nil
 }
