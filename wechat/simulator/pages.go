@@ -203,17 +203,26 @@ func (s *Simulator) openInWeChatPage(w http.ResponseWriter, c *Call, rawQuery st
 	})
 }
 
-// serveWeChatBrowser (DevBrowserSwitch only) makes this browser count as
-// WeChat's in-app browser from now on, then opens the authorize URL again.
-func (s *Simulator) serveWeChatBrowser(w http.ResponseWriter, r *http.Request) {
+// parsePostForm reads a form POSTed to the simulator's pages (at most 64
+// KiB); anything else is answered here and it returns false.
+func parsePostForm(w http.ResponseWriter, r *http.Request) bool {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
+		return false
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
 		http.Error(w, "bad form", http.StatusBadRequest)
+		return false
+	}
+	return true
+}
+
+// serveWeChatBrowser (DevBrowserSwitch only) makes this browser count as
+// WeChat's in-app browser from now on, then opens the authorize URL again.
+func (s *Simulator) serveWeChatBrowser(w http.ResponseWriter, r *http.Request) {
+	if !parsePostForm(w, r) {
 		return
 	}
 	q := r.PostForm.Get("q")
@@ -328,14 +337,7 @@ func appendQuery(u, extra string) string {
 // serveDecide handles the consent form's POST. The per-render token makes a
 // forged request fail: it is random, single-use and expires.
 func (s *Simulator) serveDecide(w http.ResponseWriter, r *http.Request, c *Call) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "bad form", http.StatusBadRequest)
+	if !parsePostForm(w, r) {
 		return
 	}
 	tok := r.PostForm.Get("t")
