@@ -18,14 +18,8 @@ import (
 
 const auditPageSize = 50
 
-// auditActions are the actions the filter offers (directory/audit.go).
-var auditActions = []string{
-	directory.ActionSignIn, directory.ActionPersonCreate, directory.ActionPersonApprove, directory.ActionPersonDeny,
-	directory.ActionPersonDisable, directory.ActionPersonEnable, directory.ActionPersonRemove, directory.ActionPersonUpdate,
-	directory.ActionPersonGroups, directory.ActionIdentityBind, directory.ActionIdentityRefused,
-	directory.ActionInvitationCreate, directory.ActionInvitationUse, directory.ActionInvitationRevoke,
-	directory.ActionSessionRevoke, directory.ActionAdminSignIn, directory.ActionImport,
-}
+// auditActions are the actions the filter offers.
+var auditActions = directory.Actions()
 
 // auditFilter is the filter form as typed.
 type auditFilter struct {

@@ -204,6 +204,18 @@ const (
 	ActionImport           = "people.import"     // a CSV import (Reason: the summary)
 )
 
+// Actions are every audit action, in the order above: what the console's
+// filter offers and the CLI's --action accepts.
+func Actions() []string {
+	return []string{
+		ActionSignIn, ActionPersonCreate, ActionPersonApprove, ActionPersonDeny,
+		ActionPersonDisable, ActionPersonEnable, ActionPersonRemove, ActionPersonUpdate,
+		ActionPersonGroups, ActionIdentityBind, ActionIdentityRefused,
+		ActionInvitationCreate, ActionInvitationUse, ActionInvitationRevoke,
+		ActionSessionRevoke, ActionAdminSignIn, ActionImport,
+	}
+}
+
 // Revoking reports whether an action ends a person's access at once: the
 // server's revocation loop acts on these rows, wherever they were written
 // (console, CLI, another replica).

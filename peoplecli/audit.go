@@ -11,14 +11,8 @@ import (
 	"github.com/wechat-oidc/wechat-oidc/directory"
 )
 
-// actions are the audit actions --action accepts (directory's constants).
-var actions = []string{
-	directory.ActionSignIn, directory.ActionPersonCreate, directory.ActionPersonApprove, directory.ActionPersonDeny,
-	directory.ActionPersonDisable, directory.ActionPersonEnable, directory.ActionPersonRemove, directory.ActionPersonUpdate,
-	directory.ActionPersonGroups, directory.ActionIdentityBind, directory.ActionIdentityRefused,
-	directory.ActionInvitationCreate, directory.ActionInvitationUse, directory.ActionInvitationRevoke,
-	directory.ActionSessionRevoke, directory.ActionAdminSignIn, directory.ActionImport,
-}
+// actions are the audit actions --action accepts.
+var actions = directory.Actions()
 
 // audit: `wechat-oidc audit`.
 func (c Command) audit(ctx context.Context, args []string) error {
