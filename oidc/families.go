@@ -78,11 +78,9 @@ type RefreshFamily struct {
 	AuthTime  time.Time
 	CreatedAt time.Time
 	// LastUsedAt is when its newest refresh token was issued (at the code
-	// exchange or the latest refresh); zero when unknown (a family issued
-	// before this was recorded).
+	// exchange or the latest refresh).
 	LastUsedAt time.Time
-	// IdleExpiresAt is when its newest refresh token expires unused; zero
-	// when unknown.
+	// IdleExpiresAt is when its newest refresh token expires unused.
 	IdleExpiresAt time.Time
 	// ExpiresAt is the absolute expiry: no refresh after it, however often
 	// it is used.
@@ -160,13 +158,18 @@ func (p *Provider) describeFamily(ctx context.Context, id string, f *refreshFami
 	if err != nil {
 		return rf, fmt.Errorf("oidc: read when a refresh token family was last used: %w", err)
 	}
-	if raw != nil {
-		var u familyUse
-		if err := json.Unmarshal(raw, &u); err != nil {
-			return rf, fmt.Errorf("oidc: stored refresh token family use is unreadable: %w", err)
-		}
-		rf.LastUsedAt, rf.IdleExpiresAt = time.Unix(u.At, 0), time.Unix(u.IdleExpiresAt, 0)
+	if raw == nil {
+		// Never refreshed: its only refresh token is the code exchange's,
+		// issued when the family was created (no use record is written
+		// for it, to keep that write off every sign-in).
+		rf.LastUsedAt, rf.IdleExpiresAt = f.CreatedAt, p.idleExpiry(f, f.CreatedAt)
+		return rf, nil
 	}
+	var u familyUse
+	if err := json.Unmarshal(raw, &u); err != nil {
+		return rf, fmt.Errorf("oidc: stored refresh token family use is unreadable: %w", err)
+	}
+	rf.LastUsedAt, rf.IdleExpiresAt = time.Unix(u.At, 0), time.Unix(u.IdleExpiresAt, 0)
 	return rf, nil
 }
 

@@ -201,18 +201,28 @@ func (p *Provider) revokeFamily(ctx context.Context, id string) (*refreshFamily,
 	return f, p.putFamily(ctx, id, f, p.now())
 }
 
-// issueRefreshToken mints a new refresh token in the family.
-func (p *Provider) issueRefreshToken(ctx context.Context, familyID string, f *refreshFamily, now time.Time) (string, error) {
+// idleExpiry is when a refresh token of f issued at now expires unused.
+func (p *Provider) idleExpiry(f *refreshFamily, now time.Time) time.Time {
 	idle := now.Add(p.refreshIdleTTL())
 	if idle.After(f.ExpiresAt) {
 		idle = f.ExpiresAt
 	}
+	return idle
+}
+
+// issueRefreshToken mints a new refresh token in the family. A refresh (not
+// the family's first token, issued at its creation: describeFamily derives
+// that one's use) first records when the family was last used.
+func (p *Provider) issueRefreshToken(ctx context.Context, familyID string, f *refreshFamily, now time.Time) (string, error) {
+	idle := p.idleExpiry(f, now)
 	rec := refreshRecord{
 		FamilyID: familyID, ClientID: f.ClientID, IssuedAt: now,
 		IdleExpiresAt: idle, FamilyExpiresAt: f.ExpiresAt,
 	}
-	if err := p.recordFamilyUse(ctx, familyID, f, now, idle); err != nil {
-		return "", err
+	if !now.Equal(f.CreatedAt) {
+		if err := p.recordFamilyUse(ctx, familyID, f, now, idle); err != nil {
+			return "", err
+		}
 	}
 	token := NewToken()
 	if err := p.putRefresh(ctx, keyRefresh+HashToken(token), &rec, now); err != nil {

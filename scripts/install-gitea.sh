@@ -51,11 +51,7 @@ for d in templates options public; do
 	mv "$tmp/src/$d" "$tmp/$d"
 done
 remove_tree "$tmp/src"
-chmod 755 "$tmp" # mktemp made it 0700: let other users run the tool
-echo "$version" >"$tmp/.complete"
-
-remove_tree "$dir" # an incomplete or older tree under the same name
-mv "$tmp" "$dir"
+install_tree "$tmp" "$dir" "$version"
 trap - EXIT
 
 "$dir/gitea" --version

@@ -38,11 +38,7 @@ module_source "$module" "$version" "$tmp/src"
 		-ldflags "-s -w -X $module/pkg/version.VERSION=$version" .
 )
 remove_tree "$tmp/src"
-chmod 755 "$tmp" # mktemp made it 0700: let other users run the tool
-echo "$version" >"$tmp/.complete"
-
-remove_tree "$dir" # an incomplete or older tree under the same name
-mv "$tmp" "$dir"
+install_tree "$tmp" "$dir" "$version"
 trap - EXIT
 
 "$dir/oauth2-proxy" --version

@@ -61,3 +61,13 @@ remove_tree() {
 	chmod -R u+w "$1" 2>/dev/null || true
 	rm -rf "$1"
 }
+
+# install_tree TMP DIR VERSION: marks the built tree TMP complete (.complete
+# holds VERSION, written last), readable by other users, and renames it to
+# DIR in place of any incomplete or older tree there.
+install_tree() {
+	chmod 755 "$1" # mktemp made it 0700: let other users run the tool
+	echo "$3" >"$1/.complete"
+	remove_tree "$2"
+	mv "$1" "$2"
+}
