@@ -7,13 +7,11 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
@@ -526,21 +524,7 @@ func (g *giteaServer) person(t *testing.T, h *harness, key string) *giteaPerson 
 // redirect followed.
 func giteaBrowser(t *testing.T) *http.Client {
 	t.Helper()
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &http.Client{
-		Jar:       jar,
-		Transport: uaTransport{ua: uaWeChat},
-		Timeout:   20 * time.Second,
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) > 20 {
-				return errors.New("too many redirects")
-			}
-			return nil
-		},
-	}
+	return followingBrowser(20 * time.Second)
 }
 
 // signInLink matches the "Sign in with wechat" link of Gitea's sign-in page

@@ -203,12 +203,16 @@ func runOAuth2Proxy(t *testing.T, bin, upstream string, opts []harnessOption, ex
 }
 
 // proxyBrowser is the WeChat in-app browser; it follows every redirect.
-func proxyBrowser() *http.Client {
+func proxyBrowser() *http.Client { return followingBrowser(10 * time.Second) }
+
+// followingBrowser is a new WeChat in-app browser with its own cookies that
+// follows every redirect (up to 20), for tests of real relying parties.
+func followingBrowser(timeout time.Duration) *http.Client {
 	jar, _ := cookiejar.New(nil)
 	return &http.Client{
 		Jar:       jar,
 		Transport: uaTransport{ua: uaWeChat},
-		Timeout:   10 * time.Second,
+		Timeout:   timeout,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) > 20 {
 				return errors.New("too many redirects")

@@ -17,12 +17,37 @@ import (
 //
 //	go test -run '^$' -bench SignIn ./directory/
 func BenchmarkSignIn(b *testing.B) {
+	onBothDatabases(b, benchmarkSignIn)
+}
+
+// onBothDatabases runs bench against a new SQLite file and the test
+// PostgreSQL server.
+func onBothDatabases(b *testing.B, bench func(*testing.B, directory.Options)) {
 	b.Run("sqlite", func(b *testing.B) {
-		benchmarkSignIn(b, directory.Options{Type: directory.TypeSQLite, Path: filepath.Join(b.TempDir(), "bench.db")})
+		bench(b, directory.Options{Type: directory.TypeSQLite, Path: filepath.Join(b.TempDir(), "bench.db")})
 	})
 	b.Run("postgres", func(b *testing.B) {
-		benchmarkSignIn(b, directory.Options{Type: directory.TypePostgres, URL: directorytest.StartPostgres(b)})
+		bench(b, directory.Options{Type: directory.TypePostgres, URL: directorytest.StartPostgres(b)})
 	})
+}
+
+// benchPeople creates n people in groups staff and ops, each bound by an
+// openid and a unionid, and returns their identities and ids.
+func benchPeople(b *testing.B, d *directory.Directory, n int) (ids []directory.Identity, personIDs []string) {
+	ctx := context.Background()
+	ids, personIDs = make([]directory.Identity, n), make([]string, n)
+	for i := range n {
+		p, err := d.People().Create(ctx, directory.NewPerson{Username: "user" + strconv.Itoa(i), Groups: []string{"staff", "ops"}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids[i] = directory.Identity{Provider: directory.ProviderWeChat, AppID: "wxweb", OpenID: "o-" + strconv.Itoa(i), UnionID: "u-" + strconv.Itoa(i)}
+		if err := d.People().BindIdentity(ctx, p.ID, ids[i]); err != nil {
+			b.Fatal(err)
+		}
+		personIDs[i] = p.ID
+	}
+	return ids, personIDs
 }
 
 func benchmarkSignIn(b *testing.B, opts directory.Options) {
@@ -35,19 +60,7 @@ func benchmarkSignIn(b *testing.B, opts directory.Options) {
 	}
 	defer d.Close()
 	const people = 1000
-	ids := make([]directory.Identity, people)
-	personIDs := make([]string, people)
-	for i := range people {
-		p, err := d.People().Create(ctx, directory.NewPerson{Username: "user" + strconv.Itoa(i), Groups: []string{"staff", "ops"}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ids[i] = directory.Identity{Provider: directory.ProviderWeChat, AppID: "wxweb", OpenID: "o-" + strconv.Itoa(i), UnionID: "u-" + strconv.Itoa(i)}
-		if err := d.People().BindIdentity(ctx, p.ID, ids[i]); err != nil {
-			b.Fatal(err)
-		}
-		personIDs[i] = p.ID
-	}
+	ids, personIDs := benchPeople(b, d, people)
 	counter.Reset()
 	b.ResetTimer()
 	i := 0

@@ -4,15 +4,12 @@ package directory_test
 
 import (
 	"context"
-	"path/filepath"
-	"strconv"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/wechat-oidc/wechat-oidc/directory"
-	"github.com/wechat-oidc/wechat-oidc/directory/directorytest"
 )
 
 // BenchmarkSignInPathConcurrent is all the directory work of one sign-in of
@@ -26,12 +23,7 @@ import (
 //
 //	go test -run '^$' -bench SignInPathConcurrent -benchtime 5000x ./directory/
 func BenchmarkSignInPathConcurrent(b *testing.B) {
-	b.Run("sqlite", func(b *testing.B) {
-		benchmarkSignInPath(b, directory.Options{Type: directory.TypeSQLite, Path: filepath.Join(b.TempDir(), "bench.db")})
-	})
-	b.Run("postgres", func(b *testing.B) {
-		benchmarkSignInPath(b, directory.Options{Type: directory.TypePostgres, URL: directorytest.StartPostgres(b)})
-	})
+	onBothDatabases(b, benchmarkSignInPath)
 }
 
 func benchmarkSignInPath(b *testing.B, opts directory.Options) {
@@ -42,18 +34,7 @@ func benchmarkSignInPath(b *testing.B, opts directory.Options) {
 	}
 	defer d.Close()
 	const people = 1000
-	ids := make([]directory.Identity, people)
-	for i := range people {
-		n := strconv.Itoa(i)
-		p, err := d.People().Create(ctx, directory.NewPerson{Username: "path" + n, Groups: []string{"staff"}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ids[i] = directory.Identity{Provider: directory.ProviderWeChat, UnionID: "path-u-" + n}
-		if err := d.People().BindIdentity(ctx, p.ID, ids[i]); err != nil {
-			b.Fatal(err)
-		}
-	}
+	ids, _ := benchPeople(b, d, people)
 	var next atomic.Int64
 	b.SetParallelism(4) // 8 goroutines on 2 cores, as the load command's 8 sign-ins
 	cpu0 := cpuTime(b)
